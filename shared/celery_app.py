@@ -1,0 +1,80 @@
+"""The one Celery app, with the reliability settings DESIGN lists.
+
+Workers start it with `celery -A shared.celery_app worker -Q enrich` (or `-Q notify`); tasks are
+sent by name, so no service imports another's task module. The broker is Redis: acks are late
+and a lost worker's task is redelivered, so every task is idempotent; no task is scheduled hours
+ahead (webhook retries live in PostgreSQL), so the visibility timeout only has to outlast the
+longest task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, signals
+
+from shared.logs import configure_logging
+from shared.settings import Settings, get_settings
+
+ENRICH_QUEUE = "enrich"
+NOTIFY_QUEUE = "notify"
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery(
+        "pivotwatch",
+        broker=settings.redis_url,
+        include=["services.enrich.tasks", "services.notify.tasks"],
+    )
+    transport = {
+        "visibility_timeout": settings.visibility_timeout,
+        "socket_keepalive": True,
+        "retry_on_timeout": True,
+        "health_check_interval": 10,
+    }
+    app.conf.update(
+        broker_transport_options=transport,
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        worker_max_memory_per_child=300_000,  # KiB
+        worker_soft_shutdown_timeout=10.0,
+        worker_enable_soft_shutdown_on_idle=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=ENRICH_QUEUE,
+        task_routes={"enrich.*": {"queue": ENRICH_QUEUE}, "notify.*": {"queue": NOTIFY_QUEUE}},
+        task_time_limit=600,
+        task_soft_time_limit=540,
+        beat_schedule={
+            "notify-dispatch-due": {
+                "task": "notify.dispatch_due",
+                "schedule": settings.dispatch_interval_seconds,
+                "options": {"expires": max(settings.dispatch_interval_seconds * 5, 5.0)},
+            },
+            "enrich-sweep-outbox": {
+                "task": "enrich.sweep_outbox",
+                "schedule": 10.0,
+                "options": {"expires": 30.0},
+            },
+        },
+        timezone="UTC",
+    )
+    return app
+
+
+app = make_celery(get_settings())
+
+
+@signals.setup_logging.connect
+def _json_logging(**_: Any) -> None:
+    """Workers and beat log JSON lines with the correlation id, like the HTTP services."""
+    settings = get_settings()
+    configure_logging("celery", settings.log_level, settings.log_json)

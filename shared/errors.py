@@ -1,0 +1,158 @@
+"""The one error shape every service answers with.
+
+    PivotwatchError (status, code)
+    ├── InvalidInput          422  a field is wrong; names the field and the reason
+    ├── Unauthorized          401
+    ├── Forbidden             403
+    ├── NotFound              404
+    ├── Conflict              409
+    ├── PayloadTooLarge       413
+    ├── UnsupportedMediaType  415
+    ├── RateLimited           429  + Retry-After
+    └── DependencyUnavailable 503  + Retry-After
+
+Body: `{"error": "<code>", "detail": "<reason>", "field": "<dotted path or null>"}`. FastAPI's
+request validation errors and Starlette's HTTP errors are rendered in the same shape; anything
+unexpected becomes a 500 with no traceback in the body (it is logged with the correlation id).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.responses import JSONResponse
+
+log = logging.getLogger("pivotwatch.errors")
+
+
+class PivotwatchError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        retry_after: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.retry_after = retry_after
+        self.extra = extra or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.code, "detail": self.detail, "field": self.field, **self.extra}
+
+
+class InvalidInput(PivotwatchError):
+    status = 422
+    code = "invalid"
+
+
+class Unauthorized(PivotwatchError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(PivotwatchError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(PivotwatchError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(PivotwatchError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(PivotwatchError):
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedMediaType(PivotwatchError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class RateLimited(PivotwatchError):
+    status = 429
+    code = "rate_limited"
+
+
+class DependencyUnavailable(PivotwatchError):
+    status = 503
+    code = "unavailable"
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """pydantic's error location as a dotted path, without the request part FastAPI prepends."""
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts)
+
+
+def from_validation_error(
+    exc: ValidationError | RequestValidationError, prefix: str = ""
+) -> InvalidInput:
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid input"}
+    path = field_path(tuple(first.get("loc", ())))
+    if prefix:
+        path = f"{prefix}.{path}" if path else prefix
+    msg = str(first.get("msg", "invalid input")).removeprefix("Value error, ")
+    detail = msg if len(errors) == 1 else f"{msg} (and {len(errors) - 1} more)"
+    return InvalidInput(detail, field=path or None, extra={"errors": _compact(errors, prefix)})
+
+
+def _compact(errors: Any, prefix: str) -> list[dict[str, str]]:
+    out = []
+    for e in errors[:20]:
+        path = field_path(tuple(e.get("loc", ())))
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        out.append({"field": path, "reason": str(e.get("msg", "")).removeprefix("Value error, ")})
+    return out
+
+
+def error_response(exc: PivotwatchError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_domain(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, PivotwatchError)
+        return error_response(exc)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(from_validation_error(exc))
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        body = {"error": codes.get(exc.status_code, "http_error"), "detail": str(exc.detail)}
+        return JSONResponse({**body, "field": None}, status_code=exc.status_code)
+
+    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        body = {"error": "internal", "detail": "internal error", "field": None}
+        return JSONResponse(body, status_code=500)
+
+    app.add_exception_handler(PivotwatchError, on_domain)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,18 @@
+"""Redis key and stream names: the one place that says what lives where in Redis."""
+
+from __future__ import annotations
+
+INGEST_STREAM = "pw:ingest"  # the durable ingest log (XADD by ingest, XREADGROUP by the relay)
+RELAY_GROUP = "relay"
+TIMELINE_STREAM = "pw:timeline"  # change feed (XADD after commit, read by the SSE stream)
+TIMELINE_STREAM_MAXLEN = 100_000
+API_KEYS = "pw:apikeys"  # hash: sha256(key) -> {"id", "scopes", "name"} mirror of the table
+
+
+def status_key(event_id: str) -> str:
+    """Hash with the event's processing state; its existence is the ingest de-duplication."""
+    return f"pw:status:{event_id}"
+
+
+def rate_key(key_id: str) -> str:
+    return f"pw:rl:{key_id}"

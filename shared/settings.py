@@ -1,0 +1,107 @@
+"""The one settings object (environment prefix `PIVOTWATCH_`), built once and passed in.
+
+Empty `database_url` / `redis_url` mean "start the embedded servers" (`pivotwatch up`, tests); a
+service process is always started with both set. Outside development, insecure choices are refused.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PIVOTWATCH_", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = ""
+    redis_url: str = ""
+    home: Path = Path(".pivotwatch")
+
+    host: str = "127.0.0.1"
+    ingest_port: int = 8001
+    timeline_port: int = 8002
+    notify_port: int = 8003
+    public_url: str = ""
+    embedded_postgres_port: int = 55432
+    embedded_redis_port: int = 56379
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Ingest limits (CloudEvents consumers accept at least 64 KiB per event).
+    max_event_bytes: int = 64 * 1024
+    max_request_bytes: int = 4 * 1024 * 1024
+    max_batch_events: int = 1000
+    rate_limit_per_second: float = 2000.0
+    rate_limit_burst: int = 10000
+    status_ttl_seconds: int = 7 * 24 * 3600
+    ingest_stream_maxlen: int = 1_000_000
+
+    # Relay and worker.
+    relay_chunk_max: int = 500
+    relay_block_ms: int = 200
+    relay_claim_idle_ms: int = 60_000
+    visibility_timeout: int = 3600
+    worker_concurrency: int = 1
+    outbox_sweep_after_seconds: float = 30.0
+
+    # Webhooks.
+    webhook_timeout_seconds: float = 15.0
+    retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    retry_jitter: float = 0.2
+    dispatch_interval_seconds: float = 1.0
+    allow_private_webhook_targets: bool = False
+    # Networks allowed as webhook targets although not public (`pivotwatch up`: loopback only).
+    webhook_allow_networks: list[str] = Field(default_factory=list)
+    disable_after_failing_seconds: float = 5 * 24 * 3600
+
+    # Read side.
+    require_read_key: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_insecure_outside_development(self) -> Settings:
+        if self.env is Environment.PRODUCTION:
+            if not self.database_url or not self.redis_url:
+                raise ValueError(
+                    "production needs PIVOTWATCH_DATABASE_URL and PIVOTWATCH_REDIS_URL; "
+                    "embedded servers are for development"
+                )
+            if self.allow_private_webhook_targets:
+                raise ValueError(
+                    "PIVOTWATCH_ALLOW_PRIVATE_WEBHOOK_TARGETS must be false in production (SSRF)"
+                )
+        return self
+
+    @property
+    def sync_database_url(self) -> str:
+        return _driver(self.database_url)
+
+    @property
+    def async_database_url(self) -> str:
+        return _driver(self.database_url)
+
+
+def _driver(url: str) -> str:
+    """Use psycopg 3 (sync and async) whatever spelling of postgres URL was given."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,47 @@
+"""The public document of a stored event: what the timeline serves, what a version snapshot
+keeps and what a webhook carries. One function, so the three never disagree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.db import Event
+from shared.events import CATEGORY_LABELS, Category
+
+
+def event_document(ev: Event) -> dict[str, Any]:
+    try:
+        category_label = CATEGORY_LABELS[Category(ev.category)]
+    except ValueError:
+        category_label = ev.category
+    return {
+        "id": str(ev.id),
+        "source": ev.source,
+        "ce_id": ev.ce_id,
+        "company": ev.company,
+        "companies": list(ev.companies or []),
+        "occurred": ev.occurred,
+        "occurred_start": ev.occurred_start.isoformat(),
+        "occurred_end": ev.occurred_end.isoformat(),
+        "precision": ev.precision,
+        "title": ev.title,
+        "summary": ev.summary,
+        "category": ev.category,
+        "category_label": category_label,
+        "category_confidence": ev.category_confidence,
+        "phase": ev.phase,
+        "transition_to": ev.transition_to,
+        "stance": ev.stance,
+        "importance": ev.importance,
+        "entities": ev.entities,
+        "sources": ev.sources,
+        "tags": list(ev.tags or []),
+        "actors": list(ev.actors or []),
+        "duplicate_of": str(ev.duplicate_of) if ev.duplicate_of else None,
+        "extracted": ev.extracted,
+        "reported_at": ev.reported_at.isoformat() if ev.reported_at else None,
+        "received_at": ev.received_at.isoformat() if ev.received_at else None,
+        "recorded_at": ev.recorded_at.isoformat() if ev.recorded_at else None,
+        "updated_at": ev.updated_at.isoformat() if ev.updated_at else None,
+        "version": ev.version,
+    }
