@@ -1,0 +1,221 @@
+"""Categorise an event: weighted keyword/phrase rules per category, plus the reporter's tag hints.
+
+Each rule that matches adds its weight once, scaled by where it matched (title > summary > body). A
+tag equal to a category value (or its label, "licensing/open-weights") is a strong hint. Scores
+are read from the point of view of a followed company (see `companies.Company.rivals`): a rival
+lab's release or licence move is *competition* for it, while the followed company's own move is
+licensing or product -- the reading the seed timeline's reference table uses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from services.enrich.steps import Evidence, evidence
+from services.enrich.steps.companies import rival_of
+from shared.events import CATEGORY_LABELS, Category
+
+_RULES: dict[Category, tuple[tuple[str, str, float], ...]] = {
+    Category.GOVERNANCE: (
+        ("nonprofit", r"\bnon-?profit\b", 3.0),
+        ("for-profit", r"\bfor-?profit\b", 2.0),
+        (
+            "capped-profit",
+            r"\bcapped[- ]profit\b|\bcapped at \d+x\b|\breturns? (?:are )?capped\b",
+            3.0,
+        ),
+        ("public-benefit-corporation", r"\b[Pp]ublic[- ][Bb]enefit [Cc]orporation\b|\bPBC\b", 3.0),
+        ("restructuring", r"\brestructur\w*|\brecapitali[sz]\w*|\breorgani[sz]\w*", 3.0),
+        ("charter", r"\bcharter\b", 3.0),
+        ("board-seat", r"\b(?:board|observer) seat\b", 3.0),
+        ("non-voting", r"\bnon-?voting\b", 1.5),
+        ("legal-structure", r"\b(?:legal|corporate|governance) structure\b|\bgovernance\b", 2.0),
+        ("control", r"\b(?:keeps?|retains?|takes?|cedes?) control\b|\bcontrols\b", 1.5),
+        ("foundation", r"\bfoundation\b", 1.0),
+        ("entity-created", r"\b(?:LP|LLC|subsidiary)\b", 1.0),
+        ("founded", r"\bfound(?:ed|s|ing)\b|\blaunch(?:es|ed)? as a\b", 1.0),
+    ),
+    Category.FUNDING: (
+        ("invest", r"\binvest(?:s|ed|ing|ment|ments|or|ors)?\b", 3.0),
+        ("funding", r"\bfunding\b|\bfunding round\b|\bseries [a-h]\b|\braise[sd]?\b", 3.0),
+        ("valuation", r"\bvaluation\b|\bvalued at\b", 2.5),
+        ("pledged", r"\bpledge[sd]?\b|\bbackers?\b|\bdonations?\b", 1.5),
+        ("multibillion", r"\bmulti-?(?:billion|million)\b|\bmultiyear\b", 1.5),
+        ("cloud-partnership", r"\b(?:Azure|cloud) partner(?:ship)?\b|\bcompute deal\b", 1.0),
+        ("acquisition", r"\bacquir(?:es|ed|ing)\b|\bacquisition\b", 2.0),
+        # "puts $1B into OpenAI": an amount going into a company is an investment.
+        ("money-into", r"\$\s?\d[\d.,]*\s?[A-Za-z]*\s(?:into|in)(?=\s+[A-Z])", 2.0),
+    ),
+    Category.LICENSING: (
+        ("open-weights", r"\bopen[- ]weights?\b", 3.5),
+        ("open-source", r"\bopen[- ]sourc(?:e|ed|ing)\b", 3.0),
+        ("weights", r"\bweights\b", 2.0),
+        ("licence", r"\blicen[cs](?:e|ed|ing)\b", 2.0),
+        ("mit", r"\bMIT\b", 1.5),
+        ("apache", r"\bApache\b", 1.5),
+        ("staged-release", r"\bstaged release\b|\bin stages\b|\bstaged\b", 2.0),
+        (
+            "weights-withheld",
+            r"\b(?:withh[eo]ld|held back)\w*\b.{0,40}\bweights\b"
+            r"|\bweights\b.{0,20}\b(?:withh[eo]ld|held back)\b",
+            2.0,
+        ),
+        ("code-and-weights", r"\bcode and weights\b", 1.5),
+        ("wrong-side-of-history", r"\bwrong side of history\b", 4.0),
+        ("openness", r"\bopenness\b", 1.5),
+    ),
+    Category.PRODUCT: (
+        ("launch", r"\blaunch(?:es|ed|ing)?\b|\bunveil(?:s|ed)?\b|\bdebut(?:s|ed)?\b", 2.5),
+        ("introduce", r"\bintroduc(?:es|ed|ing)\b|\brolls? out\b|\brolled out\b", 2.5),
+        ("release", r"\breleas(?:e|es|ed|ing)\b", 1.5),
+        ("api", r"\bAPI\b", 2.0),
+        ("beta-preview", r"\b(?:private |public )?beta\b|\bresearch preview\b|\bpreview\b", 2.0),
+        ("model", r"\b(?:reasoning|language|frontier|flagship) model\b|\bchatbot\b|\bapp\b", 1.0),
+        ("subscription", r"\bsubscription\b|\bpricing\b|\bplugins?\b|\bGPT Store\b", 1.5),
+    ),
+    Category.COMPETITION: (
+        (
+            "shares-fall",
+            r"\b(?:shares?|stocks?)\b.{0,30}\b(?:fall|fell|drop|dropped|plunge|plunged|slide|tumble)"
+            r"\w*|\bsell-?off\b",
+            3.5,
+        ),
+        ("market-value", r"\bmarket (?:value|cap(?:italization)?)\b", 3.0),
+        ("open-letter", r"\bopen letter\b", 4.0),
+        ("rival", r"\brivals?\b|\bcompetitors?\b|\bcompetition\b|\bchallenger?s?\b", 2.0),
+        ("price-war", r"\bprice war\b|\bcuts? prices\b|\bcheaper\b|\btraining (?:run|cost)\b", 1.5),
+        ("market-share", r"\bmarket share\b", 2.0),
+    ),
+    Category.REGULATION: (
+        (
+            "ban",
+            r"\bban(?:s|ned|ning)?\b|\bbar(?:s|red|ring)?\b|\bprohibit\w*|\bblock(?:s|ed)?\b",
+            3.0,
+        ),
+        ("restrict", r"\brestrict(?:s|ed|ing|ion|ions)?\b", 3.0),
+        ("not-to-use", r"\bnot to use\b|\bstop using\b|\bmust not use\b", 3.0),
+        ("regulator", r"\bregulat(?:or|ors|ion|ory|es|ed)\b|\bwatchdog\b|\bauthority\b", 2.0),
+        ("data-protection", r"\bdata[- ]protection\b|\bprivacy\b|\bGDPR\b", 2.0),
+        ("security", r"\bsecurity\b|\bnational security\b|\bexport controls?\b", 1.5),
+        (
+            "agency",
+            r"\bNASA\b|\bNavy\b|\bPentagon\b|\bFTC\b|\bEU Commission\b|\bEuropean Commission\b"
+            r"|\b[Gg]overnment devices\b|\b[Aa]gency\b|\bAI Act\b",
+            2.0,
+        ),
+    ),
+    Category.LEGAL: (
+        (
+            "lawsuit",
+            r"\bsu(?:e|es|ed|ing)\b|\blawsuits?\b|\bsuits?\b|\bcomplaint\b|\blitigation\b",
+            3.5,
+        ),
+        ("countersuit", r"\bcountersu\w*|\bcounterclaims?\b", 4.0),
+        ("court", r"\bcourt\b|\bjudge\b|\bjury\b|\btrial\b", 2.0),
+        (
+            "refile-withdraw",
+            r"\brefil(?:es|ed|ing)\b|\bwithdr[ae]w\w*|\bwithout prejudice\b"
+            r"|\bdismiss\w*",
+            2.0,
+        ),
+        ("claims", r"\bfraud\b|\bracketeering\b|\bbreach of contract\b|\bantitrust\b", 2.0),
+        (
+            "takeover-bid",
+            r"\bbids?\b|\bunsolicited\b|\btakeover\b|\boffer to (?:buy|acquire)\b",
+            3.5,
+        ),
+        ("rejects", r"\brejects?\b|\brebuff\w*", 1.5),
+    ),
+    Category.LEADERSHIP: (
+        ("ceo", r"\bCEO\b|\bchief executive\b|\bCTO\b|\bpresident\b|\bchair(?:man|woman)?\b", 1.5),
+        (
+            "departure",
+            r"\bleav(?:es|ing)\b|\bleft\b|\bdepart\w*|\bsteps? down\b|\bresign\w*"
+            r"|\bexits?\b|\bquits?\b",
+            2.5,
+        ),
+        ("removal", r"\bremov(?:es|ed|al)\b|\bfire[sd]\b|\bousted?\b|\boust(?:s|er)\b", 3.0),
+        (
+            "appointment",
+            r"\binterim\b|\bnames?\b.{0,30}\b(?:CEO|chief|president)\b|\bappoint\w*"
+            r"|\bhires?\b",
+            2.0,
+        ),
+        ("return", r"\breturn(?:s|ed|ing)?\b|\breinstat\w*|\bcomeback\b", 2.5),
+        ("board-member", r"\bboard member\b|\bco-?founder\b|\bdonor\b", 1.0),
+    ),
+}
+
+# Acronyms keep their capitals: "api", "mit" and "pbc" in lower case are usually something else.
+_CASED = frozenset({"api", "mit", "ceo", "public-benefit-corporation", "agency", "money-into"})
+_COMPILED: dict[Category, tuple[tuple[str, re.Pattern[str], float], ...]] = {
+    cat: tuple(
+        (name, re.compile(rx, 0 if name in _CASED else re.I), weight) for name, rx, weight in rules
+    )
+    for cat, rules in _RULES.items()
+}
+
+# Where a rule matched changes how much it counts: the headline is the reporter's own summary.
+_FIELD_WEIGHTS = (("title", 1.0), ("summary", 0.6), ("body", 0.3))
+TAG_HINT_WEIGHT = 6.0
+# Rival labs' releases and licence moves are competition for the followed company.
+_RIVAL_SHIFT = (Category.LICENSING, Category.PRODUCT)
+_TAG_VALUES = {c.value: c for c in Category} | {label: c for c, label in CATEGORY_LABELS.items()}
+_FALLBACK = Category.PRODUCT
+
+
+def categorize(
+    title: str,
+    summary: str = "",
+    body: str = "",
+    tags: Iterable[str] = (),
+    company: str | None = None,
+) -> tuple[str, float, list[Evidence]]:
+    """(category value, confidence 0..1, evidence) for normalized event text."""
+    fields = {"title": title, "summary": summary, "body": body}
+    scores = dict.fromkeys(Category, 0.0)
+    found: dict[Category, list[Evidence]] = {c: [] for c in Category}
+    for cat, rules in _COMPILED.items():
+        for name, pattern, weight in rules:
+            best = 0.0
+            words: list[str] = []
+            for field, scale in _FIELD_WEIGHTS:
+                if not fields[field]:
+                    continue
+                matches = [m.group() for m in pattern.finditer(fields[field])]
+                if matches:
+                    words += matches
+                    best = max(best, scale)
+            if best:
+                scores[cat] += weight * best
+                found[cat].append(
+                    evidence(f"{cat.value}:{name}", words, weight=round(weight * best, 3))
+                )
+
+    for tag in tags:
+        hinted = _TAG_VALUES.get(tag.strip().lower())
+        if hinted is not None:
+            scores[hinted] += TAG_HINT_WEIGHT
+            found[hinted].append(evidence("tag-hint", [tag], weight=TAG_HINT_WEIGHT))
+
+    focus = rival_of(company) if company else None
+    if focus is not None:
+        for cat in _RIVAL_SHIFT:
+            moved = sum(e["weight"] for e in found[cat] if e["rule"] != "tag-hint")
+            if moved:
+                moved = round(moved, 3)
+                scores[cat] -= moved
+                scores[Category.COMPETITION] += moved
+                words = [w for e in found[cat] if e["rule"] != "tag-hint" for w in e["words"]]
+                found[Category.COMPETITION].append(
+                    evidence(f"rival-move:{cat.value}->competition", words, weight=moved, of=focus)
+                )
+
+    ranked = sorted(Category, key=lambda c: (-scores[c], list(Category).index(c)))
+    best_cat, runner_up = ranked[0], ranked[1]
+    top = scores[best_cat]
+    if top <= 0:
+        return _FALLBACK.value, 0.0, [evidence("no-rule-matched")]
+    confidence = top / (top + max(scores[runner_up], 0.0) + 1.0)
+    return best_cat.value, round(confidence, 3), found[best_cat]

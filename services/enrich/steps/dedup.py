@@ -1,0 +1,177 @@
+"""Near-duplicate detection: the same news told twice should become one event with two sources.
+
+A 64-bit SimHash of the normalized text (stored as a signed int64 so it fits a PostgreSQL bigint)
+and the token Jaccard of the titles, compared only between events of the same company whose dates
+are within a few days (or whose coarse spans overlap).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from services.enrich.steps.companies import COMPANIES
+from services.enrich.steps.normalize import tokens
+from shared.dates import OccurredDate
+
+MASK64 = (1 << 64) - 1
+MAX_DAYS_APART = 3
+# Identical-looking fingerprints alone are enough; otherwise the titles must share most terms.
+HAMMING_ALONE = 3
+JACCARD_ALONE = 0.6
+# One title retelling the other with a few words added ("Elon Musk ... without prejudice").
+CONTAINMENT = (0.75, 3)
+HAMMING_WITH_JACCARD = (10, 0.34)
+
+_STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "and",
+        "or",
+        "as",
+        "at",
+        "by",
+        "with",
+        "its",
+        "it",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "has",
+        "have",
+        "had",
+        "that",
+        "this",
+        "from",
+        "into",
+        "after",
+        "over",
+        "about",
+        "than",
+        "new",
+        "says",
+        "said",
+        "his",
+        "her",
+        "their",
+        "he",
+        "she",
+        "they",
+        "against",
+    }
+)
+# British and American spellings of the words this domain uses are the same word.
+_SPELLING = {"licence": "license", "licences": "licenses", "licenced": "licensed"}
+_SUFFIXES = ("ing", "ed", "es", "s", "e")
+
+
+def _stem(word: str) -> str:
+    word = _SPELLING.get(word, word)
+    if len(word) > 4 and not word[-1].isdigit():
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                return word[: -len(suffix)]
+    return word
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed content words of `text`, stopwords dropped, in order."""
+    return [_stem(t) for t in tokens(text) if t not in _STOPWORDS]
+
+
+def title_terms(title: str, company: str = "") -> frozenset[str]:
+    """The title's terms without the company's own name: every event of a company shares it."""
+    entry = COMPANIES.get(company)
+    own = {company}
+    if entry:
+        own |= {w for alias in (entry.name, *entry.aliases) for w in terms(alias)}
+    return frozenset(t for t in terms(title) if t not in own)
+
+
+def _to_signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def simhash64(text: str) -> int:
+    """64-bit SimHash of the text's terms and term pairs, as a signed int64 (0 for no terms)."""
+    words = terms(text)
+    features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+    if not features:
+        return 0
+    digests = [
+        format(int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest(), "big"), "064b")
+        for f in features
+    ]
+    # Column-wise vote (most significant bit first): a bit is set when most features set it.
+    value = 0
+    for column in zip(*digests, strict=True):
+        value = value << 1 | (2 * column.count("1") > len(digests))
+    return _to_signed(value)
+
+
+def hamming(a: int, b: int) -> int:
+    """Bits that differ between two fingerprints (signed or unsigned)."""
+    return ((a ^ b) & MASK64).bit_count()
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def days_apart(a: OccurredDate, b: OccurredDate) -> int:
+    """Days between two spans; 0 when they overlap. Ordinals keep open ends (date.min) safe."""
+    return max(0, a.start.toordinal() - b.end.toordinal(), b.start.toordinal() - a.end.toordinal())
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    company: str
+    occurred: OccurredDate
+    fingerprint: int
+    title: str
+
+
+def near_duplicate(a: Candidate, b: Candidate) -> dict[str, Any] | None:
+    """Evidence that `a` and `b` report the same event, or None."""
+    if a.company != b.company:
+        return None
+    gap = days_apart(a.occurred, b.occurred)
+    if gap > MAX_DAYS_APART:
+        return None
+    distance = hamming(a.fingerprint, b.fingerprint)
+    ta, tb = title_terms(a.title, a.company), title_terms(b.title, b.company)
+    similarity = round(jaccard(ta, tb), 3)
+    shared = ta & tb
+    contained = round(len(shared) / min(len(ta), len(tb)), 3) if ta and tb else 0.0
+    max_distance, min_jaccard = HAMMING_WITH_JACCARD
+    min_contained, min_shared = CONTAINMENT
+    if distance <= HAMMING_ALONE:
+        rule = "simhash-near-identical"
+    elif similarity >= JACCARD_ALONE:
+        rule = "title-terms-overlap"
+    elif contained >= min_contained and len(shared) >= min_shared:
+        rule = "title-contains-other"
+    elif distance <= max_distance and similarity >= min_jaccard:
+        rule = "simhash-and-title-terms"
+    else:
+        return None
+    return {
+        "rule": rule,
+        "words": sorted(shared),
+        "hamming": distance,
+        "jaccard": similarity,
+        "containment": contained,
+        "days_apart": gap,
+    }

@@ -1,0 +1,376 @@
+"""Extract named entities: organisations, people, AI models, money, hardware, agencies, licences.
+
+Vocabulary-driven (the company registry and the lists below) plus a few precise patterns: money
+with its unit normalised to US dollars, GPU-hours, and a "Firstname Lastname" heuristic next to
+reporting words ("said", "CEO"). Each entity is {"kind", "text", "value", "evidence"}, where text is
+as written, value is normalised and evidence names the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from services.enrich.steps import Hit, Lexicon
+from services.enrich.steps.companies import COMPANIES, mentioned_companies, resolve_company
+
+Entity = dict[str, Any]
+
+_PEOPLE: dict[str, tuple[str, ...]] = {
+    "Sam Altman": ("Altman",),
+    "Elon Musk": ("Musk",),
+    "Mira Murati": ("Murati",),
+    "Greg Brockman": ("Brockman",),
+    "Ilya Sutskever": ("Sutskever",),
+    "Satya Nadella": ("Nadella",),
+    "Yann LeCun": ("LeCun",),
+    "Mark Zuckerberg": ("Zuckerberg",),
+    "Liang Wenfeng": (),
+    "Jensen Huang": (),
+    "Dario Amodei": ("Amodei",),
+    "Sundar Pichai": ("Pichai",),
+    "Demis Hassabis": ("Hassabis",),
+    "Arthur Mensch": (),
+    "Bret Taylor": (),
+    "Adam D'Angelo": ("D'Angelo",),
+    "Helen Toner": (),
+    "Tasha McCauley": ("McCauley",),
+    "Emmett Shear": (),
+    "Kevin Scott": (),
+    "Reid Hoffman": (),
+    "Larry Summers": (),
+    "Jakub Pachocki": ("Pachocki",),
+}
+_PEOPLE_LEX = Lexicon(
+    ((v, name) for name, short in _PEOPLE.items() for v in (name, *short)),
+    # Surnames are matched only capitalised: "musk" the scent is not Elon Musk.
+    case_sensitive=[v for name, short in _PEOPLE.items() for v in (name, *short)],
+)
+
+# (variants, value, case-sensitive?) -- short codes ("o1", "R1", "V3") and ordinary words
+# ("Whisper", "Llama") only count with their capitals.
+_MODELS: tuple[tuple[tuple[str, ...], str, bool], ...] = (
+    (("GPT-2", "GPT2"), "GPT-2", False),
+    (("GPT-3",), "GPT-3", False),
+    (("GPT-3.5",), "GPT-3.5", False),
+    (("GPT-4",), "GPT-4", False),
+    (("GPT-4o",), "GPT-4o", False),
+    (("GPT-4.5",), "GPT-4.5", False),
+    (("GPT-4 Turbo",), "GPT-4 Turbo", False),
+    (("GPT-5",), "GPT-5", False),
+    (("ChatGPT",), "ChatGPT", False),
+    (("Whisper",), "Whisper", True),
+    (("DALL-E", "DALL·E", "DALLE"), "DALL-E", False),
+    (("DALL-E 2",), "DALL-E 2", False),
+    (("DALL-E 3",), "DALL-E 3", False),
+    (("Sora",), "Sora", True),
+    (("Codex",), "Codex", True),
+    (("gpt-oss",), "gpt-oss", False),
+    (("gpt-oss-120b",), "gpt-oss-120b", False),
+    (("gpt-oss-20b",), "gpt-oss-20b", False),
+    (("o1",), "o1", True),
+    (("o1-preview",), "o1-preview", True),
+    (("o1-mini",), "o1-mini", True),
+    (("o3",), "o3", True),
+    (("o3-mini",), "o3-mini", True),
+    (("o4-mini",), "o4-mini", True),
+    (("R1", "DeepSeek-R1", "DeepSeek R1"), "DeepSeek-R1", False),
+    (("R1-Zero", "DeepSeek-R1-Zero"), "DeepSeek-R1-Zero", False),
+    (("V3", "DeepSeek-V3", "DeepSeek V3"), "DeepSeek-V3", False),
+    (("DeepSeek-V2",), "DeepSeek-V2", False),
+    (("LLaMA", "LLaMA 1"), "LLaMA", True),
+    (("Llama",), "Llama", True),
+    (("Llama 2", "Llama-2", "Llama2"), "Llama 2", True),
+    (("Llama 3", "Llama-3", "Llama3"), "Llama 3", True),
+    (("Llama 4",), "Llama 4", True),
+    (("Claude",), "Claude", True),
+    (("Gemini",), "Gemini", True),
+    (("Grok",), "Grok", True),
+    (("Mistral 7B",), "Mistral 7B", False),
+    (("Mixtral",), "Mixtral", False),
+)
+_MODEL_LEX = Lexicon(
+    ((v, value) for variants, value, _ in _MODELS for v in variants),
+    # "R1"/"V3" are short codes: keep their capitals; the prefixed forms are case-insensitive.
+    case_sensitive=[v for variants, _, exact in _MODELS for v in variants if exact or len(v) <= 3],
+)
+
+_AGENCIES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("NASA",), "NASA"),
+    (("US Navy", "U.S. Navy", "United States Navy"), "US Navy"),
+    (
+        (
+            "Italy's data-protection authority",
+            "Italy's data protection authority",
+            "Italian data-protection authority",
+            "Italian data protection authority",
+            "Italy's privacy regulator",
+            "Italian privacy regulator",
+            "Italy's privacy watchdog",
+            "Italian privacy watchdog",
+            "Garante",
+            "Garante per la protezione dei dati personali",
+        ),
+        "Garante (Italy)",
+    ),
+    (("FTC", "Federal Trade Commission"), "FTC"),
+    (("SEC", "Securities and Exchange Commission"), "SEC"),
+    (("EU Commission", "European Commission"), "European Commission"),
+    (("Pentagon", "Department of Defense", "DoD"), "US Department of Defense"),
+    (("Department of Justice", "DOJ", "Justice Department"), "US Department of Justice"),
+    (("Commerce Department", "Department of Commerce"), "US Department of Commerce"),
+    (("Congress",), "US Congress"),
+    (("CMA", "Competition and Markets Authority"), "CMA (UK)"),
+    (("Delaware Attorney General",), "Delaware Attorney General"),
+    (("California Attorney General",), "California Attorney General"),
+    (("San Francisco Superior Court",), "San Francisco Superior Court"),
+    (
+        ("Northern District of California", "N.D. Cal.", "N.D. Cal"),
+        "US District Court, N.D. Cal.",
+    ),
+)
+_AGENCY_LEX = Lexicon(
+    ((v, value) for variants, value in _AGENCIES for v in variants),
+    # Acronyms only as acronyms: "sec" and "cma" are ordinary lower-case strings.
+    case_sensitive=[v for variants, _ in _AGENCIES for v in variants if v.isupper() or v == "DoD"],
+)
+
+_LICENSES: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"\bMIT[- ]licen[cs](?:e|ed)\b|(?<=under )(?:the )?MIT\b"), "MIT", "license-mit"),
+    (
+        re.compile(r"\bApache(?:[- ]License)?[- ](?:2\.0|v2)\b|\bApache[- ]licen[cs]e\b", re.I),
+        "Apache-2.0",
+        "license-apache",
+    ),
+    (re.compile(r"\bresearch[- ]only licen[cs]e\b", re.I), "research-only", "license-research"),
+    (
+        re.compile(r"\bnon-?commercial(?: research)? licen[cs]e\b", re.I),
+        "non-commercial",
+        "license-noncommercial",
+    ),
+    (re.compile(r"\bcustom(?: commercial)? licen[cs]e\b", re.I), "custom", "license-custom"),
+    (
+        re.compile(r"\bLlama(?: ?\d(?:\.\d)?)?(?: Community)? licen[cs]e\b", re.I),
+        "Llama Community License",
+        "license-llama",
+    ),
+    (
+        re.compile(r"\bDeepSeek(?:'s)?(?: own)? model licen[cs]e\b", re.I),
+        "DeepSeek Model License",
+        "license-deepseek",
+    ),
+)
+
+_MONEY = re.compile(
+    r"(?:\b(?:about|around|roughly|nearly|almost|approximately|some|over|more than|up to)\s+|~\s?)?"
+    r"(?:US\$|U\.S\.\s?\$|\$|\bUSD\s?)\s?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+    r"(?:\s*(?P<word>trillion|billion|million|thousand)\b|\s?(?P<abbr>tn|bn|mn|mln)\b"
+    r"|(?P<letter>[TtBbMmKk])\b)?",
+    re.I,
+)
+_SCALE = {
+    "trillion": 10**12,
+    "tn": 10**12,
+    "t": 10**12,
+    "billion": 10**9,
+    "bn": 10**9,
+    "b": 10**9,
+    "million": 10**6,
+    "mn": 10**6,
+    "mln": 10**6,
+    "m": 10**6,
+    "thousand": 10**3,
+    "k": 10**3,
+}
+
+_CHIPS = r"H800|H100|H200|H20|A100|A800|B100|B200|GB200|MI300X?|TPUv?\d*"
+_CHIP = re.compile(rf"\b(?:{_CHIPS})\b")
+_GPU_HOURS = re.compile(
+    r"(?:(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>million|thousand|billion|[MKB])?\s+)?"
+    rf"(?:(?:{_CHIPS})\s+)?GPU[- ]hours\b"
+)
+
+_NAME = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?\s+(?:(?:de|van|von|da)\s+)?[A-Z][a-zA-Z'-]+"
+_NAME_AFTER = re.compile(
+    r"\b(?:CEO|CTO|CFO|COO|[Cc]hief (?:[Ee]xecutive|[Ss]cientist)(?: [Oo]fficer)?|[Pp]resident"
+    r"|[Cc]hair(?:man|woman)?|(?:[Cc]o-?)?[Ff]ounder|[Dd]irector|[Rr]esearcher|[Ss]cientist"
+    rf"|[Aa]ccording to|said|says|told)\s+(?P<name>{_NAME})"
+)
+_NAME_BEFORE = re.compile(rf"\b(?P<name>{_NAME}),?\s+(?:said|says|told|wrote|argued)\b")
+# Capitalised pairs that are not people: sentence openers, calendar words, places, institutions.
+_NOT_NAMES = frozenset(
+    {
+        "The",
+        "This",
+        "That",
+        "These",
+        "Those",
+        "It",
+        "Its",
+        "In",
+        "On",
+        "At",
+        "By",
+        "For",
+        "From",
+        "With",
+        "After",
+        "Before",
+        "And",
+        "But",
+        "Also",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+        "New",
+        "San",
+        "Los",
+        "Hong",
+        "United",
+        "States",
+        "Court",
+        "Superior",
+        "District",
+        "Federal",
+        "Board",
+        "Company",
+        "Reddit",
+        "Street",
+        "Journal",
+        "Times",
+        "Reuters",
+        "Bloomberg",
+        "House",
+        "Senate",
+        "Navy",
+        "Department",
+        "Commission",
+        "Authority",
+        "AI",
+        "LLC",
+        "Inc",
+    }
+)
+_PERSONISH = re.compile(rf"^{_NAME}$")
+
+
+def _money_value(m: re.Match[str]) -> int | None:
+    try:
+        number = Decimal(m["num"].replace(",", ""))
+    except InvalidOperation:
+        return None
+    unit = (m["word"] or m["abbr"] or m["letter"] or "").lower()
+    return int((number * _SCALE.get(unit, 1)).to_integral_value())
+
+
+def _entity(kind: str, text: str, value: Any, rule: str) -> Entity:
+    return {"kind": kind, "text": text, "value": value, "evidence": rule}
+
+
+def _lexicon_entities(lex: Lexicon, kind: str, rule: str, text: str) -> list[tuple[int, Entity]]:
+    hits: list[Hit] = lex.find(text)
+    return [(h.start, _entity(kind, h.text, h.value, rule)) for h in hits]
+
+
+def _heuristic_people(text: str, taken: list[tuple[int, int]]) -> list[tuple[int, Entity]]:
+    out: list[tuple[int, Entity]] = []
+    for pattern, rule in (
+        (_NAME_AFTER, "person-after-title"),
+        (_NAME_BEFORE, "person-before-said"),
+    ):
+        for m in pattern.finditer(text):
+            start, end = m.span("name")
+            if any(s < end and start < e for s, e in taken):
+                continue  # already a known person, company or agency
+            name = m["name"].removesuffix("'s")
+            words = name.split()
+            if any(w in _NOT_NAMES or w.isupper() for w in words):
+                continue
+            if mentioned_companies(name):
+                continue
+            out.append((start, _entity("person", name, name, rule)))
+    return out
+
+
+def _actor_entity(actor: str) -> Entity | None:
+    text = " ".join(actor.split())
+    if not text:
+        return None
+    for lex, kind in ((_PEOPLE_LEX, "person"), (_AGENCY_LEX, "agency")):
+        hits = lex.find(text)
+        if hits and hits[0].text == text:
+            return _entity(kind, text, hits[0].value, "actor-hint")
+    slug, _, ev = resolve_company(text)
+    if slug in COMPANIES:
+        return _entity("organization", text, slug, f"actor-hint:{ev['rule']}")
+    if _PERSONISH.match(text):
+        return _entity("person", text, text, "actor-hint:personish")
+    return _entity("organization", text, slug, "actor-hint:unknown-organization")
+
+
+def extract_entities(text: str, actors: Iterable[str] = ()) -> list[Entity]:
+    """Entities found in normalized `text` (in reading order), then any only the actors name."""
+    found: list[tuple[int, Entity]] = []
+    company_hits: list[tuple[int, Entity]] = []
+    for slug, ev in mentioned_companies(text):
+        written = ev["words"][0]
+        company_hits.append(
+            (text.find(written), _entity("organization", written, slug, "registry"))
+        )
+    found += company_hits
+    people = _lexicon_entities(_PEOPLE_LEX, "person", "known-person", text)
+    agencies = _lexicon_entities(_AGENCY_LEX, "agency", "known-agency", text)
+    found += people + agencies
+    found += _lexicon_entities(_MODEL_LEX, "model", "known-model", text)
+
+    taken = [(h.start, h.end) for lex in (_PEOPLE_LEX, _AGENCY_LEX) for h in lex.find(text)]
+    found += _heuristic_people(text, taken)
+
+    for m in _MONEY.finditer(text):
+        usd = _money_value(m)
+        if usd is not None:
+            found.append((m.start(), _entity("money", m.group().strip(), usd, "money-usd")))
+    for m in _GPU_HOURS.finditer(text):
+        hours: Any = "GPU-hours"
+        if m["num"]:
+            scale = _SCALE.get((m["unit"] or "").lower(), 1)
+            hours = int((Decimal(m["num"]) * scale).to_integral_value())
+        found.append((m.start(), _entity("hardware", m.group().strip(), hours, "gpu-hours")))
+    for m in _CHIP.finditer(text):
+        found.append((m.start(), _entity("hardware", m.group(), m.group(), "known-chip")))
+    for pattern, licence, rule in _LICENSES:
+        for m in pattern.finditer(text):
+            found.append((m.start(), _entity("license", m.group(), licence, rule)))
+
+    found.sort(key=lambda pair: pair[0])
+    out: list[Entity] = []
+    seen: set[tuple[str, str]] = set()
+    for _, ent in found:
+        key = (ent["kind"], str(ent["value"]))
+        if key not in seen:
+            seen.add(key)
+            out.append(ent)
+    for actor in actors:
+        hinted = _actor_entity(actor)
+        if hinted is not None and (hinted["kind"], str(hinted["value"])) not in seen:
+            seen.add((hinted["kind"], str(hinted["value"])))
+            out.append(hinted)
+    return out

@@ -1,0 +1,121 @@
+"""Normalize text and source URLs before any rule looks at them.
+
+Text: HTML tags and entities removed, Unicode NFKC, typographic quotes and hyphens folded to ASCII,
+whitespace collapsed. URLs: a canonical form, so the same article cited twice compares equal.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from services.enrich.steps import Evidence, evidence
+
+_DROP_BLOCKS = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+# Block-level tags end a paragraph; inline tags just vanish.
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|br|div|li|ul|ol|h[1-6]|tr|table|blockquote|section)\b[^<>]*>", re.I
+)
+# A tag needs a name right after "<", so prose such as "a < b > c" survives.
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>")
+_SPACES = re.compile(r"[^\S\n]+")
+_PARAGRAPH_BREAK = re.compile(r"\s*\n\s*\n\s*")
+# NFKC keeps curly quotes and the Unicode hyphens; fold them so rules can be written in ASCII.
+_FOLD = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u00ad": None,
+        "\u200b": None,
+        "\u200c": None,
+        "\u200d": None,
+        "\ufeff": None,
+    }
+)
+
+TRACKING_PARAMS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref", "ref_src"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_TOKEN = re.compile(r"[a-z0-9]+(?:[.'-][a-z0-9]+)*")
+
+
+def normalize_text(text: str, *, keep_paragraphs: bool = False) -> str:
+    """Plain text: no markup, NFKC, ASCII quotes, single spaces (paragraphs kept if asked)."""
+    if not text:
+        return ""
+    out = _DROP_BLOCKS.sub(" ", text)
+    out = _BLOCK_TAG.sub("\n\n", out)
+    out = _TAG.sub(" ", out)
+    out = html.unescape(out)
+    out = unicodedata.normalize("NFKC", out).translate(_FOLD)
+    if not keep_paragraphs:
+        return " ".join(out.split())
+    paragraphs = (
+        _SPACES.sub(" ", p).replace("\n", " ").strip() for p in _PARAGRAPH_BREAK.split(out)
+    )
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case word tokens of normalized text (numbers and hyphenated names kept whole)."""
+    return _TOKEN.findall(normalize_text(text).casefold())
+
+
+def _is_tracking(key: str) -> bool:
+    k = key.lower()
+    return k.startswith("utm_") or k in TRACKING_PARAMS
+
+
+def canonical_url(url: str) -> str:
+    """The canonical form of `url`; text that is not an absolute URL comes back only stripped."""
+    raw = url.strip()
+    parts = urlsplit(raw)
+    if not parts.scheme or not parts.netloc:
+        return raw
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    try:
+        port = parts.port
+    except ValueError:  # a malformed port is kept out rather than guessed
+        port = None
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        netloc = f"{netloc}:{port}"
+    path = parts.path or "/"
+    pairs = sorted(
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
+    )
+    query = urlencode(pairs, quote_via=quote, safe="/:@!$'()*,;=-._~")
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def normalize_sources(
+    sources: Iterable[Mapping[str, str | None]],
+) -> tuple[tuple[dict[str, str | None], ...], list[Evidence]]:
+    """Sources with canonical URLs, the same URL kept once (first wins, gaps filled from later)."""
+    kept: dict[str, dict[str, str | None]] = {}
+    dropped: list[str] = []
+    for source in sources:
+        url = canonical_url(source.get("url") or "")
+        if not url:
+            continue
+        publisher = normalize_text(source.get("publisher") or "") or None
+        published_at = source.get("published_at") or None
+        if url in kept:
+            dropped.append(url)
+            first = kept[url]
+            first["publisher"] = first["publisher"] or publisher
+            first["published_at"] = first["published_at"] or published_at
+            continue
+        kept[url] = {"url": url, "publisher": publisher, "published_at": published_at}
+    ev = [evidence("duplicate-source-url", dropped)] if dropped else []
+    return tuple(kept.values()), ev
