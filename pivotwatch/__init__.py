@@ -1,0 +1,1 @@
+"""The `pivotwatch` command: runs the stack on one machine, manages keys, seeds timelines."""

@@ -1,0 +1,257 @@
+"""The `pivotwatch` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from shared.settings import Settings, get_settings
+
+
+def _settings() -> Settings:
+    """Settings from the environment; URLs of a running `pivotwatch up` fill in what is unset."""
+    settings = get_settings()
+    runtime = settings.home / "runtime.json"
+    if (not settings.database_url or not settings.redis_url) and runtime.exists():
+        urls = json.loads(runtime.read_text())
+        settings = settings.model_copy(
+            update={
+                "database_url": settings.database_url or urls["database_url"],
+                "redis_url": settings.redis_url or urls["redis_url"],
+            }
+        )
+    return settings
+
+
+def _need_urls(settings: Settings) -> None:
+    if not settings.database_url or not settings.redis_url:
+        sys.exit(
+            "pivotwatch: no database/Redis: start `pivotwatch up` first, or set "
+            "PIVOTWATCH_DATABASE_URL and PIVOTWATCH_REDIS_URL"
+        )
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from pivotwatch.embedded import EmbeddedError
+    from pivotwatch.supervisor import Stack, StartError
+
+    settings = get_settings()
+    stack = Stack(settings, settings.home.resolve(), seed=not args.no_seed)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopping.set()
+        stack.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.check_ports()
+        stack.start_servers()
+        from shared.migrate import upgrade
+
+        upgrade(Settings(database_url=stack.database_url).sync_database_url)
+        key = _dev_key(stack.home, stack.database_url, stack.redis_url)
+        stack.start_services()
+        stack.wait_ready()
+        print(f"development API key (every scope): {key}\n  saved in {stack.home / 'dev-api-key'}")
+        if stack.seed:
+            from pivotwatch.seed import load
+
+            counts = load(stack.urls()["ingest"], key, progress=sys.stdout.isatty())
+            print(f"seed timelines: {counts['accepted']} new, {counts['duplicate']} already there")
+        urls = stack.urls()
+        print("pivotwatch is up:")
+        print(f"  ingest    {urls['ingest']}/docs")
+        print(f"  timeline  {urls['timeline']}/v1/companies/openai/timeline")
+        print(f"  notify    {urls['notify']}/docs")
+        print("  Ctrl-C stops everything.", flush=True)
+        supervisor = threading.Thread(target=stack.supervise, daemon=True)
+        supervisor.start()
+        stopping.wait()
+    except (StartError, EmbeddedError) as exc:
+        print(f"pivotwatch: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping…", flush=True)
+        stack.stop()
+        print("stopped.", flush=True)
+    return 0
+
+
+def _dev_key(home: Path, database_url: str, redis_url: str) -> str:
+    """Reuse the saved development key if it is still valid, otherwise make a new one."""
+    from redis import Redis
+
+    from shared.auth import Scope, create_key, hash_key, sync_mirror
+    from shared.db import ApiKey, make_engine, session_factory
+
+    settings = Settings(database_url=database_url, redis_url=redis_url)
+    engine = make_engine(settings, pool_size=1)
+    client = Redis.from_url(redis_url)
+    path = home / "dev-api-key"
+    try:
+        with session_factory(engine)() as session, session.begin():
+            if path.exists():
+                saved = path.read_text().strip()
+                row = session.query(ApiKey).filter(ApiKey.key_hash == hash_key(saved)).first()
+                if row is not None and row.revoked_at is None:
+                    sync_mirror(session, client)
+                    return saved
+            new = create_key(session, client, "development", list(Scope))
+            sync_mirror(session, client)
+        path.write_text(new.secret + "\n")
+        path.chmod(0o600)
+        return new.secret
+    finally:
+        client.close()
+        engine.dispose()
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    from shared.migrate import upgrade
+
+    settings = _settings()
+    _need_urls(settings)
+    upgrade(settings.sync_database_url)
+    print("database is at the latest schema")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from shared.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(args.service, settings.log_level, settings.log_json)
+    port = {
+        "ingest": settings.ingest_port,
+        "timeline": settings.timeline_port,
+        "notify": settings.notify_port,
+    }[args.service]
+    uvicorn.run(
+        f"services.{args.service}.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def cmd_relay(_: argparse.Namespace) -> int:
+    from redis import Redis
+
+    from services.enrich.relay import Relay
+    from shared.celery_app import ENRICH_QUEUE, app
+    from shared.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging("relay", settings.log_level, settings.log_json)
+    client = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def publish(entries: list[dict[str, str]]) -> None:
+        app.send_task("enrich.store_chunk", args=[entries], queue=ENRICH_QUEUE)
+
+    Relay(client, settings, publish).run(stop)
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from redis import Redis
+
+    from shared.auth import Scope, create_key, list_keys, revoke_key
+    from shared.db import make_engine, session_factory
+
+    settings = _settings()
+    _need_urls(settings)
+    engine = make_engine(settings, pool_size=1)
+    client = Redis.from_url(settings.redis_url)
+    try:
+        with session_factory(engine)() as session, session.begin():
+            if args.keys_cmd == "create":
+                scopes = [Scope(s) for s in args.scope] or [Scope.EVENTS_WRITE]
+                new = create_key(session, client, args.name, scopes)
+                print(f"id      {new.id}\nprefix  {new.prefix}\nscopes  {' '.join(new.scopes)}")
+                print(f"key     {new.secret}\n(shown once: store it now)")
+            elif args.keys_cmd == "list":
+                for row in list_keys(session):
+                    state = "revoked" if row.revoked_at else "active"
+                    print(f"{row.prefix}  {state:8} {' '.join(row.scopes):40} {row.name}")
+            else:
+                if not revoke_key(session, client, args.key):
+                    print(f"pivotwatch: no active key '{args.key}'", file=sys.stderr)
+                    return 1
+                print(f"revoked {args.key}")
+    finally:
+        client.close()
+        engine.dispose()
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from pivotwatch.seed import load
+
+    settings = get_settings()
+    key = args.key or os.environ.get("PIVOTWATCH_API_KEY")
+    key_file = settings.home / "dev-api-key"
+    if not key and key_file.exists():
+        key = key_file.read_text().strip()
+    if not key:
+        sys.exit("pivotwatch: no API key: pass --key, set PIVOTWATCH_API_KEY, or run `up` first")
+    url = args.url or f"http://{settings.host}:{settings.ingest_port}"
+    counts = load(url, key, progress=sys.stdout.isatty())
+    print(
+        f"{counts['accepted']} accepted, {counts['duplicate']} duplicate, "
+        f"{counts['rejected']} rejected"
+    )
+    return 0 if counts["rejected"] == 0 else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    from shared.auth import Scope
+
+    p = argparse.ArgumentParser(prog="pivotwatch", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="start the whole stack (embedded servers unless URLs are set)")
+    up.add_argument("--no-seed", action="store_true", help="do not load the seed timelines")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    serve = sub.add_parser("serve", help="run one HTTP service")
+    serve.add_argument("service", choices=["ingest", "timeline", "notify"])
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("relay", help="run the stream -> Celery relay").set_defaults(func=cmd_relay)
+    keys = sub.add_parser("keys", help="manage API keys")
+    ks = keys.add_subparsers(dest="keys_cmd", required=True)
+    create = ks.add_parser("create")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scope", action="append", default=[], choices=[s.value for s in Scope])
+    ks.add_parser("list")
+    revoke = ks.add_parser("revoke")
+    revoke.add_argument("key", help="the key's prefix or id")
+    keys.set_defaults(func=cmd_keys)
+    seed = sub.add_parser("seed", help="load the seed timelines through the ingest API")
+    seed.add_argument("--url", help="ingest base URL (default: the local one)")
+    seed.add_argument("--key", help="API key with events:write (default: the dev key)")
+    seed.set_defaults(func=cmd_seed)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

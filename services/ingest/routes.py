@@ -1,0 +1,193 @@
+"""Ingest HTTP routes: events (single and batch), articles, and an event's processing status."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import orjson
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
+
+from services.ingest.modes import Accepted, Parsed, Rejected, parse_batch, parse_single
+from services.ingest.publisher import Entry, Outcome, Publisher
+from services.ingest.ratelimit import RateLimiter
+from shared.auth import Principal, Scope
+from shared.errors import (
+    DependencyUnavailable,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    from_validation_error,
+)
+from shared.events import ARTICLE_TYPE, Article, event_uuid
+from shared.http import RedisDep, SettingsDep, read_body, require
+from shared.logs import correlation_id
+from shared.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
+from shared.redis_keys import status_key
+from shared.responses import JSONResponse
+
+router = APIRouter(prefix="/v1", tags=["ingest"])
+Writer = Annotated[Principal, Depends(require(Scope.EVENTS_WRITE))]
+
+_REDIS_DOWN = (aioredis.ConnectionError, aioredis.TimeoutError, OSError)
+
+
+def _status_url(event_id: str) -> str:
+    return f"/v1/events/{event_id}/status"
+
+
+async def _limit(request: Request, principal: Principal, cost: int) -> None:
+    limiter: RateLimiter = request.app.state.limiter
+    try:
+        wait = await limiter.take(principal.key_id, cost)
+    except _REDIS_DOWN as exc:
+        raise DependencyUnavailable(
+            "Redis is unreachable; nothing was written", retry_after=2
+        ) from exc
+    if wait is not None:
+        raise RateLimited(
+            f"rate limit of {limiter.rate:g} events/s for this key exceeded", retry_after=wait
+        )
+
+
+async def _publish(request: Request, entries: list[Entry]) -> list[Outcome]:
+    publisher: Publisher = request.app.state.publisher
+    try:
+        outcomes = await publisher.publish(entries)
+    except _REDIS_DOWN as exc:
+        raise DependencyUnavailable(
+            "Redis is unreachable; nothing was written, retry later", retry_after=2
+        ) from exc
+    EVENTS_ACCEPTED.inc(sum(1 for o in outcomes if o.written))
+    return outcomes
+
+
+def _entry(parsed: Accepted) -> Entry:
+    ev = parsed.event
+    return Entry(str(ev.event_id), "event", parsed.encoded, correlation_id.get() or "")
+
+
+def _result(parsed: Accepted, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "index": parsed.index,
+        "id": outcome.event_id,
+        "source": parsed.event.source,
+        "ce_id": parsed.event.id,
+        "status": "accepted" if outcome.written else "duplicate",
+        "duplicate": not outcome.written,
+        "status_url": _status_url(outcome.event_id),
+    }
+
+
+def _rejection(r: Rejected) -> dict[str, Any]:
+    EVENTS_REJECTED.labels(r.error.code).inc()
+    return {"index": r.index, "status": "rejected", **r.error.body()}
+
+
+@router.post(
+    "/events",
+    status_code=202,
+    summary="Submit one event (CloudEvents structured or binary mode, or plain JSON)",
+    responses={413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
+)
+async def post_event(request: Request, principal: Writer, settings: SettingsDep) -> JSONResponse:
+    body = await read_body(request, min(settings.max_request_bytes, settings.max_event_bytes * 2))
+    parsed = parse_single(request.headers, body, principal.key_id, settings.max_event_bytes)
+    if isinstance(parsed, Rejected):
+        EVENTS_REJECTED.labels(parsed.error.code).inc()
+        raise parsed.error
+    await _limit(request, principal, 1)
+    (outcome,) = await _publish(request, [_entry(parsed)])
+    return JSONResponse(_result(parsed, outcome), status_code=202)
+
+
+@router.post(
+    "/events/batch",
+    status_code=202,
+    summary="Submit a batch (application/cloudevents-batch+json, or a JSON array of plain events)",
+    responses={413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
+)
+async def post_batch(request: Request, principal: Writer, settings: SettingsDep) -> JSONResponse:
+    body = await read_body(request, settings.max_request_bytes)
+    items: list[Parsed] = parse_batch(
+        request.headers,
+        body,
+        principal.key_id,
+        settings.max_event_bytes,
+        settings.max_batch_events,
+    )
+    accepted = [p for p in items if isinstance(p, Accepted)]
+    if accepted:
+        await _limit(request, principal, len(accepted))
+    # The same event twice in one batch is written once: the script sees the first one's status.
+    outcomes = await _publish(request, [_entry(p) for p in accepted])
+    results: list[dict[str, Any]] = [_result(p, o) for p, o in zip(accepted, outcomes, strict=True)]
+    results += [_rejection(p) for p in items if isinstance(p, Rejected)]
+    results.sort(key=lambda r: int(r["index"]))
+    counts = {
+        "accepted": sum(1 for r in results if r["status"] == "accepted"),
+        "duplicate": sum(1 for r in results if r["status"] == "duplicate"),
+        "rejected": sum(1 for r in results if r["status"] == "rejected"),
+    }
+    status = 422 if items and not accepted else 202
+    return JSONResponse({**counts, "results": results}, status_code=status)
+
+
+@router.post(
+    "/articles",
+    status_code=202,
+    summary="Submit a news article; the dated strategy events in it are extracted",
+    responses={413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
+)
+async def post_article(request: Request, principal: Writer, settings: SettingsDep) -> JSONResponse:
+    body = await read_body(request, settings.max_request_bytes)
+    try:
+        article = Article.model_validate_json(body)
+    except ValidationError as exc:
+        raise from_validation_error(exc) from exc
+    await _limit(request, principal, 1)
+    source = f"urn:pivotwatch:article:{principal.key_id}"
+    ce_id = str(article.url)
+    article_id = str(event_uuid(source, ce_id))
+    envelope = {
+        "specversion": "1.0",
+        "id": ce_id,
+        "source": source,
+        "type": ARTICLE_TYPE,
+        "data": article.model_dump(mode="json", exclude_none=True),
+    }
+    entry = Entry(article_id, "article", orjson.dumps(envelope), correlation_id.get() or "")
+    (outcome,) = await _publish(request, [entry])
+    return JSONResponse(
+        {
+            "id": article_id,
+            "status": "accepted" if outcome.written else "duplicate",
+            "duplicate": not outcome.written,
+            "status_url": _status_url(article_id),
+        },
+        status_code=202,
+    )
+
+
+@router.get("/events/{event_id}/status", summary="Where an accepted event is in the pipeline")
+async def event_status(event_id: str, redis: RedisDep, _: Writer) -> dict[str, Any]:
+    try:
+        uuid.UUID(event_id)
+    except ValueError as exc:
+        raise InvalidInput("not a pivotwatch event id (a UUID)", field="event_id") from exc
+    try:
+        raw: Any = await redis.hgetall(status_key(event_id))
+    except _REDIS_DOWN as exc:
+        raise DependencyUnavailable("Redis is unreachable", retry_after=2) from exc
+    if not raw:
+        raise NotFound("no event with this id was accepted in the last 7 days", field="event_id")
+    fields = {k.decode(): v.decode() for k, v in raw.items()}
+    out: dict[str, Any] = {"id": event_id, "status": fields.get("state", "accepted")}
+    for name in ("received_at", "stored_at", "reason", "duplicate_of", "kind", "events"):
+        if name in fields:
+            out[name] = fields[name]
+    if out["status"] in ("stored", "duplicate"):
+        out["timeline_url"] = f"/v1/events/{fields.get('duplicate_of') or event_id}"
+    return out

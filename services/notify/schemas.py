@@ -1,0 +1,93 @@
+"""Request and response bodies of the notify API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events import Category
+
+EventType = Literal["event.created", "event.updated", "phase.changed"]
+ALL_EVENT_TYPES: list[str] = ["event.created", "event.updated", "phase.changed"]
+
+
+def _all_types() -> list[EventType]:
+    return ["event.created", "event.updated", "phase.changed"]
+
+
+class Filter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    companies: list[str] = Field(default_factory=list, max_length=100)
+    categories: list[Category] = Field(default_factory=list)
+    phases: list[str] = Field(default_factory=list, max_length=50)
+    min_importance: int | None = Field(default=None, ge=0, le=100)
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=8, max_length=2000)
+    description: str = Field(default="", max_length=500)
+    event_types: list[EventType] = Field(default_factory=lambda: _all_types())
+    filter: Filter = Field(default_factory=Filter)
+    rate_limit_per_second: float | None = Field(default=None, gt=0, le=10000)
+    fifo: bool = False
+
+
+class SubscriptionPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, min_length=8, max_length=2000)
+    description: str | None = Field(default=None, max_length=500)
+    event_types: list[EventType] | None = None
+    filter: Filter | None = None
+    rate_limit_per_second: float | None = Field(default=None, gt=0, le=10000)
+    fifo: bool | None = None
+
+
+class SubscriptionOut(BaseModel):
+    id: str
+    url: str
+    description: str
+    event_types: list[str]
+    filter: Filter
+    enabled: bool
+    disabled_reason: str | None
+    rate_limit_per_second: float | None
+    fifo: bool
+    created_at: datetime
+
+
+class SubscriptionCreated(SubscriptionOut):
+    secret: str = Field(description="Shown once, now; store it to verify signatures.")
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    subscription_id: str
+    event_id: str | None
+    event_type: str
+    webhook_id: str
+    sequence: int
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class AttemptOut(BaseModel):
+    attempted_at: datetime
+    status_code: int | None
+    duration_ms: float
+    response_excerpt: str
+    error: str | None
+
+
+class DeliveryDetail(DeliveryOut):
+    attempts_log: list[AttemptOut]

@@ -1,0 +1,106 @@
+"""SSRF guard for outbound webhooks.
+
+Resolve the host once, refuse every address that is not globally routable (loopback, RFC 1918,
+link-local including 169.254.169.254, CGNAT, benchmarking, multicast, reserved, IPv6 ULA and
+link-local, and the IPv4-mapped / 6to4 / NAT64 spellings of those), and hand back the vetted address
+so the request connects to exactly it — no second lookup a rebinding DNS server could answer
+differently. Private targets are allowed only when the setting says so.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_6TO4 = ipaddress.ip_network("2002::/16")
+_EXTRA_BLOCKED = [
+    ipaddress.ip_network("100.64.0.0/10"),
+    ipaddress.ip_network("198.18.0.0/15"),
+    ipaddress.ip_network("0.0.0.0/8"),
+]
+
+
+class UnsafeTarget(ValueError):
+    """The URL may not be called; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str  # path + query, as sent
+    address: str  # the vetted IP to connect to
+
+
+def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64 or ip in _NAT64_LOCAL:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _6TO4 and ip.sixtofour is not None:
+        return ip.sixtofour
+    return None
+
+
+def is_public(ip: IPAddress) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = _embedded_v4(ip)
+        if inner is not None:
+            return is_public(inner)
+    if any(ip in net for net in _EXTRA_BLOCKED if net.version == ip.version):
+        return False
+    return bool(ip.is_global) and not ip.is_multicast and not ip.is_reserved
+
+
+def parse_url(url: str) -> tuple[str, str, int, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeTarget("webhook URLs must be http or https")
+    if not parts.hostname:
+        raise UnsafeTarget("webhook URL has no host")
+    if parts.username or parts.password:
+        raise UnsafeTarget("webhook URLs may not carry credentials")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise UnsafeTarget("webhook URL has an invalid port") from exc
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return parts.scheme, parts.hostname, port, path
+
+
+def resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UnsafeTarget(f"cannot resolve '{host}'") from exc
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+
+
+def vet(url: str, allow_private: bool, allow_networks: Sequence[str] = ()) -> Target:
+    """Resolve and check `url`; every resolved address must be acceptable."""
+    scheme, host, port, path = parse_url(url)
+    addresses = resolve(host, port)
+    if not addresses:
+        raise UnsafeTarget(f"'{host}' resolves to no address")
+    allowed = [ipaddress.ip_network(n, strict=False) for n in allow_networks]
+    if not allow_private:
+        for ip in addresses:
+            if is_public(ip) or any(ip.version == n.version and ip in n for n in allowed):
+                continue
+            raise UnsafeTarget(f"'{host}' resolves to {ip}, which is not a public address")
+    return Target(url, scheme, host, port, path, str(addresses[0]))
