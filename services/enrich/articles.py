@@ -9,11 +9,9 @@ says. With no date the event gets the publication month, marked approximate, at 
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
 
 from services.enrich.steps import Evidence, evidence
 from services.enrich.steps.companies import mentioned_companies
@@ -48,10 +46,33 @@ _HEDGE = re.compile(
     re.I,
 )
 
-_MONTHS = {name: i for i, name in enumerate(calendar.month_name) if name}
-_MONTHS |= {name[:3]: i for name, i in list(_MONTHS.items())} | {"Sept": 9}
+# English names, spelled out rather than taken from `calendar`, whose names follow the locale.
+_MONTH_NAMES = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+_MONTHS = (
+    {name: i for i, name in enumerate(_MONTH_NAMES, start=1)}
+    | {name[:3]: i for i, name in enumerate(_MONTH_NAMES, start=1)}
+    | {"Sept": 9}
+)
 _MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
-_WEEKDAYS = {name: i for i, name in enumerate(calendar.day_name)}
+_WEEKDAYS = {
+    name: i
+    for i, name in enumerate(
+        ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+    )
+}
 _WEEKDAY = r"(?P<weekday>" + "|".join(_WEEKDAYS) + r")"
 _ORD = r"(?:st|nd|rd|th)?"
 
@@ -113,7 +134,7 @@ _ABBREVIATION = re.compile(
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _DATELINE = re.compile(r"^[A-Z][A-Z .,']{2,}(?:\([^)]*\))?\s*[-\u2013\u2014]+\s*")
 _LEADING = re.compile(
-    r"^(?:(?:[Mm]eanwhile|[Hh]owever|[Aa]lso|[Ee]arlier|[Ll]ater|[Mm]eanwhile),\s+"
+    r"^(?:(?:[Mm]eanwhile|[Hh]owever|[Aa]lso|[Ee]arlier|[Ll]ater),\s+"
     r"|(?:[Oo]n|[Ii]n|[Ll]ast|[Yy]esterday|[Tt]oday)\b[^,]{0,30},\s+)"
 )
 _NON_WORD = re.compile(r"[^\w]+")
@@ -279,14 +300,3 @@ def _context(sentences: list[str], i: int) -> tuple[str, ...]:
     if i + 1 < len(sentences) and _CONTINUES.match(sentences[i + 1]):
         return (sentences[i + 1],)
     return ()
-
-
-def as_report_fields(item: Extracted) -> dict[str, Any]:
-    """The Report fields an extracted event carries (the storage worker builds the Report)."""
-    return {
-        "company": item.company,
-        "occurred": item.occurred,
-        "title": item.title,
-        "summary": " ".join(item.sentences),
-        "sources": (item.source,) if item.source.get("url") else (),
-    }

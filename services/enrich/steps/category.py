@@ -193,14 +193,18 @@ def categorize(
                     evidence(f"{cat.value}:{name}", words, weight=round(weight * best, 3))
                 )
 
+    hints: set[Category] = set()
     for tag in tags:
         hinted = _TAG_VALUES.get(tag.strip().lower())
-        if hinted is not None:
+        if hinted is not None and hinted not in hints:
+            hints.add(hinted)
             scores[hinted] += TAG_HINT_WEIGHT
             found[hinted].append(evidence("tag-hint", [tag], weight=TAG_HINT_WEIGHT))
 
+    # The rival reading is a default: a reporter who tags a rival's move "licensing" or "product"
+    # is reading it from the rival's own side, and that tag wins.
     focus = rival_of(company) if company else None
-    if focus is not None:
+    if focus is not None and not hints & set(_RIVAL_SHIFT):
         for cat in _RIVAL_SHIFT:
             moved = sum(e["weight"] for e in found[cat] if e["rule"] != "tag-hint")
             if moved:

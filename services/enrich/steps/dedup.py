@@ -1,8 +1,9 @@
 """Near-duplicate detection: the same news told twice should become one event with two sources.
 
 A 64-bit SimHash of the normalized text (stored as a signed int64 so it fits a PostgreSQL bigint)
-and the token Jaccard of the titles, compared only between events of the same company whose dates
-are within a few days (or whose coarse spans overlap).
+and the overlap of the titles' terms (Jaccard, or containment when one title retells the other
+with words added), compared only between events of the same company whose dates are within a few
+days (or whose coarse spans overlap).
 """
 
 from __future__ import annotations

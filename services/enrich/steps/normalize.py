@@ -75,17 +75,17 @@ def _is_tracking(key: str) -> bool:
 def canonical_url(url: str) -> str:
     """The canonical form of `url`; text that is not an absolute URL comes back only stripped."""
     raw = url.strip()
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:  # "http://[::1" or port 99999: not a URL we can canonicalise, keep as sent
+        return raw
     if not parts.scheme or not parts.netloc:
         return raw
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
     if ":" in host:
         host = f"[{host}]"  # IPv6 literal
-    try:
-        port = parts.port
-    except ValueError:  # a malformed port is kept out rather than guessed
-        port = None
     userinfo = parts.netloc.rpartition("@")[0]
     netloc = f"{userinfo}@{host}" if userinfo else host
     if port is not None and port != _DEFAULT_PORTS.get(scheme):

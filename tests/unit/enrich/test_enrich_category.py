@@ -274,3 +274,28 @@ def test_no_evidence_falls_back_with_zero_confidence() -> None:
         0.0,
         [{"rule": "no-rule-matched", "words": []}],
     )
+
+
+@pytest.mark.parametrize(
+    ("title", "tag", "expected"),
+    [
+        ("DeepSeek-R1 released as open weights under the MIT licence", "licensing", "licensing"),
+        (
+            "DeepSeek-R1 released as open weights under the MIT licence",
+            "licensing/open-weights",
+            "licensing",
+        ),
+        ("DeepSeek launches a chatbot app", "product", "product"),
+    ],
+)
+def test_a_reporters_tag_overrides_the_rival_reading(title: str, tag: str, expected: str) -> None:
+    assert categorize(title, company="deepseek")[0] == "competition"
+    category, _, ev = categorize(title, tags=(tag,), company="deepseek")
+    assert category == expected
+    assert not any(e["rule"].startswith("rival-move") for e in ev)
+
+
+def test_a_repeated_tag_counts_once() -> None:
+    once = categorize("OpenAI countersues Musk", tags=("legal",))
+    twice = categorize("OpenAI countersues Musk", tags=("legal", "legal"))
+    assert once == twice

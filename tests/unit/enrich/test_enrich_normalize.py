@@ -58,6 +58,9 @@ def test_normalize_text_can_keep_paragraphs() -> None:
         ("https://example.com/a?UTM_Campaign=x&page=2", "https://example.com/a?page=2"),
         ("  https://example.com/path%253A  ", "https://example.com/path%253A"),
         ("not a url", "not a url"),
+        ("http://[::1", "http://[::1"),
+        ("http://a.com:99999/x", "http://a.com:99999/x"),
+        ("http://[::1]:80/x", "http://[::1]/x"),
     ],
 )
 def test_canonical_url(raw: str, expected: str) -> None:
