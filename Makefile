@@ -44,6 +44,6 @@ clean:
 
 # The suite against servers already running on this machine (PostgreSQL 5432, Redis 6379, db 15).
 test-external: $(STAMP)
-	PIVOTWATCH_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
-	PIVOTWATCH_TEST_REDIS_URL=redis://127.0.0.1:6379/15 \
+	PIVOTWATCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
+	PIVOTWATCH_REDIS_URL=redis://127.0.0.1:6379/0 \
 	$(BIN)/python -m pytest tests

@@ -147,7 +147,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_relay(_: argparse.Namespace) -> int:
+def cmd_probe(args: argparse.Namespace) -> int:
+    from pivotwatch.health import probe
+
+    return 0 if probe(args.url) else 1
+
+
+def cmd_alive(args: argparse.Namespace) -> int:
+    from pivotwatch.health import heartbeat_fresh, pid_alive
+
+    if args.pidfile:
+        return 0 if pid_alive(Path(args.pidfile)) else 1
+    if not args.path:
+        sys.exit("pivotwatch: alive needs a heartbeat file or --pidfile")
+    return 0 if heartbeat_fresh(Path(args.path), args.max_age) else 1
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
     from redis import Redis
 
     from services.enrich.relay import Relay
@@ -164,7 +180,8 @@ def cmd_relay(_: argparse.Namespace) -> int:
     def publish(entries: list[dict[str, str]]) -> None:
         app.send_task("enrich.store_chunk", args=[entries], queue=ENRICH_QUEUE)
 
-    Relay(client, settings, publish).run(stop)
+    heartbeat = Path(args.heartbeat) if args.heartbeat else None
+    Relay(client, settings, publish, heartbeat=heartbeat).run(stop)
     return 0
 
 
@@ -231,7 +248,17 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run one HTTP service")
     serve.add_argument("service", choices=["ingest", "timeline", "notify"])
     serve.set_defaults(func=cmd_serve)
-    sub.add_parser("relay", help="run the stream -> Celery relay").set_defaults(func=cmd_relay)
+    relay = sub.add_parser("relay", help="run the stream -> Celery relay")
+    relay.add_argument("--heartbeat", help="touch this file on every loop (health checks)")
+    relay.set_defaults(func=cmd_relay)
+    probe = sub.add_parser("probe", help="exit 0 when the URL answers 2xx (health checks)")
+    probe.add_argument("url")
+    probe.set_defaults(func=cmd_probe)
+    alive = sub.add_parser("alive", help="exit 0 when a heartbeat file is fresh or a pid lives")
+    alive.add_argument("path", nargs="?", help="heartbeat file")
+    alive.add_argument("--max-age", type=float, default=30.0)
+    alive.add_argument("--pidfile")
+    alive.set_defaults(func=cmd_alive)
     keys = sub.add_parser("keys", help="manage API keys")
     ks = keys.add_subparsers(dest="keys_cmd", required=True)
     create = ks.add_parser("create")

@@ -1,9 +1,10 @@
 """Real PostgreSQL and Redis for the whole suite.
 
 By default the suite starts the embedded servers (as `pivotwatch up` does on a bare machine) in a
-temporary folder on free ports. With PIVOTWATCH_TEST_DATABASE_URL and PIVOTWATCH_TEST_REDIS_URL set,
-it uses those servers instead: a fresh database is created for the session and dropped after it,
-and the Redis database given in the URL is flushed between tests.
+temporary folder on free ports. With PIVOTWATCH_TEST_DATABASE_URL and PIVOTWATCH_TEST_REDIS_URL set
+(or else PIVOTWATCH_DATABASE_URL and PIVOTWATCH_REDIS_URL), it uses those servers instead: a fresh
+database is created for the session and dropped after it, and the Redis database is flushed between
+tests — with the non-test variables that is database 15, never the one the URL names.
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ def _with_db(url: str, name: str) -> str:
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     db_url = os.environ.get("PIVOTWATCH_TEST_DATABASE_URL")
     redis_url = os.environ.get("PIVOTWATCH_TEST_REDIS_URL")
+    if not (db_url and redis_url):
+        db_url = os.environ.get("PIVOTWATCH_DATABASE_URL")
+        redis_url = os.environ.get("PIVOTWATCH_REDIS_URL")
+        if redis_url:
+            redis_url = (
+                redis_url.rsplit("/", 1)[0] + "/15"
+                if redis_url.count("/") > 2
+                else (redis_url.rstrip("/") + "/15")
+            )
     if db_url and redis_url:
         name = f"pivotwatch_test_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(db_url, autocommit=True) as conn:

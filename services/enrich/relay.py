@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from redis import Redis
@@ -30,8 +31,11 @@ Publish = Callable[[list[dict[str, str]]], None]
 
 
 class Relay:
-    def __init__(self, client: Redis, settings: Settings, publish: Publish) -> None:
+    def __init__(
+        self, client: Redis, settings: Settings, publish: Publish, heartbeat: Path | None = None
+    ) -> None:
         self.client = client
+        self.heartbeat = heartbeat
         self.settings = settings
         self.publish = publish
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
@@ -110,6 +114,8 @@ class Relay:
                 self.ensure_group()
                 while not stop.is_set():
                     self.run_once()
+                    if self.heartbeat is not None:
+                        self.heartbeat.touch()
                     backoff = 0.5
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("redis unavailable, retrying in %.1fs: %s", backoff, exc)

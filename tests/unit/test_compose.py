@@ -1,0 +1,108 @@
+"""docker-compose.yml checked against the code, since no Docker engine runs here: every command
+resolves to a real entry point, every PIVOTWATCH_ variable is a setting, every long-running
+service has a health check and waits for healthy dependencies, and no two publish one port."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pivotwatch.cli import parser
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+APP_SERVICES = [n for n, s in SERVICES.items() if s.get("image", "").startswith("pivotwatch")]
+ONE_SHOT = {"migrate"}
+
+
+def _commands(service: dict[str, Any]) -> list[list[str]]:
+    out = [service["command"]] if isinstance(service.get("command"), list) else []
+    test = service.get("healthcheck", {}).get("test")
+    if isinstance(test, list) and test and test[0] == "CMD":
+        out.append(test[1:])
+    if isinstance(test, list) and test and test[0] == "CMD-SHELL":
+        out.append(test[1].replace("$$", "$").split())
+    return out
+
+
+def _resolves(argv: list[str]) -> None:
+    if argv[0] == "pivotwatch":
+        parser().parse_args(argv[1:])  # exits (SystemExit) on an unknown command or option
+    elif argv[0] == "celery":
+        assert argv[1] == "-A"
+        module = importlib.import_module(argv[2])
+        assert hasattr(module, "app"), f"{argv[2]} has no Celery app"
+        assert argv[3] in ("worker", "beat", "inspect")
+    elif argv[0] in ("redis-server", "redis-cli", "pg_isready"):
+        pass
+    else:
+        pytest.fail(f"unknown entry point {argv[0]}")
+
+
+class TestCompose:
+    def test_app_services_are_all_there(self) -> None:
+        expected = {
+            "migrate",
+            "ingest",
+            "timeline",
+            "notify",
+            "relay",
+            "enrich-worker",
+            "notify-worker",
+            "beat",
+        }
+        assert expected <= set(APP_SERVICES)
+        assert {"redis", "postgres"} <= set(SERVICES)
+
+    @pytest.mark.parametrize("name", sorted(SERVICES))
+    def test_every_command_resolves_to_an_entry_point(self, name: str) -> None:
+        for argv in _commands(SERVICES[name]):
+            _resolves(argv)
+
+    @pytest.mark.parametrize("name", APP_SERVICES)
+    def test_every_variable_is_a_setting(self, name: str) -> None:
+        fields = {f"PIVOTWATCH_{f.upper()}" for f in Settings.model_fields}
+        env = SERVICES[name].get("environment", {})
+        unknown = {k for k in env if k.startswith("PIVOTWATCH_")} - fields
+        assert not unknown
+
+    @pytest.mark.parametrize("name", sorted(set(SERVICES) - ONE_SHOT))
+    def test_long_running_services_have_health_checks(self, name: str) -> None:
+        assert SERVICES[name].get("healthcheck", {}).get("test")
+
+    @pytest.mark.parametrize("name", sorted(set(APP_SERVICES) - ONE_SHOT))
+    def test_app_services_wait_for_healthy_dependencies(self, name: str) -> None:
+        deps = SERVICES[name]["depends_on"]
+        assert deps["postgres"]["condition"] == "service_healthy"
+        assert deps["redis"]["condition"] == "service_healthy"
+        assert deps["migrate"]["condition"] == "service_completed_successfully"
+
+    def test_no_two_services_publish_the_same_port(self) -> None:
+        published = [p.split(":")[0] for s in SERVICES.values() for p in s.get("ports", [])]
+        assert len(published) == len(set(published))
+
+    def test_redis_is_durable_and_never_evicts(self) -> None:
+        cmd = SERVICES["redis"]["command"]
+        assert cmd[cmd.index("--appendonly") + 1] == "yes"
+        assert cmd[cmd.index("--maxmemory-policy") + 1] == "noeviction"
+
+    def test_workers_can_scale(self) -> None:
+        for name in ("enrich-worker", "notify-worker", "relay"):
+            assert "ports" not in SERVICES[name]
+            assert "container_name" not in SERVICES[name]
+
+    def test_production_settings_are_valid(self) -> None:
+        env = SERVICES["ingest"]["environment"]
+        values = {k.removeprefix("PIVOTWATCH_").lower(): v for k, v in env.items()}
+        Settings(**values)
+
+    def test_dockerfile_copies_what_the_commands_need(self) -> None:
+        text = (ROOT / "Dockerfile").read_text()
+        for part in ("shared", "services", "pivotwatch", "migrations", "data"):
+            assert f"COPY {part} " in text
