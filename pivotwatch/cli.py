@@ -56,7 +56,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         from shared.migrate import upgrade
 
         upgrade(Settings(database_url=stack.database_url).sync_database_url)
-        key = _dev_key(stack.home, stack.database_url, stack.redis_url)
+        key = dev_key(stack.home, stack.database_url, stack.redis_url)
         stack.start_services()
         stack.wait_ready()
         print(f"development API key (every scope): {key}\n  saved in {stack.home / 'dev-api-key'}")
@@ -84,7 +84,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dev_key(home: Path, database_url: str, redis_url: str) -> str:
+def dev_key(home: Path, database_url: str, redis_url: str) -> str:
     """Reuse the saved development key if it is still valid, otherwise make a new one."""
     from redis import Redis
 

@@ -6,10 +6,10 @@ Worker processes expose theirs through the `pivotwatch` CLI's `--metrics-port` w
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.logs import correlation_id, new_correlation_id
 
@@ -28,26 +28,49 @@ EVENTS_STORED = Counter("pivotwatch_events_stored_total", "events stored", ["out
 DELIVERIES = Counter("pivotwatch_webhook_attempts_total", "webhook attempts", ["outcome"])
 
 
-def install_http_metrics(app: FastAPI, service: str) -> None:
-    """Count and time requests, carry the correlation id, and serve `/metrics`."""
+class _Observe:
+    """Pure ASGI middleware (BaseHTTPMiddleware costs a task and a queue per request): carries the
+    correlation id in and out, and counts and times every request by route."""
 
-    @app.middleware("http")
-    async def _observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        cid = request.headers.get("x-correlation-id") or new_correlation_id()
-        token = correlation_id.set(cid[:64])
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cid = b""
+        for name, value in scope["headers"]:
+            if name == b"x-correlation-id":
+                cid = value[:64]
+                break
+        cid_text = cid.decode("latin-1") if cid else new_correlation_id()
+        token = correlation_id.set(cid_text)
+        status = 500
+        header = (b"x-correlation-id", cid_text.encode("latin-1"))
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
         start = time.perf_counter()
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_wrapper)
         finally:
             correlation_id.reset(token)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(service, path, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(service, path).observe(time.perf_counter() - start)
-        response.headers["x-correlation-id"] = cid[:64]
-        return response
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(self.service, path, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, path).observe(time.perf_counter() - start)
+
+
+def install_http_metrics(app: FastAPI, service: str) -> None:
+    """Count and time requests, carry the correlation id, and serve `/metrics`."""
+    app.add_middleware(_Observe, service=service)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
