@@ -353,17 +353,20 @@
         const t = Date.UTC(y, m, 1);
         const d = new Date(t);
         if (d.getUTCMonth() % step === 0) {
-          out.push([t, d.getUTCMonth() === 0 ? String(d.getUTCFullYear()) : MONTHS[d.getUTCMonth()]]);
+          // January shows its year, and so does the first tick, so the axis always says the year.
+          const withYear = d.getUTCMonth() === 0 ? String(d.getUTCFullYear())
+            : MONTHS[d.getUTCMonth()] + (out.length ? "" : " " + d.getUTCFullYear());
+          out.push([t, withYear]);
         }
       }
     }
     return out;
   }
 
-  const LANE = 22;
+  const LANE = 25;
   const TOP = 30; // room for the band labels
   const AXIS = 30;
-  const MAX_LANES = 16;
+  const MAX_LANES = 14;
 
   function renderChart() {
     const chart = $("chart");
@@ -383,7 +386,7 @@
     const placed = [];
     const laneEnds = [];
     for (const ev of state.visible) {
-      const size = 12 + Math.round(((ev.importance || 0) / 100) * 6);
+      const size = 12 + Math.round((Math.max(0, Math.min(100, ev.importance || 0)) / 100) * 10);
       const x0 = x(finiteStart(ev));
       const x1 = x(finiteEnd(ev) + DAY);
       const w = Math.max(size, x1 - x0);
@@ -478,7 +481,11 @@
     let groupPhase;
     for (const ev of state.visible) {
       const phase = phaseOfEvent(ev);
-      if (!group || phase !== groupPhase) {
+      if (!state.phases.length && !group) {
+        group = el("ol", "rows");
+        list.append(group);
+      }
+      if (!group || (state.phases.length && phase !== groupPhase)) {
         groupPhase = phase;
         const section = el("section", "phase-group");
         const head = el("h3", "phase-head");
@@ -781,6 +788,7 @@
       const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.id : null;
       const focusedKind = document.activeElement && document.activeElement.classList.contains("mark") ? ".mark" : ".row";
       setData(events, phases);
+      loadCompanies().then(() => { $("company").value = state.company; }, () => {});
       state.fresh = new Set(events.filter((ev) => !before.has(ev.id)).map((ev) => ev.id));
       renderLegend();
       render();
