@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test test-unit test-integration test-e2e test-external check fmt clean
+.PHONY: install up test test-unit test-integration test-e2e test-browser test-external check fmt clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+# Needs Debian's chromium at /usr/bin/chromium (`apt-get install chromium`); skipped without it.
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser
 
 check: $(STAMP)
 	$(BIN)/ruff check .

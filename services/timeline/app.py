@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from services.timeline.routes import router
+from services.timeline.web import router as web_router
 from shared.db import async_session_factory, make_async_engine
 from shared.http import install_common, postgres_check, redis_check
 from shared.settings import Settings, get_settings
@@ -45,4 +46,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lambda a: {"postgres": postgres_check(a.state.engine), "redis": redis_check(a.state.redis)},
     )
     app.include_router(router)
+    app.include_router(web_router)
     return app
