@@ -1,0 +1,375 @@
+"""pivotwatch benchmarks: each figure beside a baseline measured in the same run, as a ratio.
+
+    python -m bench.run            # full run (`make bench`)
+    python -m bench.run --quick    # under 3 minutes (`make bench-quick`)
+
+Writes bench/results/latest.json and bench/results/latest.md. Load generators run as separate
+processes; the CPU seconds each side used are reported, because on a 2-core machine the load
+generator competes with what it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+
+from bench.stack import bare_server, cpu_seconds, rss_mb, running_stack
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def event_body(prefix: str) -> bytes:
+    return orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": f"{prefix}-{{n}}",
+            "source": "/bench",
+            "type": "dev.pivotwatch.strategy.reported",
+            "time": "2025-08-05T12:00:00Z",
+            "data": {
+                # Distinct companies and days: a realistic stream has few near-duplicates, and
+                # the same story told thousands of times would measure the merge path instead.
+                "company": f"Bench {prefix} {{n}}",
+                "occurred": "{d}",
+                "title": "{n} released open weights for its model under Apache 2.0",
+                "summary": "The lab released an open-weight model under the Apache 2.0 licence.",
+                "sources": [{"url": "https://example.org/bench/{n}", "publisher": "Bench"}],
+            },
+        }
+    )
+
+
+def loadgen(
+    url: str,
+    seconds: float,
+    connections: int,
+    body: bytes | None = None,
+    headers: list[str] | None = None,
+    method: str = "GET",
+    rate: float = 0.0,
+    unique: bool = False,
+    start: int = 0,
+) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        f.write(body or b"")
+        body_path = f.name
+    argv = [
+        sys.executable,
+        str(Path(__file__).with_name("loadgen.py")),
+        "--url",
+        url,
+        "--method",
+        method,
+        "--connections",
+        str(connections),
+        "--seconds",
+        str(seconds),
+        "--body-file",
+        body_path,
+        "--start",
+        str(start),
+    ]
+    for h in headers or []:
+        argv += ["--header", h]
+    if rate:
+        argv += ["--rate", str(rate)]
+    if unique:
+        argv.append("--unique")
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 60)
+    Path(body_path).unlink()
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+@dataclass
+class Report:
+    quick: bool
+    scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, name: str, **figures: Any) -> None:
+        self.scenarios[name] = figures
+        print(f"{name}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in figures.items()), flush=True)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def p2_single_ingest(report: Report, seconds: float) -> None:
+    """POST /v1/events vs a bare FastAPI endpoint parsing the same body; 32 connections."""
+    with (
+        tempfile.TemporaryDirectory() as home,
+        running_stack(Path(home), rate_limit_per_second=1e9, rate_limit_burst=1_000_000_000) as (
+            stack,
+            key,
+        ),
+    ):
+        url = stack.urls()["ingest"] + "/v1/events"
+        headers = ["content-type: application/cloudevents+json", f"authorization: Bearer {key}"]
+        ingest_pid = next(c.proc.pid for c in stack.children if c.name == "ingest" and c.proc)
+        loadgen(url, 2, 8, event_body("warm"), headers, "POST", unique=True)
+        cpu0 = cpu_seconds(ingest_pid)
+        svc = loadgen(url, seconds, 32, event_body("p2"), headers, "POST", unique=True)
+        svc_cpu = cpu_seconds(ingest_pid) - cpu0
+        rss = rss_mb(ingest_pid)
+    with bare_server() as base:
+        loadgen(base + "/v1/events", 2, 8, event_body("warm"), headers[:1], "POST", unique=True)
+        bare = loadgen(
+            base + "/v1/events", seconds, 32, event_body("p2"), headers[:1], "POST", unique=True
+        )
+    report.add(
+        "P2 single-event ingest",
+        ingest_rps=svc["rps"],
+        bare_rps=bare["rps"],
+        ratio=svc["rps"] / bare["rps"],
+        target_ratio=">= 0.70",
+        ingest_p99_ms=svc["p99_ms"],
+        bare_p99_ms=bare["p99_ms"],
+        p99_ratio=svc["p99_ms"] / max(bare["p99_ms"], 1e-9),
+        target_p99_ratio="<= 2.0",
+        statuses=svc["statuses"],
+        ingest_cpu_s=svc_cpu,
+        loadgen_cpu_s=svc["cpu_seconds"],
+        ingest_rss_mb=rss,
+    )
+
+
+def batch_body(prefix: str, size: int) -> bytes:
+    one = orjson.loads(event_body(prefix))
+    events = []
+    for i in range(size):
+        e = json.loads(json.dumps(one))
+        e["id"] = f"{prefix}-{{n}}-{i}"
+        e["data"]["company"] = f"Bench {prefix} {{n}} {i}"
+        e["data"]["occurred"] = f"{1500 + i}"
+        e["data"]["sources"][0]["url"] = f"https://example.org/bench/{{n}}/{i}"
+        events.append(e)
+    return orjson.dumps(events)
+
+
+def _count_events(database_url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        row: Any = conn.execute("SELECT count(*) FROM events").fetchone()
+        return int(row[0])
+
+
+def _wait_count(database_url: str, target: int, timeout: float) -> tuple[int, float]:
+    deadline = time.monotonic() + timeout
+    n = 0
+    while time.monotonic() < deadline:
+        n = _count_events(database_url)
+        if n >= target:
+            break
+        time.sleep(0.2)
+    return n, time.monotonic()
+
+
+def _naive_rate(database_url: str, redis_url: str, events: int) -> dict[str, Any]:
+    """One Celery task per event, default settings, row-by-row inserts; 2 prefork processes."""
+    import psycopg
+
+    from bench import naive
+
+    broker = redis_url.rsplit("/", 1)[0] + "/1"
+    env = {
+        **__import__("os").environ,
+        "NAIVE_BROKER_URL": broker,
+        "NAIVE_DATABASE_URL": database_url,
+    }
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(naive.SCHEMA)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.naive",
+            "worker",
+            "-c",
+            "2",
+            "--loglevel",
+            "WARNING",
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        producer = "import bench.naive as n, sys; n.publish_events(int(sys.argv[1]), sys.argv[2])"
+        start = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-c", producer, str(events), "naive"], env=env, check=True, timeout=600
+        )
+        naive_db = env["NAIVE_DATABASE_URL"]
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            with psycopg.connect(naive_db) as conn:
+                row: Any = conn.execute("SELECT count(*) FROM naive_events").fetchone()
+            if int(row[0]) >= events:
+                break
+            time.sleep(0.2)
+        elapsed = time.monotonic() - start
+        return {
+            "events": events,
+            "seconds": elapsed,
+            "rate": events / elapsed,
+            "worker_cpu_s": cpu_seconds(worker.pid),
+        }
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
+def p1_bulk(report: Report, seconds: float) -> None:
+    """Batch ingest -> stored, sustained; against the naive one-task-per-event pipeline."""
+    with (
+        tempfile.TemporaryDirectory() as home,
+        running_stack(
+            Path(home),
+            rate_limit_per_second=1e9,
+            rate_limit_burst=1_000_000_000,
+            max_batch_events=1000,
+        ) as (stack, key),
+    ):
+        url = stack.urls()["ingest"] + "/v1/events/batch"
+        headers = [
+            "content-type: application/cloudevents-batch+json",
+            f"authorization: Bearer {key}",
+        ]
+        size = 500
+        start = time.monotonic()
+        res = loadgen(url, seconds, 4, batch_body("p1", size), headers, "POST", unique=True)
+        accepted = res["statuses"].get("202", 0) * size
+        stored, done = _wait_count(stack.database_url, accepted, 600)
+        elapsed = done - start
+        rate = stored / elapsed
+        cpu = {c.name: cpu_seconds(c.proc.pid) for c in stack.children if c.proc}
+        rss = {c.name: rss_mb(c.proc.pid) for c in stack.children if c.proc}
+        naive = _naive_rate(stack.database_url, stack.redis_url, 2000 if report.quick else 6000)
+    report.add(
+        "P1 bulk throughput",
+        accepted=accepted,
+        stored=stored,
+        seconds=elapsed,
+        events_per_s=rate,
+        target_events_per_s=">= 10000",
+        naive_events_per_s=naive["rate"],
+        ratio=rate / naive["rate"],
+        target_ratio=">= 20",
+        ingest_rps=res["rps"],
+        loadgen_cpu_s=res["cpu_seconds"],
+        service_cpu_s=cpu,
+        rss_mb=rss,
+    )
+
+
+def p3_freshness(report: Report, seconds: float) -> None:
+    """At 1,000 events/s offered: 202 -> visible (change feed after commit), p50 and p99."""
+    from redis import Redis
+
+    from shared.redis_keys import TIMELINE_STREAM
+
+    with (
+        tempfile.TemporaryDirectory() as home,
+        running_stack(Path(home), rate_limit_per_second=1e9, rate_limit_burst=1_000_000_000) as (
+            stack,
+            key,
+        ),
+    ):
+        client = Redis.from_url(stack.redis_url)
+        url = stack.urls()["ingest"] + "/v1/events"
+        headers = ["content-type: application/cloudevents+json", f"authorization: Bearer {key}"]
+        last = client.xrevrange(TIMELINE_STREAM, count=1)
+        cursor = last[0][0] if last else b"0-0"
+        res = loadgen(url, seconds, 16, event_body("p3"), headers, "POST", rate=1000, unique=True)
+        accepted = res["statuses"].get("202", 0)
+        _wait_count(stack.database_url, accepted, 120)
+        seen: dict[str, float] = {}
+        for sid, fields in client.xrange(TIMELINE_STREAM, min=cursor):
+            ms = int(sid.split(b"-")[0])
+            seen[fields[b"id"].decode()] = ms / 1000
+        import psycopg
+
+        with psycopg.connect(stack.database_url) as conn:
+            rows = conn.execute(
+                "SELECT id::text, extract(epoch from received_at) FROM events"
+            ).fetchall()
+        lags = sorted((seen[i] - float(r)) * 1000 for i, r in rows if i in seen)
+        client.close()
+    from bench.loadgen import percentile
+
+    report.add(
+        "P3 freshness",
+        offered_per_s=1000,
+        achieved_per_s=res["rps"],
+        measured=len(lags),
+        p50_ms=percentile(lags, 0.5),
+        target_p50_ms="<= 50",
+        p99_ms=percentile(lags, 0.99),
+        target_p99_ms="<= 250",
+    )
+
+
+def write(report: Report) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    meta = {
+        "when": datetime.now(UTC).isoformat(),
+        "quick": report.quick,
+        "machine": {
+            "cores": psutil.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+        },
+        "scenarios": report.scenarios,
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(meta, indent=2, default=str))
+    lines = ["| scenario | figure | value |", "|---|---|---|"]
+    for name, figures in report.scenarios.items():
+        for k, v in figures.items():
+            lines.append(f"| {name} | {k} | {_fmt(v)} |")
+    (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+SCENARIOS = {"p1": p1_bulk, "p2": p2_single_ingest, "p3": p3_freshness}
+
+
+def main() -> None:
+    # A TERM (Ctrl-C's sibling, or a CI timeout) unwinds through the stacks' `finally`, which
+    # stops every service and embedded server; the default handler would orphan them.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--only", action="append", choices=sorted(SCENARIOS))
+    args = p.parse_args()
+    report = Report(quick=args.quick)
+    seconds = 8.0 if args.quick else 30.0
+    started = time.monotonic()
+    for name, fn in SCENARIOS.items():
+        if args.only and name not in args.only:
+            continue
+        fn(report, seconds)
+    report.scenarios["_run"] = {"seconds": time.monotonic() - started}
+    write(report)
+
+
+if __name__ == "__main__":
+    main()
