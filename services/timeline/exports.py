@@ -206,10 +206,13 @@ def _ics_stamp(value: str | None, fallback: datetime) -> str:
 
 
 def _ics_span(occ: OccurredDate) -> tuple[date, date]:
-    """All-day [start, end) covering what the date says; an open end keeps the known day."""
-    start = occ.start if _known(occ.start) else occ.end
-    end = occ.end if _known(occ.end) else start
-    return start, end + timedelta(days=1)
+    """All-day [start, end) covering what the date says; an interval open at one end covers
+    what its known end says (`2024-12/..` is December 2024)."""
+    if _known(occ.start) and _known(occ.end):
+        return occ.start, occ.end + timedelta(days=1)
+    left, _, right = occ.text.partition("/")
+    known = parse_occurred(left if _known(occ.start) else right)
+    return known.start, known.end + timedelta(days=1)
 
 
 def to_ics(docs: list[Doc], meta: Meta) -> str:
