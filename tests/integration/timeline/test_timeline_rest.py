@@ -337,6 +337,18 @@ class TestReadKey:
         locked = settings.model_copy(update={"require_read_key": True})
         async with serve(create_app(locked)) as client:
             anonymous = await client.get("/v1/companies/acme-ai/timeline")
+            others = [
+                (await client.get(path)).status_code
+                for path in (
+                    "/v1/companies",
+                    "/v1/companies/acme-ai/phases",
+                    "/v1/timeline?companies=acme-ai",
+                    f"/v1/events/{event_id(report('k1', '', '2023'))}",
+                    f"/v1/events/{event_id(report('k1', '', '2023'))}/history",
+                    "/v1/stream",
+                    "/v1/companies/acme-ai/timeline?format=ics",
+                )
+            ]
             wrong = await client.get(
                 "/v1/companies", headers={"authorization": "Bearer pw_nope_nope"}
             )
@@ -346,6 +358,7 @@ class TestReadKey:
             health = await client.get("/healthz")
         assert anonymous.status_code == 401
         assert anonymous.json()["field"] == "authorization"
+        assert others == [401] * len(others)
         assert wrong.status_code == 401
         assert keyed.status_code == 200 and keyed.json()["events"]
         assert health.status_code == 200
