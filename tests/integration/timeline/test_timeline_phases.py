@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from services.timeline.app import create_app
 from shared.auth import Scope
 from shared.redis_keys import INGEST_STREAM
 from shared.settings import Settings
-from tests.integration.timeline.conftest import running
+from tests.integration.timeline.conftest import Store, running
 
 OPENAI_PHASES = [
     ("nonprofit", "2015-12-11", "2019-03-11"),
@@ -56,6 +57,23 @@ class TestPhases:
             r = await client.get("/v1/companies/deepseek/phases")
         assert r.status_code == 200
         assert r.json() == {"company": "deepseek", "phases": []}
+
+    async def test_phases_as_recorded_before_the_last_transition_arrived(
+        self, settings: Settings, serve: Any, store: Store
+    ) -> None:
+        openai = [ce for ce in seed_events() if ce["source"] == "/seed/openai"]
+        last = next(ce for ce in openai if ce["data"]["occurred"] == "2025-10-28")
+        store(*[ce for ce in openai if ce is not last])
+        then = datetime.now(UTC).isoformat()
+        store(last)
+        async with serve(create_app(settings)) as client:
+            past = (await client.get("/v1/companies/openai/phases", params={"as_of": then})).json()
+            now = (await client.get("/v1/companies/openai/phases")).json()
+        assert _shape(past["phases"]) == [
+            ("nonprofit", "2015-12-11", "2019-03-11"),
+            ("capped-profit", "2019-03-11", None),
+        ]
+        assert _shape(now["phases"]) == OPENAI_PHASES
 
 
 class TestSeedCommand:

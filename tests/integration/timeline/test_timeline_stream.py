@@ -10,6 +10,8 @@ import httpx
 import orjson
 import pytest
 
+from pivotwatch.embedded import free_port
+from pivotwatch.seed import seed_events
 from services.timeline.app import create_app
 from shared.settings import Settings
 from tests.integration.timeline.conftest import Store, event_id, report, running
@@ -97,6 +99,20 @@ class TestLiveStream:
         assert msg.data["event"]["category"] == "funding"
         assert msg.data["event"]["title"] == "Acme AI raises $20M in a Series A"
 
+    def test_kind_filter_picks_phase_changes(self, live: str, store: Store) -> None:
+        opening = next(ce for ce in seed_events() if ce["data"]["occurred"] == "2019-03-11")
+        ordinary = next(ce for ce in seed_events() if ce["data"]["occurred"] == "2019-07-22")
+        with (
+            httpx.Client(timeout=TIMEOUT) as client,
+            client.stream("GET", f"{live}/v1/stream", params={"kind": "phase.changed"}) as r,
+        ):
+            stream = messages(r)
+            store(ordinary, opening)
+            msg = next_data(stream)
+        assert msg.event == "phase.changed"
+        assert msg.data is not None
+        assert msg.data["event"]["transition_to"] == "capped-profit"
+
     def test_heartbeat_comments_keep_an_idle_stream_open(self, live: str) -> None:
         with (
             httpx.Client(timeout=TIMEOUT) as client,
@@ -163,6 +179,15 @@ class TestLiveStream:
         r = httpx.get(f"{live}/v1/stream", params=params, headers=headers, timeout=TIMEOUT)
         assert r.status_code == 422
         assert r.json()["field"] == field
+
+
+async def test_redis_down_is_503_before_streaming(settings: Settings, serve: Any) -> None:
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    async with serve(create_app(down)) as client:
+        r = await client.get("/v1/stream")
+    assert r.status_code == 503
+    assert r.json()["error"] == "unavailable"
+    assert "retry-after" in r.headers
 
 
 def _take(stream: Iterator[Message], n: int) -> list[Message]:
