@@ -214,25 +214,6 @@ async def page(session: AsyncSession, query: TimelineQuery) -> tuple[list[Doc], 
     return docs, (encode_cursor(docs[-1]) if more and docs else None)
 
 
-async def all_pages(session: AsyncSession, query: TimelineQuery, cap: int) -> list[Doc]:
-    """Every matching document, following cursors, up to `cap` documents."""
-    out: list[Doc] = []
-    cursor = query.cursor
-    while len(out) < cap:
-        step = min(query.limit, cap - len(out))
-        docs, cursor = await page(session, _replace(query, limit=step, cursor=cursor))
-        out.extend(docs)
-        if cursor is None:
-            break
-    return out
-
-
-def _replace(query: TimelineQuery, **changes: Any) -> TimelineQuery:
-    fields = {name: getattr(query, name) for name in TimelineQuery.__slots__}
-    fields.update(changes)
-    return TimelineQuery(**fields)
-
-
 async def missing_companies(session: AsyncSession, slugs: list[str], merged: bool) -> list[str]:
     """The slugs that name no stored event (as its company, or as a co-company when merged)."""
     found: set[str] = set()
