@@ -64,6 +64,15 @@ class Event(Base):
         Index("ix_events_search", "search", postgresql_using="gin"),
         Index("ix_events_entities", "entity_values", postgresql_using="gin"),
         Index("ix_events_fingerprint", "company", "fingerprint"),
+        Index(
+            "ix_events_company_category_chrono",
+            "company",
+            "category",
+            "occurred_start",
+            "occurred_end",
+            "id",
+        ),
+        Index("ix_events_companies", "companies", postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -130,6 +139,7 @@ class EventVersion(Base):
 
 class EventLink(Base):
     __tablename__ = "event_links"
+    __table_args__ = (Index("ix_event_links_b", "b"),)
 
     a: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("events.id", ondelete="CASCADE"), primary_key=True

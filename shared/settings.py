@@ -70,6 +70,8 @@ class Settings(BaseSettings):
 
     # Read side.
     require_read_key: bool = False
+    # Live stream (SSE): a comment line this often keeps proxies from closing an idle connection.
+    stream_heartbeat_seconds: float = 15.0
 
     @model_validator(mode="after")
     def _refuse_insecure_outside_development(self) -> Settings:

@@ -1,23 +1,44 @@
-"""Timeline REST routes: companies, a company's chronology, several merged, one event."""
+"""Timeline REST routes: companies, a company's chronology and phases, several merged, one event
+and its history, exports of any timeline query, and the live stream.
+
+Exports: the timeline endpoints take `format=json|timelinejs|ics|atom|csv`. JSON pages (at most
+500 events, `next_cursor` in the body); the other formats carry up to EXPORT_MAX events in one
+document, and when more match, the next page's URL is in a `Link: <...>; rel="next"` header.
+With `require_read_key` on, every route here needs an API key (any scope).
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response, StreamingResponse
 
-from services.timeline import queries
-from services.timeline.queries import TimelineQuery
-from shared.db import Event
+from services.timeline import exports, phases, queries, stream
+from services.timeline.exports import Format
+from services.timeline.queries import Doc, TimelineQuery
 from shared.errors import InvalidInput, NotFound
 from shared.events import Category
-from shared.views import event_document
+from shared.http import authenticate
+from shared.responses import JSONResponse
 
-router = APIRouter(prefix="/v1", tags=["timeline"])
+PAGE_MAX = 500
+EXPORT_MAX = 10_000
+PHASES_MAX = 1000
+
+
+async def read_access(request: Request) -> None:
+    if request.app.state.settings.require_read_key:
+        await authenticate(request)
+
+
+router = APIRouter(prefix="/v1", tags=["timeline"], dependencies=[Depends(read_access)])
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -26,16 +47,21 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+AsOf = Annotated[
+    datetime | None,
+    Query(description="read as recorded at this moment (RFC 3339; no offset means UTC)"),
+]
+FormatParam = Annotated[Format, Query(description="json, timelinejs, ics, atom or csv")]
 
 
 def _slug_list(raw: str) -> list[str]:
-    return [s.strip().lower() for s in raw.split(",") if s.strip()]
+    return list(dict.fromkeys(s.strip().lower() for s in raw.split(",") if s.strip()))
 
 
 def _categories(raw: list[str] | None) -> list[str] | None:
     if not raw:
         return None
-    values = [c for part in raw for c in part.split(",") if c]
+    values = [c.strip() for part in raw for c in part.split(",") if c.strip()]
     for v in values:
         try:
             Category(v)
@@ -45,6 +71,19 @@ def _categories(raw: list[str] | None) -> list[str] | None:
                 f"unknown category '{v}'; one of {allowed}", field="category"
             ) from exc
     return values
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _event_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise InvalidInput("not a pivotwatch event id (a UUID)", field="event_id") from exc
 
 
 class Filters:
@@ -58,11 +97,16 @@ class Filters:
         q: Annotated[str | None, Query(max_length=500)] = None,
         min_importance: Annotated[int | None, Query(ge=0, le=100)] = None,
         include_duplicates: bool = False,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        as_of: AsOf = None,
+        limit: Annotated[
+            int | None, Query(ge=1, le=EXPORT_MAX, description="JSON: at most 500")
+        ] = None,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
     ) -> None:
         if from_ and to and from_ > to:
             raise InvalidInput("'from' is after 'to'", field="from")
+        self.limit = limit
+        self.as_of = _utc(as_of)
         self.kwargs: dict[str, Any] = {
             "date_from": from_,
             "date_to": to,
@@ -72,19 +116,75 @@ class Filters:
             "q": q,
             "min_importance": min_importance,
             "include_duplicates": include_duplicates,
-            "limit": limit,
+            "as_of": self.as_of,
             "cursor": cursor,
         }
 
-    def query(self, companies: list[str]) -> TimelineQuery:
-        return TimelineQuery(companies=companies, **self.kwargs)
+    def query(self, companies: list[str], fmt: Format) -> TimelineQuery:
+        if fmt is Format.JSON:
+            if self.limit is not None and self.limit > PAGE_MAX:
+                raise InvalidInput(
+                    f"limit is at most {PAGE_MAX} for JSON (exports allow {EXPORT_MAX})",
+                    field="limit",
+                )
+            limit = self.limit or 50
+        else:
+            limit = self.limit or EXPORT_MAX
+        return TimelineQuery(companies=companies, limit=limit, **self.kwargs)
 
 
 FiltersDep = Annotated[Filters, Depends()]
 
 
-def _page(rows: list[Event], cursor: str | None) -> dict[str, Any]:
-    return {"events": [event_document(e) for e in rows], "next_cursor": cursor}
+async def _phases(session: AsyncSession, company: str, as_of: datetime | None) -> list[Doc]:
+    query = TimelineQuery(companies=[company], transitions_only=True, as_of=as_of, limit=PHASES_MAX)
+    docs, _ = await queries.page(session, query)
+    return phases.derive(docs)
+
+
+async def _require_companies(session: AsyncSession, slugs: list[str], merged: bool) -> None:
+    missing = await queries.missing_companies(session, slugs, merged)
+    if missing:
+        raise NotFound(
+            f"no events for company '{missing[0]}'", field="companies" if merged else "slug"
+        )
+
+
+def _filename(slugs: list[str], fmt: Format) -> str:
+    stem = re.sub(r"[^a-z0-9._-]+", "-", "_".join(slugs))[:80] or "timeline"
+    return f"{stem}.{exports.EXTENSIONS[fmt]}"
+
+
+async def _timeline(
+    request: Request,
+    session: AsyncSession,
+    filters: Filters,
+    slugs: list[str],
+    fmt: Format,
+    head: dict[str, Any],
+) -> Response:
+    query = filters.query(slugs, fmt)
+    docs, cursor = await queries.page(session, query)
+    if fmt is Format.JSON:
+        as_of = {"as_of": filters.as_of.isoformat()} if filters.as_of else {}
+        return JSONResponse({**head, **as_of, "events": docs, "next_cursor": cursor})
+    title = f"{', '.join(slugs)}: timeline"
+    now = datetime.now(UTC)
+    meta = exports.Meta(title=title, url=str(request.url), generated_at=now)
+    content: bytes | str
+    if fmt is Format.TIMELINEJS:
+        eras = [p for slug in slugs for p in await _phases(session, slug, filters.as_of)]
+        content = orjson.dumps(exports.to_timelinejs(docs, eras, title, now.date()))
+    elif fmt is Format.ICS:
+        content = exports.to_ics(docs, meta)
+    elif fmt is Format.ATOM:
+        content = exports.to_atom(docs, meta)
+    else:
+        content = exports.to_csv(docs)
+    headers = {"content-disposition": f'inline; filename="{_filename(slugs, fmt)}"'}
+    if cursor:
+        headers["link"] = f'<{request.url.include_query_params(cursor=cursor)}>; rel="next"'
+    return Response(content, media_type=exports.MEDIA_TYPES[fmt], headers=headers)
 
 
 @router.get("/companies")
@@ -92,35 +192,102 @@ async def list_companies(session: SessionDep) -> dict[str, Any]:
     return {"companies": await queries.companies(session)}
 
 
-@router.get("/companies/{slug}/timeline")
-async def company_timeline(slug: str, filters: FiltersDep, session: SessionDep) -> dict[str, Any]:
-    rows, cursor = await queries.page(session, filters.query([slug.lower()]))
-    return {"company": slug.lower(), **_page(rows, cursor)}
+@router.get("/companies/{slug}/timeline", response_model=None)
+async def company_timeline(
+    slug: str,
+    request: Request,
+    filters: FiltersDep,
+    session: SessionDep,
+    format: FormatParam = Format.JSON,
+) -> Response:
+    slug = slug.lower()
+    await _require_companies(session, [slug], merged=False)
+    return await _timeline(request, session, filters, [slug], format, {"company": slug})
 
 
-@router.get("/timeline")
+@router.get("/companies/{slug}/phases")
+async def company_phases(slug: str, session: SessionDep, as_of: AsOf = None) -> dict[str, Any]:
+    slug = slug.lower()
+    await _require_companies(session, [slug], merged=False)
+    return {"company": slug, "phases": await _phases(session, slug, _utc(as_of))}
+
+
+@router.get("/timeline", response_model=None)
 async def merged_timeline(
+    request: Request,
     filters: FiltersDep,
     session: SessionDep,
     companies: Annotated[str, Query(min_length=1, max_length=1000)],
-) -> dict[str, Any]:
+    format: FormatParam = Format.JSON,
+) -> Response:
     slugs = _slug_list(companies)
     if not slugs:
         raise InvalidInput("name at least one company slug", field="companies")
-    rows, cursor = await queries.page(session, filters.query(slugs))
-    return {"companies": slugs, **_page(rows, cursor)}
+    await _require_companies(session, slugs, merged=True)
+    return await _timeline(request, session, filters, slugs, format, {"companies": slugs})
 
 
 @router.get("/events/{event_id}")
-async def get_event(event_id: str, session: SessionDep) -> dict[str, Any]:
-    try:
-        ev_id = uuid.UUID(event_id)
-    except ValueError as exc:
-        raise InvalidInput("not a pivotwatch event id (a UUID)", field="event_id") from exc
-    ev = await session.get(Event, ev_id)
-    if ev is None:
-        raise NotFound("no such event", field="event_id")
-    doc = event_document(ev)
-    doc["evidence"] = ev.evidence
-    doc["body"] = ev.body
+async def get_event(event_id: str, session: SessionDep, as_of: AsOf = None) -> dict[str, Any]:
+    ev_id = _event_id(event_id)
+    doc = await queries.event_at(session, ev_id, _utc(as_of))
+    if doc is None:
+        detail = "no such event" if as_of is None else "the event was not recorded by as_of"
+        raise NotFound(detail, field="event_id")
+    doc["links"] = await queries.links(session, ev_id)
+    doc["duplicates"] = await queries.duplicates(session, ev_id)
     return doc
+
+
+@router.get("/events/{event_id}/history")
+async def event_history(event_id: str, session: SessionDep) -> dict[str, Any]:
+    ev_id = _event_id(event_id)
+    versions = await queries.history(session, ev_id)
+    if not versions:
+        raise NotFound("no such event", field="event_id")
+    return {"id": str(ev_id), "versions": versions}
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def live_stream(
+    request: Request,
+    companies: Annotated[str | None, Query(max_length=1000)] = None,
+    category: Annotated[list[str] | None, Query()] = None,
+    kind: Annotated[list[str] | None, Query()] = None,
+    phase: Annotated[str | None, Query(max_length=100)] = None,
+    entity: Annotated[str | None, Query(max_length=200)] = None,
+    min_importance: Annotated[int | None, Query(ge=0, le=100)] = None,
+    include_duplicates: bool = False,
+    last_event_id: Annotated[str | None, Header(alias="last-event-id")] = None,
+    resume: Annotated[
+        str | None, Query(alias="last_event_id", description="as the Last-Event-ID header")
+    ] = None,
+) -> StreamingResponse:
+    kinds = [k for part in kind or [] for k in part.split(",") if k]
+    for k in kinds:
+        if k not in stream.KINDS:
+            raise InvalidInput(
+                f"unknown kind '{k}'; one of {', '.join(sorted(stream.KINDS))}", field="kind"
+            )
+    flt = stream.StreamFilter(
+        companies=tuple(_slug_list(companies or "")),
+        categories=frozenset(_categories(category) or ()),
+        kinds=frozenset(kinds),
+        phase=phase,
+        entity=entity,
+        min_importance=min_importance,
+        include_duplicates=include_duplicates,
+    )
+    client = request.app.state.redis
+    # Fix the starting point before answering, so nothing stored after the answer is missed.
+    after = stream.resume_id(last_event_id, resume) or await stream.feed_position(client)
+    heartbeat = request.app.state.settings.stream_heartbeat_seconds
+    return StreamingResponse(
+        stream.events(client, request.app.state.sessions, after, flt, heartbeat),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )
