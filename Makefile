@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test test-unit test-integration test-e2e test-browser test-external check fmt clean
+.PHONY: install up test test-unit test-integration test-e2e test-browser test-external check fmt clean fuzz bench bench-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,3 +51,13 @@ test-external: $(STAMP)
 	PIVOTWATCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
 	PIVOTWATCH_REDIS_URL=redis://127.0.0.1:6379/0 \
 	$(BIN)/python -m pytest tests
+
+# Longer property-based runs against every service's OpenAPI (CI runs a bounded version).
+fuzz: $(STAMP)
+	PIVOTWATCH_FUZZ_EXAMPLES=300 PIVOTWATCH_FUZZ_RANDOM=1 $(BIN)/python -m pytest tests/fuzz -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick

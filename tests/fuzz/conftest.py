@@ -1,7 +1,7 @@
 """Fuzzing layer: each service runs as a real HTTP server (uvicorn in a thread) on real PostgreSQL
 and Redis; schemathesis generates requests from the service's own OpenAPI document.
 
-PIVOTWATCH_FUZZ_EXAMPLES bounds the examples per operation (CI keeps it small; `make fuzz` raises it).
+PIVOTWATCH_FUZZ_EXAMPLES bounds the examples per operation (small in CI; `make fuzz` raises it).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from shared.settings import Settings
 class ThreadedServer:
     def __init__(self, app: Any) -> None:
         self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
 
