@@ -23,12 +23,26 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.responses import JSONResponse
 
 log = logging.getLogger("pivotwatch.errors")
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """The one error shape, as a model for OpenAPI documents (`responses={...: ...}`)."""
+
+    error: str
+    detail: str
+    field: str | None = None
+    errors: list[FieldError] | None = None
 
 
 class PivotwatchError(Exception):
