@@ -147,24 +147,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_relay(_: argparse.Namespace) -> int:
+def cmd_relay(args: argparse.Namespace) -> int:
     from redis import Redis
 
-    from services.enrich.relay import Relay
-    from shared.celery_app import ENRICH_QUEUE, app
+    from services.enrich.relay import Relay, celery_publish
+    from shared.celery_app import app
     from shared.logs import configure_logging
 
     settings = get_settings()
     configure_logging("relay", settings.log_level, settings.log_json)
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=settings.host)
     client = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-
-    def publish(entries: list[dict[str, str]]) -> None:
-        app.send_task("enrich.store_chunk", args=[entries], queue=ENRICH_QUEUE)
-
-    Relay(client, settings, publish).run(stop)
+    Relay(client, settings, celery_publish(app)).run(stop)
     return 0
 
 
@@ -231,7 +231,9 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run one HTTP service")
     serve.add_argument("service", choices=["ingest", "timeline", "notify"])
     serve.set_defaults(func=cmd_serve)
-    sub.add_parser("relay", help="run the stream -> Celery relay").set_defaults(func=cmd_relay)
+    relay = sub.add_parser("relay", help="run the stream -> Celery relay")
+    relay.add_argument("--metrics-port", type=int, default=0, help="serve /metrics on this port")
+    relay.set_defaults(func=cmd_relay)
     keys = sub.add_parser("keys", help="manage API keys")
     ks = keys.add_subparsers(dest="keys_cmd", required=True)
     create = ks.add_parser("create")

@@ -7,6 +7,7 @@ of the StrategyEvent alone. Every rejection names the field and the reason.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,11 +18,12 @@ import orjson
 from pydantic import ValidationError
 
 from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType, from_validation_error
-from shared.events import EVENT_TYPE, CloudEvent, event_uuid
+from shared.events import CONTEXT_ATTRIBUTES, EVENT_TYPE, CloudEvent, event_uuid
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 JSON = "application/json"
+EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")  # CloudEvents 1.0: lowercase a-z0-9, <= 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +75,40 @@ def _validate(index: int, obj: Any, max_event_bytes: int, prefix: str = "") -> P
             f"event is {size} bytes; the limit is {max_event_bytes}", field=prefix or "body"
         )
         return Rejected(index, err, _known_id(obj))
+    bad_name = _bad_extension(obj)
+    if bad_name is not None:
+        return Rejected(index, bad_name.with_prefix(prefix), _known_id(obj))
     try:
         event = CloudEvent.model_validate(obj)
     except ValidationError as exc:
         return Rejected(index, from_validation_error(exc, prefix), _known_id(obj))
     encoded = orjson.dumps(event.model_dump(mode="json", exclude_none=True))
     return Accepted(index, event, encoded)
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldProblem:
+    field: str
+    reason: str
+
+    def with_prefix(self, prefix: str) -> InvalidInput:
+        return InvalidInput(self.reason, field=f"{prefix}.{self.field}" if prefix else self.field)
+
+
+def _bad_extension(obj: dict[str, Any]) -> _FieldProblem | None:
+    """The first attribute that is neither a context attribute nor a valid extension name."""
+    for name in obj:
+        if name in CONTEXT_ATTRIBUTES or name == "data":
+            continue
+        if name == "data_base64":
+            return _FieldProblem(name, "data_base64 is not accepted: data must be a JSON object")
+        if not EXTENSION_NAME.match(name):
+            return _FieldProblem(
+                name,
+                f"'{name}' is not a valid extension attribute name: lowercase letters and "
+                "digits only, at most 20 characters",
+            )
+    return None
 
 
 def plain_envelope(data: Any, principal_id: str, idempotency_key: str | None) -> dict[str, Any]:

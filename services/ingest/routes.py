@@ -11,7 +11,15 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 
 from services.ingest import openapi
-from services.ingest.modes import Accepted, Parsed, Rejected, parse_batch, parse_single
+from services.ingest.modes import (
+    JSON,
+    Accepted,
+    Parsed,
+    Rejected,
+    media_type,
+    parse_batch,
+    parse_single,
+)
 from services.ingest.publisher import Entry, Outcome, Publisher, Rejection
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.schemas import EventStatus
@@ -22,6 +30,7 @@ from shared.errors import (
     NotFound,
     PivotwatchError,
     RateLimited,
+    UnsupportedMediaType,
     from_validation_error,
 )
 from shared.events import ARTICLE_TYPE, Article, event_uuid
@@ -183,6 +192,11 @@ async def post_batch(request: Request, principal: Writer, settings: SettingsDep)
 )
 async def post_article(request: Request, principal: Writer, settings: SettingsDep) -> JSONResponse:
     await _limit(request, principal, 1)
+    if media_type(request.headers) not in (JSON, ""):
+        raise UnsupportedMediaType(
+            f"unsupported content type '{media_type(request.headers)}'; use {JSON}",
+            field="content-type",
+        )
     body = await read_body(request, settings.max_request_bytes)
     try:
         article = Article.model_validate_json(body)
