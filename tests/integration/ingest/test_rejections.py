@@ -1,4 +1,4 @@
-"""Every rejection answers with its status code, the field and the reason, in the one error shape."""
+"""Every rejection answers with its status code, the field and the reason, in one error shape."""
 
 from __future__ import annotations
 
