@@ -387,6 +387,19 @@ STATUS_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _restore_null_fields(doc: dict[str, Any]) -> None:
+    """FastAPI drops null values from the document, `"field": null` in error examples included;
+    put it back so the examples show the shape clients really receive."""
+    for operations in doc.get("paths", {}).values():
+        for operation in operations.values():
+            for answer in operation.get("responses", {}).values():
+                for media in answer.get("content", {}).values():
+                    for example in media.get("examples", {}).values():
+                        value = example.get("value")
+                        if isinstance(value, dict) and {"error", "detail"} <= set(value):
+                            value.setdefault("field", None)
+
+
 def install_openapi(app: FastAPI) -> None:
     """Generate the document once, with the request-body models added to its components."""
 
@@ -406,6 +419,7 @@ def install_openapi(app: FastAPI) -> None:
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         for name, schema in defs.get("$defs", {}).items():
             schemas.setdefault(name, schema)
+        _restore_null_fields(doc)
         app.openapi_schema = doc
         return doc
 
