@@ -166,22 +166,22 @@ def cmd_alive(args: argparse.Namespace) -> int:
 def cmd_relay(args: argparse.Namespace) -> int:
     from redis import Redis
 
-    from services.enrich.relay import Relay
-    from shared.celery_app import ENRICH_QUEUE, app
+    from services.enrich.relay import Relay, celery_publish
+    from shared.celery_app import app
     from shared.logs import configure_logging
 
     settings = get_settings()
     configure_logging("relay", settings.log_level, settings.log_json)
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=settings.host)
     client = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-
-    def publish(entries: list[dict[str, str]]) -> None:
-        app.send_task("enrich.store_chunk", args=[entries], queue=ENRICH_QUEUE)
-
     heartbeat = Path(args.heartbeat) if args.heartbeat else None
-    Relay(client, settings, publish, heartbeat=heartbeat).run(stop)
+    Relay(client, settings, celery_publish(app), heartbeat=heartbeat).run(stop)
     return 0
 
 
@@ -250,6 +250,7 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     relay = sub.add_parser("relay", help="run the stream -> Celery relay")
     relay.add_argument("--heartbeat", help="touch this file on every loop (health checks)")
+    relay.add_argument("--metrics-port", type=int, default=0, help="serve /metrics on this port")
     relay.set_defaults(func=cmd_relay)
     probe = sub.add_parser("probe", help="exit 0 when the URL answers 2xx (health checks)")
     probe.add_argument("url")

@@ -19,16 +19,31 @@ unexpected becomes a 500 with no traceback in the body (it is logged with the co
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.responses import JSONResponse
 
 log = logging.getLogger("pivotwatch.errors")
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """The one error shape, as a model for OpenAPI documents (`responses={...: ...}`)."""
+
+    error: str
+    detail: str
+    field: str | None = None
+    errors: list[FieldError] | None = None
 
 
 class PivotwatchError(Exception):
@@ -104,15 +119,29 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts)
 
 
+# A model-level check names its field at the start of its message ("sources: at least one ...");
+# pydantic places such errors on the model, so the field is taken from the message.
+_NAMED = re.compile(r"^(?P<field>[a-z_][a-z0-9_]*): (?P<reason>.+)$", re.DOTALL)
+
+
+def _located(loc: Any, msg: Any, prefix: str) -> tuple[str, str]:
+    path = field_path(tuple(loc or ()))
+    reason = str(msg or "invalid input").removeprefix("Value error, ")
+    named = _NAMED.match(reason)
+    if named:
+        path = f"{path}.{named['field']}" if path else named["field"]
+        reason = named["reason"]
+    if prefix:
+        path = f"{prefix}.{path}" if path else prefix
+    return path, reason
+
+
 def from_validation_error(
     exc: ValidationError | RequestValidationError, prefix: str = ""
 ) -> InvalidInput:
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid input"}
-    path = field_path(tuple(first.get("loc", ())))
-    if prefix:
-        path = f"{prefix}.{path}" if path else prefix
-    msg = str(first.get("msg", "invalid input")).removeprefix("Value error, ")
+    path, msg = _located(first.get("loc"), first.get("msg"), prefix)
     detail = msg if len(errors) == 1 else f"{msg} (and {len(errors) - 1} more)"
     return InvalidInput(detail, field=path or None, extra={"errors": _compact(errors, prefix)})
 
@@ -120,10 +149,8 @@ def from_validation_error(
 def _compact(errors: Any, prefix: str) -> list[dict[str, str]]:
     out = []
     for e in errors[:20]:
-        path = field_path(tuple(e.get("loc", ())))
-        if prefix:
-            path = f"{prefix}.{path}" if path else prefix
-        out.append({"field": path, "reason": str(e.get("msg", "")).removeprefix("Value error, ")})
+        path, reason = _located(e.get("loc"), e.get("msg"), prefix)
+        out.append({"field": path, "reason": reason})
     return out
 
 

@@ -1,9 +1,12 @@
 """The relay: moves what waits on the ingest log into Celery, a chunk per task.
 
-XREADGROUP takes whatever is waiting (up to `relay_chunk_max`), the chunk goes out as one
-`enrich.store_chunk` task, and only then are the entries XACKed: a relay killed in between leaves
-them pending, and XAUTOCLAIM hands them to the next relay. Entries that every consumer has seen
-and acknowledged are trimmed from the log (never the unprocessed ones).
+XREADGROUP takes whatever is waiting (up to `relay_chunk_max`: one entry under light load, full
+chunks under a flood), the chunk goes out as one `enrich.store_chunk` task, and only then are the
+entries XACKed. A publish that fails leaves them pending and this relay sends them again first; a
+relay killed in between leaves them pending too, and XAUTOCLAIM hands them to the next relay once
+they have been idle for `relay_claim_idle_ms`. Entries that every group has seen and acknowledged
+are trimmed from the log (never the unprocessed ones). The lag (entries waiting to be read plus
+entries read but not acknowledged) is a Prometheus gauge.
 """
 
 from __future__ import annotations
@@ -17,17 +20,43 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from celery import Celery
+from prometheus_client import Gauge
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.celery_app import ENRICH_QUEUE
 from shared.redis_keys import INGEST_STREAM, RELAY_GROUP
 from shared.settings import Settings
 
 log = logging.getLogger("pivotwatch.relay")
 
 Publish = Callable[[list[dict[str, str]]], None]
+
+RELAY_LAG = Gauge(
+    "pivotwatch_relay_lag_entries",
+    "ingest log entries not yet handed to Celery: waiting to be read plus read but unacknowledged",
+)
+RELAY_ENTRIES = Gauge("pivotwatch_relay_entries", "ingest log entries by relay state", ["state"])
+LAG_INTERVAL = 1.0  # seconds between lag measurements
+TRIM_INTERVAL = 5.0  # seconds between trims
+# Redis < 7 does not report a group's lag; it is then counted, up to this many entries.
+_LAG_COUNT_CAP = 100_000
+_COUNT_AFTER = """
+local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+return #entries
+"""
+
+
+def celery_publish(app: Celery) -> Publish:
+    """One `enrich.store_chunk` task per chunk, on the enrich queue."""
+
+    def publish(entries: list[dict[str, str]]) -> None:
+        app.send_task("enrich.store_chunk", args=[entries], queue=ENRICH_QUEUE)
+
+    return publish
 
 
 class Relay:
@@ -39,8 +68,12 @@ class Relay:
         self.settings = settings
         self.publish = publish
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
-        self._last_claim = 0.0
-        self._last_trim = 0.0
+        self._last_claim = float("-inf")
+        self._last_trim = float("-inf")
+        self._last_lag = float("-inf")
+        # Entries this consumer read but did not acknowledge (a publish failed) go out first.
+        self._own_pending = True
+        self._count_after = client.register_script(_COUNT_AFTER)
 
     def ensure_group(self) -> None:
         try:
@@ -60,11 +93,25 @@ class Relay:
         )
         return entries_from_stream(reply[1]) if reply and reply[1] else []
 
+    def _read_own_pending(self) -> list[dict[str, str]]:
+        reply: Any = self.client.xreadgroup(
+            RELAY_GROUP,
+            self.consumer,
+            {INGEST_STREAM: "0"},
+            count=self.settings.relay_chunk_max,
+        )
+        entries = entries_from_stream(reply[0][1]) if reply else []
+        if not entries:
+            self._own_pending = False
+        return entries
+
     def run_once(self, block_ms: int | None = None) -> int:
         """Move one chunk; returns how many entries it moved."""
         now = time.monotonic()
         entries: list[dict[str, str]] = []
-        if now - self._last_claim > self.settings.relay_claim_idle_ms / 4000:
+        if self._own_pending:
+            entries = self._read_own_pending()
+        if not entries and now - self._last_claim >= self.settings.relay_claim_idle_ms / 4000:
             self._last_claim = now
             entries = self._claim()
         if not entries:
@@ -78,34 +125,77 @@ class Relay:
             if reply:
                 entries = entries_from_stream(reply[0][1])
         if not entries:
-            self._maybe_trim()
+            self._housekeeping()
             return 0
-        self.publish(entries)
+        try:
+            self.publish(entries)
+        except Exception:
+            self._own_pending = True  # they stay pending; the next round sends them again
+            raise
         self.client.xack(INGEST_STREAM, RELAY_GROUP, *[e["stream_id"] for e in entries])
-        self._maybe_trim()
+        self._housekeeping()
         return len(entries)
 
-    def _maybe_trim(self) -> None:
+    def _housekeeping(self) -> None:
         now = time.monotonic()
-        if now - self._last_trim < 5:
-            return
-        self._last_trim = now
-        self.trim()
+        if now - self._last_trim >= TRIM_INTERVAL:
+            self._last_trim = now
+            self.trim()
+        if now - self._last_lag >= LAG_INTERVAL:
+            self._last_lag = now
+            self.measure_lag()
 
-    def trim(self) -> None:
-        """Drop entries older than both the group's position and its oldest pending entry."""
+    def _floors(self) -> list[tuple[str, str, int]]:
+        """Per group: its name, the id below which it has acknowledged everything, its pending."""
+        out = []
+        for group in self.client.xinfo_groups(INGEST_STREAM):
+            name = _s(group["name"])
+            floor = _s(group["last-delivered-id"])
+            pending = self.client.xpending(INGEST_STREAM, name)
+            count = int(pending.get("pending") or 0) if pending else 0
+            if count:
+                oldest = _s(pending["min"])
+                if _id(oldest) < _id(floor):
+                    floor = oldest
+            else:
+                # Everything up to and including the last delivered entry is acknowledged.
+                ms, seq = _id(floor)
+                floor = f"{ms}-{seq + 1}"
+            out.append((name, floor, count))
+        return out
+
+    def trim(self) -> int:
+        """Drop the entries every group has read and acknowledged; returns how many went.
+
+        Exact MINID trimming: an approximate trim removes only whole stream nodes, which keeps
+        small logs forever and makes the invariant impossible to check.
+        """
+        floors = self._floors()
+        if not floors:
+            return 0
+        floor = min((f for _, f, _ in floors), key=_id)
+        if floor in ("0-0", "0-1"):
+            return 0
+        return int(self.client.xtrim(INGEST_STREAM, minid=floor, approximate=False))
+
+    def measure_lag(self) -> tuple[int, int]:
+        """(waiting, pending) for the relay's group; sets the lag gauges."""
         groups = self.client.xinfo_groups(INGEST_STREAM)
         group = next((g for g in groups if _s(g["name"]) == RELAY_GROUP), None)
         if group is None:
-            return
-        floor = _s(group["last-delivered-id"])
-        pending = self.client.xpending(INGEST_STREAM, RELAY_GROUP)
-        if pending and pending.get("pending"):
-            oldest = _s(pending["min"])
-            if _id(oldest) < _id(floor):
-                floor = oldest
-        if floor != "0-0":
-            self.client.xtrim(INGEST_STREAM, minid=floor, approximate=True)
+            waiting, pending = int(self.client.xlen(INGEST_STREAM)), 0
+        else:
+            pending = int(group.get("pending") or 0)
+            lag = group.get("lag")
+            if lag is not None:  # Redis >= 7
+                waiting = int(lag)
+            else:
+                after = _s(group["last-delivered-id"])
+                waiting = int(self._count_after(keys=[INGEST_STREAM], args=[after, _LAG_COUNT_CAP]))
+        RELAY_ENTRIES.labels("waiting").set(waiting)
+        RELAY_ENTRIES.labels("pending").set(pending)
+        RELAY_LAG.set(waiting + pending)
+        return waiting, pending
 
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5

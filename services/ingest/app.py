@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from services.ingest.openapi import install_openapi
 from services.ingest.publisher import Publisher
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.routes import router
@@ -41,15 +42,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="pivotwatch ingest",
         version="0.1.0",
         lifespan=lifespan,
-        description=(
-            "Accepts CloudEvents 1.0 (structured, binary, batch) and plain JSON strategy events. "
-            f"Limits: {settings.max_event_bytes} bytes per event, {settings.max_request_bytes} "
-            f"bytes per request, {settings.max_batch_events} events per batch; "
-            f"{settings.rate_limit_per_second:g} events/s per key "
-            f"(burst {settings.rate_limit_burst})."
-        ),
+        description=description(settings),
     )
     app.state.settings = settings
     install_common(app, "ingest", lambda a: {"redis": redis_check(a.state.redis)})
     app.include_router(router)
+    install_openapi(app)
     return app
+
+
+def description(settings: Settings) -> str:
+    """The OpenAPI description, with the limits this deployment enforces."""
+    days = settings.status_ttl_seconds / 86400
+    return (
+        "Accepts CloudEvents 1.0 in every HTTP content mode (structured "
+        "`application/cloudevents+json`, binary `ce-*` headers, batch "
+        "`application/cloudevents-batch+json`) and plain `application/json` StrategyEvents. "
+        "`202` means the event is durable on the ingest log; `source` + `id` is the idempotency "
+        "key, so a re-post answers `202` with the same id and `duplicate: true`. Every error "
+        "has one shape: `{error, detail, field}`.\n\n"
+        "**Limits**\n\n"
+        f"- event size: {settings.max_event_bytes} bytes (413)\n"
+        f"- request size: {settings.max_request_bytes} bytes (413)\n"
+        f"- batch size: {settings.max_batch_events} events (413)\n"
+        f"- rate per key: {settings.rate_limit_per_second:g} events/s, burst "
+        f"{settings.rate_limit_burst} (429 + Retry-After)\n"
+        f"- statuses are answered for {days:g} days\n"
+        "- Redis unreachable: 503 + Retry-After, nothing written\n"
+    )

@@ -7,6 +7,7 @@ of the StrategyEvent alone. Every rejection names the field and the reason.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,11 +18,12 @@ import orjson
 from pydantic import ValidationError
 
 from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType, from_validation_error
-from shared.events import EVENT_TYPE, CloudEvent
+from shared.events import CONTEXT_ATTRIBUTES, EVENT_TYPE, CloudEvent, event_uuid
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 JSON = "application/json"
+EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")  # CloudEvents 1.0: lowercase a-z0-9, <= 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,17 @@ class Accepted:
 class Rejected:
     index: int
     error: InvalidInput | PayloadTooLarge
+    # pivotwatch's id when the event named its source and id, so the status endpoint can answer.
+    event_id: str | None = None
+
+
+def _known_id(obj: Any) -> str | None:
+    if not isinstance(obj, dict):
+        return None
+    source, ce_id = obj.get("source"), obj.get("id")
+    if isinstance(source, str) and isinstance(ce_id, str) and source.strip() and ce_id.strip():
+        return str(event_uuid(source.strip(), ce_id.strip()))
+    return None
 
 
 Parsed = Accepted | Rejected
@@ -53,20 +66,49 @@ def _loads(body: bytes) -> Any:
 
 def _validate(index: int, obj: Any, max_event_bytes: int, prefix: str = "") -> Parsed:
     if not isinstance(obj, dict):
-        return Rejected(index, InvalidInput("an event must be a JSON object", field=prefix or None))
+        field = prefix or "body"
+        return Rejected(index, InvalidInput("an event must be a JSON object", field=field))
     # Size first: an oversized event is refused for its size, before any work is spent on it.
     size = len(orjson.dumps(obj))
     if size > max_event_bytes:
         err = PayloadTooLarge(
-            f"event is {size} bytes; the limit is {max_event_bytes}", field=prefix or None
+            f"event is {size} bytes; the limit is {max_event_bytes}", field=prefix or "body"
         )
-        return Rejected(index, err)
+        return Rejected(index, err, _known_id(obj))
+    bad_name = _bad_extension(obj)
+    if bad_name is not None:
+        return Rejected(index, bad_name.with_prefix(prefix), _known_id(obj))
     try:
         event = CloudEvent.model_validate(obj)
     except ValidationError as exc:
-        return Rejected(index, from_validation_error(exc, prefix))
+        return Rejected(index, from_validation_error(exc, prefix), _known_id(obj))
     encoded = orjson.dumps(event.model_dump(mode="json", exclude_none=True))
     return Accepted(index, event, encoded)
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldProblem:
+    field: str
+    reason: str
+
+    def with_prefix(self, prefix: str) -> InvalidInput:
+        return InvalidInput(self.reason, field=f"{prefix}.{self.field}" if prefix else self.field)
+
+
+def _bad_extension(obj: dict[str, Any]) -> _FieldProblem | None:
+    """The first attribute that is neither a context attribute nor a valid extension name."""
+    for name in obj:
+        if name in CONTEXT_ATTRIBUTES or name == "data":
+            continue
+        if name == "data_base64":
+            return _FieldProblem(name, "data_base64 is not accepted: data must be a JSON object")
+        if not EXTENSION_NAME.match(name):
+            return _FieldProblem(
+                name,
+                f"'{name}' is not a valid extension attribute name: lowercase letters and "
+                "digits only, at most 20 characters",
+            )
+    return None
 
 
 def plain_envelope(data: Any, principal_id: str, idempotency_key: str | None) -> dict[str, Any]:
@@ -87,7 +129,7 @@ def binary_envelope(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
         lname = name.lower()
         if lname.startswith("ce-") and len(lname) > 3:
             envelope[lname[3:]] = unquote(value)
-    envelope["datacontenttype"] = headers.get("content-type", JSON)
+    envelope["datacontenttype"] = headers.get("content-type") or JSON
     envelope["data"] = _loads(body)
     return envelope
 
@@ -102,7 +144,8 @@ def parse_single(
     if mtype == BATCH:
         raise UnsupportedMediaType(f"'{BATCH}' goes to POST /v1/events/batch", field="content-type")
     if "ce-specversion" in {k.lower() for k in headers}:
-        if mtype not in (JSON, "text/json") and not mtype.endswith("+json"):
+        # No Content-Type means no datacontenttype: JSON data is the CloudEvents default.
+        if mtype not in (JSON, "text/json", "") and not mtype.endswith("+json"):
             raise UnsupportedMediaType(
                 f"binary-mode data must be JSON, not '{mtype}'", field="content-type"
             )

@@ -10,15 +10,27 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 
-from services.ingest.modes import Accepted, Parsed, Rejected, parse_batch, parse_single
-from services.ingest.publisher import Entry, Outcome, Publisher
+from services.ingest import openapi
+from services.ingest.modes import (
+    JSON,
+    Accepted,
+    Parsed,
+    Rejected,
+    media_type,
+    parse_batch,
+    parse_single,
+)
+from services.ingest.publisher import Entry, Outcome, Publisher, Rejection
 from services.ingest.ratelimit import RateLimiter
+from services.ingest.schemas import EventStatus
 from shared.auth import Principal, Scope
 from shared.errors import (
     DependencyUnavailable,
     InvalidInput,
     NotFound,
+    PivotwatchError,
     RateLimited,
+    UnsupportedMediaType,
     from_validation_error,
 )
 from shared.events import ARTICLE_TYPE, Article, event_uuid
@@ -31,7 +43,11 @@ from shared.responses import JSONResponse
 router = APIRouter(prefix="/v1", tags=["ingest"])
 Writer = Annotated[Principal, Depends(require(Scope.EVENTS_WRITE))]
 
+# redis-py wraps socket errors in ConnectionError/TimeoutError; a refused write (OOM under
+# `noeviction`, a read-only replica) is a ResponseError. None of them may become a 500 or a 202.
 _REDIS_DOWN = (aioredis.ConnectionError, aioredis.TimeoutError, OSError)
+_REDIS_REFUSED = (*_REDIS_DOWN, aioredis.ResponseError)
+_RETRY_AFTER = 2
 
 
 def _status_url(event_id: str) -> str:
@@ -42,9 +58,9 @@ async def _limit(request: Request, principal: Principal, cost: int) -> None:
     limiter: RateLimiter = request.app.state.limiter
     try:
         wait = await limiter.take(principal.key_id, cost)
-    except _REDIS_DOWN as exc:
+    except _REDIS_REFUSED as exc:
         raise DependencyUnavailable(
-            "Redis is unreachable; nothing was written", retry_after=2
+            "Redis is unreachable; nothing was written", retry_after=_RETRY_AFTER
         ) from exc
     if wait is not None:
         raise RateLimited(
@@ -52,13 +68,15 @@ async def _limit(request: Request, principal: Principal, cost: int) -> None:
         )
 
 
-async def _publish(request: Request, entries: list[Entry]) -> list[Outcome]:
+async def _publish(
+    request: Request, entries: list[Entry], rejections: list[Rejection] | None = None
+) -> list[Outcome]:
     publisher: Publisher = request.app.state.publisher
     try:
-        outcomes = await publisher.publish(entries)
-    except _REDIS_DOWN as exc:
+        outcomes = await publisher.publish(entries, rejections)
+    except _REDIS_REFUSED as exc:
         raise DependencyUnavailable(
-            "Redis is unreachable; nothing was written, retry later", retry_after=2
+            "Redis is unreachable; nothing was written, retry later", retry_after=_RETRY_AFTER
         ) from exc
     EVENTS_ACCEPTED.inc(sum(1 for o in outcomes if o.written))
     return outcomes
@@ -67,6 +85,14 @@ async def _publish(request: Request, entries: list[Entry]) -> list[Outcome]:
 def _entry(parsed: Accepted) -> Entry:
     ev = parsed.event
     return Entry(str(ev.event_id), "event", parsed.encoded, correlation_id.get() or "")
+
+
+def _reason(error: PivotwatchError) -> str:
+    return f"{error.field}: {error.detail}" if error.field else error.detail
+
+
+def _rejections(items: list[Rejected]) -> list[Rejection]:
+    return [Rejection(r.event_id, _reason(r.error)) for r in items if r.event_id]
 
 
 def _result(parsed: Accepted, outcome: Outcome) -> dict[str, Any]:
@@ -83,22 +109,39 @@ def _result(parsed: Accepted, outcome: Outcome) -> dict[str, Any]:
 
 def _rejection(r: Rejected) -> dict[str, Any]:
     EVENTS_REJECTED.labels(r.error.code).inc()
-    return {"index": r.index, "status": "rejected", **r.error.body()}
+    known = {"id": r.event_id, "status_url": _status_url(r.event_id)} if r.event_id else {}
+    return {"index": r.index, "status": "rejected", **known, **r.error.body()}
+
+
+async def _record_rejection(request: Request, rejected: Rejected) -> None:
+    """Remember why an identifiable event was refused, for its status; best effort."""
+    if rejected.event_id is None:
+        return
+    try:
+        await request.app.state.publisher.publish([], _rejections([rejected]))
+    except _REDIS_REFUSED:
+        return  # the 422/413 itself is the answer; the status is a convenience
 
 
 @router.post(
     "/events",
     status_code=202,
     summary="Submit one event (CloudEvents structured or binary mode, or plain JSON)",
-    responses={413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
+    response_model=None,
+    responses=openapi.EVENT_RESPONSES,
+    openapi_extra=openapi.EVENT_BODY,
 )
 async def post_event(request: Request, principal: Writer, settings: SettingsDep) -> JSONResponse:
+    # The rate is checked before any work: a flood of bad events is refused as cheaply as good.
+    await _limit(request, principal, 1)
     body = await read_body(request, min(settings.max_request_bytes, settings.max_event_bytes * 2))
     parsed = parse_single(request.headers, body, principal.key_id, settings.max_event_bytes)
     if isinstance(parsed, Rejected):
         EVENTS_REJECTED.labels(parsed.error.code).inc()
+        await _record_rejection(request, parsed)
+        if parsed.event_id:
+            parsed.error.extra.update(id=parsed.event_id, status_url=_status_url(parsed.event_id))
         raise parsed.error
-    await _limit(request, principal, 1)
     (outcome,) = await _publish(request, [_entry(parsed)])
     return JSONResponse(_result(parsed, outcome), status_code=202)
 
@@ -107,7 +150,9 @@ async def post_event(request: Request, principal: Writer, settings: SettingsDep)
     "/events/batch",
     status_code=202,
     summary="Submit a batch (application/cloudevents-batch+json, or a JSON array of plain events)",
-    responses={413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
+    response_model=None,
+    responses=openapi.BATCH_RESPONSES,
+    openapi_extra=openapi.BATCH_BODY,
 )
 async def post_batch(request: Request, principal: Writer, settings: SettingsDep) -> JSONResponse:
     body = await read_body(request, settings.max_request_bytes)
@@ -118,18 +163,20 @@ async def post_batch(request: Request, principal: Writer, settings: SettingsDep)
         settings.max_event_bytes,
         settings.max_batch_events,
     )
+    if items:
+        await _limit(request, principal, len(items))
     accepted = [p for p in items if isinstance(p, Accepted)]
-    if accepted:
-        await _limit(request, principal, len(accepted))
-    # The same event twice in one batch is written once: the script sees the first one's status.
-    outcomes = await _publish(request, [_entry(p) for p in accepted])
+    rejected = [p for p in items if isinstance(p, Rejected)]
+    # One round trip for the whole batch, rejections' statuses included. The same event twice
+    # in one batch is written once: the script sees the first one's status.
+    outcomes = await _publish(request, [_entry(p) for p in accepted], _rejections(rejected))
     results: list[dict[str, Any]] = [_result(p, o) for p, o in zip(accepted, outcomes, strict=True)]
-    results += [_rejection(p) for p in items if isinstance(p, Rejected)]
+    results += [_rejection(p) for p in rejected]
     results.sort(key=lambda r: int(r["index"]))
     counts = {
         "accepted": sum(1 for r in results if r["status"] == "accepted"),
         "duplicate": sum(1 for r in results if r["status"] == "duplicate"),
-        "rejected": sum(1 for r in results if r["status"] == "rejected"),
+        "rejected": len(rejected),
     }
     status = 422 if items and not accepted else 202
     return JSONResponse({**counts, "results": results}, status_code=status)
@@ -139,15 +186,22 @@ async def post_batch(request: Request, principal: Writer, settings: SettingsDep)
     "/articles",
     status_code=202,
     summary="Submit a news article; the dated strategy events in it are extracted",
-    responses={413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
+    response_model=None,
+    responses=openapi.ARTICLE_RESPONSES,
+    openapi_extra=openapi.ARTICLE_BODY,
 )
 async def post_article(request: Request, principal: Writer, settings: SettingsDep) -> JSONResponse:
+    await _limit(request, principal, 1)
+    if media_type(request.headers) not in (JSON, ""):
+        raise UnsupportedMediaType(
+            f"unsupported content type '{media_type(request.headers)}'; use {JSON}",
+            field="content-type",
+        )
     body = await read_body(request, settings.max_request_bytes)
     try:
         article = Article.model_validate_json(body)
     except ValidationError as exc:
         raise from_validation_error(exc) from exc
-    await _limit(request, principal, 1)
     source = f"urn:pivotwatch:article:{principal.key_id}"
     ce_id = str(article.url)
     article_id = str(event_uuid(source, ce_id))
@@ -171,23 +225,33 @@ async def post_article(request: Request, principal: Writer, settings: SettingsDe
     )
 
 
-@router.get("/events/{event_id}/status", summary="Where an accepted event is in the pipeline")
-async def event_status(event_id: str, redis: RedisDep, _: Writer) -> dict[str, Any]:
+@router.get(
+    "/events/{event_id}/status",
+    summary="Where an accepted event is in the pipeline",
+    response_model=None,
+    responses=openapi.STATUS_RESPONSES,
+)
+async def event_status(
+    event_id: str, redis: RedisDep, settings: SettingsDep, _: Writer
+) -> JSONResponse:
     try:
         uuid.UUID(event_id)
     except ValueError as exc:
         raise InvalidInput("not a pivotwatch event id (a UUID)", field="event_id") from exc
     try:
         raw: Any = await redis.hgetall(status_key(event_id))
-    except _REDIS_DOWN as exc:
-        raise DependencyUnavailable("Redis is unreachable", retry_after=2) from exc
+    except _REDIS_REFUSED as exc:
+        raise DependencyUnavailable("Redis is unreachable", retry_after=_RETRY_AFTER) from exc
     if not raw:
-        raise NotFound("no event with this id was accepted in the last 7 days", field="event_id")
+        days = settings.status_ttl_seconds / 86400
+        raise NotFound(
+            f"no event with this id was received in the last {days:g} days", field="event_id"
+        )
     fields = {k.decode(): v.decode() for k, v in raw.items()}
     out: dict[str, Any] = {"id": event_id, "status": fields.get("state", "accepted")}
-    for name in ("received_at", "stored_at", "reason", "duplicate_of", "kind", "events"):
+    for name in ("kind", "received_at", "stored_at", "reason", "duplicate_of", "events"):
         if name in fields:
             out[name] = fields[name]
-    if out["status"] in ("stored", "duplicate"):
+    if out["status"] in ("stored", "duplicate") and fields.get("kind") != "article":
         out["timeline_url"] = f"/v1/events/{fields.get('duplicate_of') or event_id}"
-    return out
+    return JSONResponse(EventStatus.model_validate(out).model_dump(exclude_none=True))

@@ -1,0 +1,102 @@
+"""POST /v1/articles: validated, then queued on the ingest log for event extraction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from redis import Redis
+
+from shared.events import ARTICLE_TYPE
+from shared.redis_keys import INGEST_STREAM
+
+JSON = {"content-type": "application/json"}
+
+
+def article(**over: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "url": "https://news.example/2025/01/31/altman-reddit",
+        "publisher": "News Example",
+        "published_date": "2025-01-31",
+        "title": "Altman says OpenAI is on the wrong side of history",
+        "text": "On Friday Sam Altman said OpenAI had been on the wrong side of history.",
+    }
+    data.update(over)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+class TestArticleQueued:
+    async def test_article_is_on_the_stream_as_kind_article(
+        self, ingest: httpx.AsyncClient, writer: dict[str, str], redis_client: Redis
+    ) -> None:
+        r = await ingest.post("/v1/articles", content=orjson.dumps(article()), headers=writer)
+        assert r.status_code == 202, r.text
+        assert r.json()["status"] == "accepted" and r.json()["duplicate"] is False
+        ((_sid, fields),) = redis_client.xrange(INGEST_STREAM)
+        assert fields[b"kind"] == b"article"
+        assert fields[b"id"].decode() == r.json()["id"]
+        ce = orjson.loads(fields[b"ce"])
+        assert ce["type"] == ARTICLE_TYPE
+        assert ce["id"] == article()["url"]
+        assert ce["data"]["publisher"] == "News Example"
+        assert ce["data"]["published_date"] == "2025-01-31"
+        status = await ingest.get(r.json()["status_url"], headers=writer)
+        assert (status.json()["status"], status.json()["kind"]) == ("accepted", "article")
+
+    async def test_same_article_twice_is_a_duplicate(
+        self, ingest: httpx.AsyncClient, writer: dict[str, str], redis_client: Redis
+    ) -> None:
+        a = await ingest.post("/v1/articles", content=orjson.dumps(article()), headers=writer)
+        b = await ingest.post("/v1/articles", content=orjson.dumps(article()), headers=writer)
+        assert a.json()["id"] == b.json()["id"]
+        assert b.json()["duplicate"] is True
+        assert redis_client.xlen(INGEST_STREAM) == 1
+
+    async def test_publication_datetime_is_enough(
+        self, ingest: httpx.AsyncClient, writer: dict[str, str]
+    ) -> None:
+        body = article(published_date=None, published="2025-01-31T18:00:00Z")
+        r = await ingest.post("/v1/articles", content=orjson.dumps(body), headers=writer)
+        assert r.status_code == 202, r.text
+
+
+class TestArticleRejected:
+    @pytest.mark.parametrize(
+        ("over", "field", "reason"),
+        [
+            ({"published_date": None}, "published", "the publication date is required"),
+            ({"url": "not a url"}, "url", "URL"),
+            ({"text": ""}, "text", "at least 1 character"),
+            ({"text": None}, "text", "Field required"),
+            ({"published_date": "31/01/2025"}, "published_date", "pattern"),
+            ({"colour": "blue"}, "colour", "Extra inputs are not permitted"),
+        ],
+    )
+    async def test_invalid_article_names_the_field(
+        self,
+        ingest: httpx.AsyncClient,
+        writer: dict[str, str],
+        redis_client: Redis,
+        over: dict[str, Any],
+        field: str,
+        reason: str,
+    ) -> None:
+        r = await ingest.post("/v1/articles", content=orjson.dumps(article(**over)), headers=writer)
+        assert r.status_code == 422
+        assert r.json()["field"] == field
+        assert reason in r.json()["detail"]
+        assert redis_client.xlen(INGEST_STREAM) == 0
+
+    async def test_malformed_json_is_422(
+        self, ingest: httpx.AsyncClient, writer: dict[str, str]
+    ) -> None:
+        r = await ingest.post("/v1/articles", content=b"{", headers={**writer, **JSON})
+        assert r.status_code == 422
+
+    async def test_non_json_is_415(self, ingest: httpx.AsyncClient, writer: dict[str, str]) -> None:
+        r = await ingest.post(
+            "/v1/articles", content=b"text", headers={**writer, "content-type": "text/html"}
+        )
+        assert r.status_code == 415 and r.json()["field"] == "content-type"

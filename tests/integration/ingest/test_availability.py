@@ -1,0 +1,141 @@
+"""Durability under failure: 503 while Redis is down, recovery without a restart, and ingest that
+keeps accepting while PostgreSQL is down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from redis import Redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from pivotwatch.embedded import EmbeddedRedis, free_port
+from services.ingest.app import create_app
+from shared.auth import Scope, create_key
+from shared.redis_keys import INGEST_STREAM
+from shared.settings import Settings
+
+STRUCTURED = {"content-type": "application/cloudevents+json"}
+BATCH = {"content-type": "application/cloudevents-batch+json"}
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A Redis of this test's own, to stop and start (AOF on, as in production)."""
+    server = EmbeddedRedis(tmp_path / "redis", free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class TestRedisDown:
+    async def test_503_while_down_and_recovery_after_restart(
+        self,
+        settings: Settings,
+        serve: Any,
+        sessions: sessionmaker[Session],
+        own_redis: EmbeddedRedis,
+        envelope: Any,
+    ) -> None:
+        client = Redis.from_url(own_redis.url)
+        try:
+            with sessions() as session, session.begin():
+                key = create_key(session, client, "outage", [Scope.EVENTS_WRITE]).secret
+        finally:
+            client.close()
+        writer = {"authorization": f"Bearer {key}"}
+        app = create_app(settings.model_copy(update={"redis_url": own_redis.url}))
+        async with serve(app) as ingest:
+            before = await ingest.post(
+                "/v1/events",
+                content=orjson.dumps(envelope("before")),
+                headers={**writer, **STRUCTURED},
+            )
+            assert before.status_code == 202, before.text
+
+            own_redis.stop()
+            down = await ingest.post(
+                "/v1/events",
+                content=orjson.dumps(envelope("during")),
+                headers={**writer, **STRUCTURED},
+            )
+            down_batch = await ingest.post(
+                "/v1/events/batch",
+                content=orjson.dumps([envelope("b-1"), envelope("b-2")]),
+                headers={**writer, **BATCH},
+            )
+            down_status = await ingest.get(before.json()["status_url"], headers=writer)
+            not_ready = await ingest.get("/readyz")
+
+            own_redis.start()  # same port and data directory: the AOF brings the keys back
+            after = await ingest.post(
+                "/v1/events",
+                content=orjson.dumps(envelope("during")),
+                headers={**writer, **STRUCTURED},
+            )
+            after_batch = await ingest.post(
+                "/v1/events/batch",
+                content=orjson.dumps([envelope("b-1"), envelope("b-2")]),
+                headers={**writer, **BATCH},
+            )
+            ready = await ingest.get("/readyz")
+
+        for r in (down, down_batch, down_status):
+            assert r.status_code == 503, r.text
+            assert r.json()["error"] == "unavailable"
+            assert int(r.headers["retry-after"]) >= 1
+        assert not_ready.status_code == 503
+        assert after.status_code == 202, after.text
+        assert after.json()["duplicate"] is False
+        assert after_batch.status_code == 202
+        assert after_batch.json()["accepted"] == 2
+        assert ready.status_code == 200
+        check = Redis.from_url(own_redis.url)
+        try:
+            ids = [orjson.loads(f[b"ce"])["id"] for _, f in check.xrange(INGEST_STREAM)]
+        finally:
+            check.close()
+        # Nothing answered 503 was written; everything answered 202 is there, once.
+        assert ids == ["before", "during", "b-1", "b-2"]
+
+    async def test_unreachable_redis_at_start_is_503_not_500(
+        self, settings: Settings, serve: Any, envelope: Any
+    ) -> None:
+        down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+        async with serve(create_app(down)) as ingest:
+            r = await ingest.post(
+                "/v1/events",
+                content=orjson.dumps(envelope()),
+                headers={**STRUCTURED, "authorization": "Bearer pw_abc_def"},
+            )
+        assert r.status_code == 503
+        assert "retry-after" in r.headers
+
+
+class TestPostgresDown:
+    async def test_ingest_accepts_while_postgres_is_unreachable(
+        self,
+        settings: Settings,
+        serve: Any,
+        writer: dict[str, str],
+        envelope: Any,
+        redis_client: Redis,
+    ) -> None:
+        # The key was created while PostgreSQL was up; ingest then only ever asks Redis.
+        dead = f"postgresql://postgres@127.0.0.1:{free_port()}/pivotwatch"
+        app = create_app(settings.model_copy(update={"database_url": dead}))
+        async with serve(app) as ingest:
+            r = await ingest.post(
+                "/v1/events", content=orjson.dumps(envelope()), headers={**writer, **STRUCTURED}
+            )
+            status = await ingest.get(r.json()["status_url"], headers=writer)
+            ready = await ingest.get("/readyz")
+        assert r.status_code == 202, r.text
+        assert status.json()["status"] == "accepted"
+        assert ready.status_code == 200
+        assert redis_client.xlen(INGEST_STREAM) == 1

@@ -1,0 +1,225 @@
+"""The relay against real Redis: adaptive chunks, one publish per chunk, XACK after the publish,
+reclaiming a dead relay's entries, trimming only what is acknowledged, and the lag gauge."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+
+import orjson
+import pytest
+from prometheus_client import REGISTRY
+from redis import Redis
+
+from services.enrich.relay import Relay, celery_publish
+from shared.celery_app import ENRICH_QUEUE, make_celery
+from shared.redis_keys import INGEST_STREAM, RELAY_GROUP
+from shared.settings import Settings
+
+Chunk = list[dict[str, str]]
+
+
+def add(client: Redis, n: int, start: int = 0) -> list[str]:
+    ids = []
+    for i in range(start, start + n):
+        sid = client.xadd(INGEST_STREAM, {"id": f"ev-{i}", "kind": "event", "ce": "{}"})
+        ids.append(sid.decode())
+    return ids
+
+
+def ids(chunk: Chunk) -> list[str]:
+    return [e["id"] for e in chunk]
+
+
+def pending(client: Redis) -> int:
+    return int(client.xpending(INGEST_STREAM, RELAY_GROUP)["pending"])
+
+
+@pytest.fixture
+def relay_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"relay_chunk_max": 3, "relay_claim_idle_ms": 60_000})
+
+
+@pytest.fixture
+def make_relay(
+    redis_client: Redis, relay_settings: Settings
+) -> Callable[..., tuple[Relay, list[Chunk]]]:
+    def make(
+        settings: Settings | None = None, consumer: str = "relay-a"
+    ) -> tuple[Relay, list[Chunk]]:
+        chunks: list[Chunk] = []
+
+        def publish(entries: Chunk) -> None:
+            # XACK comes after the publish: while it runs, the chunk is still pending.
+            assert pending(redis_client) >= len(entries)
+            chunks.append(entries)
+
+        relay = Relay(redis_client, settings or relay_settings, publish)
+        relay.consumer = consumer
+        relay.ensure_group()
+        return relay, chunks
+
+    return make
+
+
+class TestChunks:
+    def test_chunks_adapt_to_what_is_waiting(
+        self, redis_client: Redis, make_relay: Callable[..., tuple[Relay, list[Chunk]]]
+    ) -> None:
+        relay, chunks = make_relay()
+        add(redis_client, 7)
+        moved = [relay.run_once(block_ms=1) for _ in range(4)]
+        assert moved == [3, 3, 1, 0]
+        assert [len(c) for c in chunks] == [3, 3, 1]
+        assert [i for c in chunks for i in ids(c)] == [f"ev-{i}" for i in range(7)]
+        # Under light load a chunk is the one entry that arrived.
+        add(redis_client, 1, start=7)
+        assert relay.run_once(block_ms=1) == 1
+        assert ids(chunks[-1]) == ["ev-7"]
+        assert pending(redis_client) == 0
+
+    def test_chunk_entries_carry_their_stream_id(
+        self, redis_client: Redis, make_relay: Callable[..., tuple[Relay, list[Chunk]]]
+    ) -> None:
+        relay, chunks = make_relay()
+        stream_ids = add(redis_client, 2)
+        relay.run_once(block_ms=1)
+        assert [e["stream_id"] for e in chunks[0]] == stream_ids
+        assert chunks[0][0]["kind"] == "event"
+
+    def test_one_celery_task_per_chunk(self, redis_client: Redis, relay_settings: Settings) -> None:
+        app = make_celery(relay_settings)
+        try:
+            relay = Relay(redis_client, relay_settings, celery_publish(app))
+            relay.ensure_group()
+            add(redis_client, 7)
+            while relay.run_once(block_ms=1):
+                pass
+        finally:
+            app.close()
+        messages = [orjson.loads(m) for m in reversed(redis_client.lrange(ENRICH_QUEUE, 0, -1))]
+        assert [m["headers"]["task"] for m in messages] == ["enrich.store_chunk"] * 3
+        bodies = [orjson.loads(base64.b64decode(m["body"])) for m in messages]
+        assert [[e["id"] for e in args[0]] for args, _kw, _embed in bodies] == [
+            ["ev-0", "ev-1", "ev-2"],
+            ["ev-3", "ev-4", "ev-5"],
+            ["ev-6"],
+        ]
+        assert pending(redis_client) == 0
+
+
+class TestFailures:
+    def test_failed_publish_leaves_entries_pending_and_a_later_run_sends_them(
+        self, redis_client: Redis, relay_settings: Settings
+    ) -> None:
+        sent: list[Chunk] = []
+        broker_up = False
+
+        def publish(entries: Chunk) -> None:
+            if not broker_up:
+                raise ConnectionError("broker unreachable")
+            sent.append(entries)
+
+        relay = Relay(redis_client, relay_settings, publish)
+        relay.ensure_group()
+        add(redis_client, 5)
+        with pytest.raises(ConnectionError):
+            relay.run_once(block_ms=1)
+        assert pending(redis_client) == 3
+        assert sent == []
+
+        broker_up = True
+        while relay.run_once(block_ms=1):
+            pass
+        assert [ids(c) for c in sent] == [["ev-0", "ev-1", "ev-2"], ["ev-3", "ev-4"]]
+        assert pending(redis_client) == 0
+
+    def test_dead_relays_entries_are_reclaimed_once_idle(
+        self,
+        redis_client: Redis,
+        relay_settings: Settings,
+        make_relay: Callable[..., tuple[Relay, list[Chunk]]],
+    ) -> None:
+        redis_client.xgroup_create(INGEST_STREAM, RELAY_GROUP, id="0", mkstream=True)
+        add(redis_client, 4)
+        # A relay read two entries and died before its publish: they stay pending, its name.
+        redis_client.xreadgroup(RELAY_GROUP, "dead-relay", {INGEST_STREAM: ">"}, count=2)
+        assert pending(redis_client) == 2
+
+        patient, patient_chunks = make_relay(consumer="relay-b")
+        while patient.run_once(block_ms=1):
+            pass
+        # Not idle for relay_claim_idle_ms yet: a live relay's entries are not taken.
+        assert [i for c in patient_chunks for i in ids(c)] == ["ev-2", "ev-3"]
+        assert pending(redis_client) == 2
+
+        quick = relay_settings.model_copy(update={"relay_claim_idle_ms": 5})
+        time.sleep(0.05)
+        reclaimer, chunks = make_relay(settings=quick, consumer="relay-c")
+        assert reclaimer.run_once(block_ms=1) == 2
+        assert ids(chunks[0]) == ["ev-0", "ev-1"]
+        assert pending(redis_client) == 0
+
+
+class TestTrim:
+    def test_only_acknowledged_entries_are_trimmed(
+        self, redis_client: Redis, make_relay: Callable[..., tuple[Relay, list[Chunk]]]
+    ) -> None:
+        relay, _ = make_relay()
+        stream_ids = add(redis_client, 6)
+        relay.run_once(block_ms=1)  # ev-0..2 published and acknowledged
+        redis_client.xreadgroup(RELAY_GROUP, "dead-relay", {INGEST_STREAM: ">"}, count=2)
+        # ev-3, ev-4 pending (unacknowledged), ev-5 never read.
+        relay.trim()
+        left = [sid.decode() for sid, _ in redis_client.xrange(INGEST_STREAM)]
+        assert left == stream_ids[3:]
+
+    def test_nothing_is_trimmed_past_the_oldest_pending_entry(
+        self, redis_client: Redis, make_relay: Callable[..., tuple[Relay, list[Chunk]]]
+    ) -> None:
+        relay, _ = make_relay()
+        add(redis_client, 5)
+        redis_client.xreadgroup(RELAY_GROUP, "dead-relay", {INGEST_STREAM: ">"}, count=1)
+        relay.run_once(block_ms=1)  # ev-1..3 acknowledged, but ev-0 before them is pending
+        relay.trim()
+        assert redis_client.xlen(INGEST_STREAM) == 5
+
+    def test_another_group_that_has_not_read_keeps_everything(
+        self, redis_client: Redis, make_relay: Callable[..., tuple[Relay, list[Chunk]]]
+    ) -> None:
+        relay, _ = make_relay()
+        add(redis_client, 3)
+        redis_client.xgroup_create(INGEST_STREAM, "replay", id="0")
+        relay.run_once(block_ms=1)
+        relay.trim()
+        assert redis_client.xlen(INGEST_STREAM) == 3
+
+    def test_everything_acknowledged_is_trimmed(
+        self, redis_client: Redis, make_relay: Callable[..., tuple[Relay, list[Chunk]]]
+    ) -> None:
+        relay, _ = make_relay()
+        add(redis_client, 5)
+        assert relay.run_once(block_ms=1) == 3  # its first housekeeping trims the chunk
+        assert redis_client.xlen(INGEST_STREAM) == 2
+        assert relay.run_once(block_ms=1) == 2  # the next trim is due in TRIM_INTERVAL
+        assert relay.trim() == 2
+        assert redis_client.xlen(INGEST_STREAM) == 0
+
+
+class TestLag:
+    def test_lag_counts_waiting_and_pending_entries(
+        self, redis_client: Redis, make_relay: Callable[..., tuple[Relay, list[Chunk]]]
+    ) -> None:
+        relay, _ = make_relay()
+        add(redis_client, 5)
+        assert relay.measure_lag() == (5, 0)
+        assert REGISTRY.get_sample_value("pivotwatch_relay_lag_entries") == 5
+        redis_client.xreadgroup(RELAY_GROUP, "dead-relay", {INGEST_STREAM: ">"}, count=2)
+        assert relay.measure_lag() == (3, 2)
+        assert REGISTRY.get_sample_value("pivotwatch_relay_lag_entries") == 5
+        assert REGISTRY.get_sample_value("pivotwatch_relay_entries", {"state": "pending"}) == 2
+        relay.run_once(block_ms=1)
+        assert relay.measure_lag() == (0, 2)
+        assert REGISTRY.get_sample_value("pivotwatch_relay_entries", {"state": "waiting"}) == 0
+        assert REGISTRY.get_sample_value("pivotwatch_relay_lag_entries") == 2
