@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test test-unit test-integration test-e2e test-external check fmt clean
+.PHONY: install up test test-unit test-integration test-e2e test-external check fmt clean bench-pipeline
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,7 @@ test-external: $(STAMP)
 	PIVOTWATCH_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
 	PIVOTWATCH_TEST_REDIS_URL=redis://127.0.0.1:6379/15 \
 	$(BIN)/python -m pytest tests
+
+# Enrichment pipeline speed (µs per typical event on one core, against a baseline in the same run).
+bench-pipeline: $(STAMP)
+	$(BIN)/python bench/bench_pipeline.py
