@@ -20,7 +20,7 @@ TEXTS = [
     " ".join(str(e["data"].get(k) or "") for k in ("title", "summary", "body"))
     for e in seed_events()
 ] + [
-    "İnvestors backed the nonprofıt; ſhares fell as the KELVIN K sign appeared",
+    "\u0130nvestors backed the nonprof\u0131t; \u017fhares fell as the \u212aELVIN sign appeared",
     "DeepSeek-R1 under the MIT licence, $5.6M, 2.788M H800 GPU-hours, Apache 2.0",
     "Sam Altman said the company was on the wrong side of history about open-weights.",
     "",
@@ -45,7 +45,7 @@ class TestLiterals:
         assert (set(got) if got else None) == (set(expected) if expected else None)
 
     def test_fold_maps_what_ignorecase_equates_with_ascii(self) -> None:
-        assert fold("İı ſ K") == "ii s k"
+        assert fold("\u0130\u0131 \u017f \u212a") == "ii s k"
 
 
 class TestScreenIsSound:
