@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -64,6 +65,6 @@ class TestSimhashVote:
         from services.enrich.steps.dedup import terms
 
         words = terms(text)
-        features = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
         expected = _to_signed(_vote_slowly(features)) if features else 0
         assert simhash64(text) == expected
