@@ -245,6 +245,10 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--url", help="ingest base URL (default: the local one)")
     seed.add_argument("--key", help="API key with events:write (default: the dev key)")
     seed.set_defaults(func=cmd_seed)
+    from pivotwatch import dlq, reenrich
+
+    dlq.register(sub)
+    reenrich.register(sub)
     return p
 
 

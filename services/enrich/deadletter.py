@@ -70,14 +70,10 @@ def record_failure(
 
 
 def resolve(sessions: sessionmaker[Session], entries: list[dict[str, str]]) -> int:
-    """Forget the failures of entries that have now been stored."""
+    """Forget the failures of entries that have now been stored (whatever their status)."""
     keys = [entry_key(e) for e in entries]
     with sessions() as session, session.begin():
-        result = session.execute(
-            delete(DeadLetter).where(
-                DeadLetter.entry_id.in_(keys), DeadLetter.status.in_(("retrying", "retried"))
-            )
-        )
+        result = session.execute(delete(DeadLetter).where(DeadLetter.entry_id.in_(keys)))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
