@@ -32,6 +32,9 @@ from shared.redis_keys import TIMELINE_STREAM, TIMELINE_STREAM_MAXLEN, status_ke
 log = logging.getLogger("pivotwatch.enrich")
 
 SendFanout = Callable[[list[int]], None]
+# As long as ingest keeps a status (Settings.status_ttl_seconds' default): process_chunk's
+# signature is shared with other services' tests, so the value is not passed in.
+STATUS_TTL_SECONDS = 7 * 24 * 3600
 Requeue = Callable[[dict[str, str]], None]
 
 # Failures that say nothing about the entries (a lost connection, a deadlock, a concurrent write,
@@ -106,13 +109,10 @@ def process_resilient(
                 failure.attempts,
                 error,
             )
-            client.hset(
-                status_key(failure.entry_id),
-                mapping={
-                    "state": "rejected",
-                    "reason": f"dead-lettered after {failure.attempts} attempts: {error}"[:500],
-                },
-            )
+            key = status_key(failure.entry_id)
+            reason = f"dead-lettered after {failure.attempts} attempts: {error}"[:500]
+            client.hset(key, mapping={"state": "rejected", "reason": reason})
+            client.expire(key, STATUS_TTL_SECONDS)
         else:
             log.warning(
                 "entry %s failed (attempt %d of %d): %s",
@@ -139,10 +139,13 @@ def announce(client: Redis, result: ChunkResult, send_fanout: SendFanout) -> Non
             fields.update(state="duplicate", duplicate_of=o.duplicate_of)
         else:
             fields["state"] = "stored"
-        # Only update a status that ingest created (it carries the TTL); extracted events have none.
+        # Events extracted from an article have no status ingest created (with its TTL): give
+        # every status written here a TTL, or those keys would stay in Redis for ever.
         pipe.hset(status_key(o.event_id), mapping=fields)  # type: ignore[arg-type]
+        pipe.expire(status_key(o.event_id), STATUS_TTL_SECONDS)
     for event_id, reason in result.rejected.items():
         pipe.hset(status_key(event_id), mapping={"state": "rejected", "reason": reason})
+        pipe.expire(status_key(event_id), STATUS_TTL_SECONDS)
     for article_id, event_ids in result.articles.items():
         pipe.hset(
             status_key(article_id),

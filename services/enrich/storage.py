@@ -419,11 +419,11 @@ class ChunkWriter:
     def _merge_sources(self, canonical: Event, p: _Prepared) -> None:
         known = _urls(canonical.sources)
         added = [dict(s) for s in p.en.sources if s.get("url") not in known]
+        if not added:
+            return  # the same source told twice: nothing new for the canonical event
         evidence = dict(canonical.evidence)
         evidence["merged"] = [*evidence.get("merged", []), {"event": str(p.inc.event_id)}]
         canonical.evidence = evidence
-        if not added:
-            return
         canonical.sources = [*canonical.sources, *added]
         if canonical.id in self._inserts:
             # Not stored yet: the one version this chunk records already has both sources.

@@ -220,6 +220,8 @@ class TestArticle:
             assert ev.raw["extraction"]["sentences"] == extraction["sentences"]
         status = redis_client.hgetall(status_key(entry["id"]))
         assert status[b"state"] == b"stored"
+        # Extracted events had no status from ingest: the ones written here expire too.
+        assert all(redis_client.ttl(status_key(o.event_id)) > 0 for o in result.outcomes)
 
 
 class TestRoundTrips:
