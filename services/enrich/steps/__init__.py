@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from services.enrich.steps.screen import Screen, fold
+
 Evidence = dict[str, Any]
 
 
@@ -70,7 +72,7 @@ class Lexicon:
     "DeepSeek-R1") but not preceded by one, so "R1" does not fire inside "DeepSeek-R1".
     """
 
-    __slots__ = ("_exact", "_folded", "_patterns")
+    __slots__ = ("_exact", "_folded", "_patterns", "_screen")
 
     def __init__(
         self, entries: Iterable[tuple[str, str]], *, case_sensitive: Iterable[str] = ()
@@ -89,11 +91,20 @@ class Lexicon:
                 alts = _trie_alternation(table)
                 pattern = re.compile(rf"(?<![\w-])(?:{alts})(?!\w)", flags)
                 self._patterns.append((pattern, flags == 0))
+        # Most texts name none of the phrases: a phrase's words must be among the text's words.
+        self._screen = Screen(
+            needs=[
+                tuple(p.lower() for p in table) for table in (self._exact, self._folded) if table
+            ]
+        )
 
     def find(self, text: str) -> list[Hit]:
         """Every non-overlapping hit in `text`, in reading order."""
         hits: list[Hit] = []
-        for pattern, exact in self._patterns:
+        candidates = self._screen.candidates(fold(text))
+        for i, (pattern, exact) in enumerate(self._patterns):
+            if not candidates >> i & 1:
+                continue
             for m in pattern.finditer(text):
                 key = _squash(m.group())
                 value = self._exact[key] if exact else self._folded[key.casefold()]

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from services.enrich.steps import Evidence, evidence
 from services.enrich.steps.companies import rival_of
-from services.enrich.steps.screen import Screen, fold, may_match
+from services.enrich.steps.screen import Screen, fold, indexes, may_match
 from shared.events import CATEGORY_LABELS, Category
 
 _RULES: dict[Category, tuple[tuple[str, str, float], ...]] = {
@@ -191,7 +191,7 @@ def categorize(
     folded_all = "\n".join(f for _, f, _ in present)
     scores = dict.fromkeys(_CATEGORIES, 0.0)
     found: dict[Category, list[Evidence]] = {c: [] for c in _CATEGORIES}
-    for i in sorted(_SCREEN.candidates(folded_all)):
+    for i in indexes(_SCREEN.candidates(folded_all)):
         cat, name, pattern, weight = _FLAT[i]
         need = _SCREEN.needs[i]
         best = 0.0

@@ -304,14 +304,14 @@ _SCREEN = Screen(list(_PATTERNS))
 
 
 def _heuristic_people(
-    text: str, taken: list[tuple[int, int]], candidates: set[int]
+    text: str, taken: list[tuple[int, int]], candidates: int
 ) -> list[tuple[int, Entity]]:
     out: list[tuple[int, Entity]] = []
     for index, pattern, rule in (
         (_NAME_AFTER_I, _NAME_AFTER, "person-after-title"),
         (_NAME_BEFORE_I, _NAME_BEFORE, "person-before-said"),
     ):
-        if index not in candidates:
+        if not candidates >> index & 1:
             continue
         for m in pattern.finditer(text):
             start, end = m.span("name")
@@ -371,25 +371,25 @@ def extract_entities(
     taken = [(h.start, h.end) for hits in (people_hits, agency_hits) for h in hits]
     found += _heuristic_people(text, taken, candidates)
 
-    if _MONEY_I in candidates:
+    if candidates >> _MONEY_I & 1:
         for m in _MONEY.finditer(text):
             usd = _money_value(m)
             if usd is not None:
                 found.append((m.start(), _entity("money", m.group().strip(), usd, "money-usd")))
-    if _GPU_HOURS_I in candidates:
+    if candidates >> _GPU_HOURS_I & 1:
         for m in _GPU_HOURS.finditer(text):
             hours: Any = "GPU-hours"
             if m["num"]:
                 scale = _SCALE.get((m["unit"] or "").lower(), 1)
                 hours = int((Decimal(m["num"]) * scale).to_integral_value())
             found.append((m.start(), _entity("hardware", m.group().strip(), hours, "gpu-hours")))
-    if _CHIP_I in candidates:
+    if candidates >> _CHIP_I & 1:
         for m in _CHIP.finditer(text):
             found.append((m.start(), _entity("hardware", m.group(), m.group(), "known-chip")))
     for index, (pattern, licence, rule) in enumerate(
         _LICENSES, start=len(_PATTERNS) - len(_LICENSES)
     ):
-        if index in candidates:
+        if candidates >> index & 1:
             for m in pattern.finditer(text):
                 found.append((m.start(), _entity("license", m.group(), licence, rule)))
 

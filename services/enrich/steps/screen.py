@@ -13,6 +13,7 @@ Kelvin sign) before lowering.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 # The parser `re` itself uses (Python 3.11+): the same tree the regex engine compiles.
 from re import _constants as C  # type: ignore[attr-defined]
@@ -24,9 +25,28 @@ Literals = tuple[str, ...]
 _FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
 
 
+# The steps screen the same text several times in a row: remember the last one folded/split.
+_last_fold: list[str] = ["", ""]
+_last_words: list[Any] = ["", frozenset()]
+
+
 def fold(text: str) -> str:
     """`text` lowered the way the literals are, so `literal in fold(text)` is a sound test."""
-    return text.translate(_FOLD).lower()
+    if text == _last_fold[0]:
+        return _last_fold[1]
+    folded = text.lower() if text.isascii() else text.translate(_FOLD).lower()
+    _last_fold[:] = [text, folded]
+    return folded
+
+
+def words(folded: str) -> frozenset[str]:
+    """The distinct letter/digit runs of a folded text."""
+    if folded == _last_words[0]:
+        found: frozenset[str] = _last_words[1]
+        return found
+    found = frozenset(_ALNUM.findall(folded))
+    _last_words[:] = [folded, found]
+    return found
 
 
 def _char(op: Any, av: Any) -> str | None:
@@ -48,16 +68,30 @@ def _piece(word: str) -> str:
     return max(_ALNUM.findall(word), key=len, default="")
 
 
+_RARE_SYMBOLS = frozenset("$€£¥%@#")
+
+
 def _selectivity(word: str) -> int:
-    # A symbol ("$") is rare in prose; otherwise the longer the word part, the rarer.
-    return len(_piece(word)) or 5
+    # The longer the word part, the rarer; a currency sign is rare in prose, a space is not.
+    piece = _piece(word)
+    if piece:
+        return len(piece)
+    return 5 if _RARE_SYMBOLS & set(word) else 0
 
 
 def _best(options: list[frozenset[str]]) -> frozenset[str] | None:
-    # The most selective requirement: its least selective literal is best, then fewest literals.
+    # The most selective requirement: its least selective literal is best, then its most
+    # selective one ("open" + "ness|research": the "ness|research" side), then fewest literals.
     if not options:
         return None
-    return max(options, key=lambda s: (min(_selectivity(w) for w in s), -len(s)))
+    return max(
+        options,
+        key=lambda s: (
+            min(_selectivity(w) for w in s),
+            max(_selectivity(w) for w in s),
+            -len(s),
+        ),
+    )
 
 
 def _sequence(items: Any) -> frozenset[str] | None:
@@ -123,59 +157,107 @@ def may_match(need: Literals | None, folded: str) -> bool:
 _MEMO_MAX = 100_000
 
 
+class _Vocabulary:
+    """Every screen's word pieces, as bits of one integer per text word (memoised per word).
+
+    A text's mask is the OR of its words' masks, computed once per text and shared by every
+    screen: each screen owns a slice of the bits.
+    """
+
+    def __init__(self) -> None:
+        self.bits = 0
+        self.pieces: list[tuple[str, int]] = []
+        self.memo: dict[str, int] = {}
+        self.last: tuple[str, int] = ("", 0)
+
+    def register(self, by_piece: dict[str, set[int]], size: int) -> int:
+        offset = self.bits
+        self.bits += size
+        for piece, ids in by_piece.items():
+            self.pieces.append((piece, sum(1 << (offset + i) for i in ids)))
+        self.memo.clear()
+        self.last = ("", 0)
+        return offset
+
+    def _learn(self, word: str) -> int:
+        mask = 0
+        for piece, bits in self.pieces:
+            if piece in word:
+                mask |= bits
+        if len(self.memo) >= _MEMO_MAX:
+            self.memo.clear()
+        self.memo[word] = mask
+        return mask
+
+    def mask(self, folded: str) -> int:
+        if folded == self.last[0]:
+            return self.last[1]
+        memo = self.memo
+        mask = 0
+        for word in words(folded):
+            bits = memo.get(word)
+            mask |= self._learn(word) if bits is None else bits
+        self.last = (folded, mask)
+        return mask
+
+
+_VOCABULARY = _Vocabulary()
+
+
+def indexes(mask: int) -> list[int]:
+    """The positions of the set bits of `mask`, ascending."""
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
+
+
 class Screen:
     """The literal check for many patterns at once, by the words of the text.
 
     Every literal's longest letter/digit run lies inside one word of any text that contains the
     literal, so a pattern is a candidate only if one of its runs is part of a word of the text
     (a literal with no letters or digits, like "$", is looked for as it is).
-    Which patterns a word can start is learnt once per distinct word (a bounded memo), so an
-    event costs one tokenisation and a dictionary look-up per distinct word.
+    Which patterns a word can start is learnt once per distinct word (a bounded memo shared by
+    all screens), so a text costs one tokenisation and a dictionary look-up per distinct word.
     """
 
-    __slots__ = ("_always", "_by_piece", "_memo", "_symbols", "needs")
+    __slots__ = ("_always", "_full", "_offset", "_symbols", "needs")
 
-    def __init__(self, patterns: list[re.Pattern[str]]) -> None:
-        self.needs: tuple[Literals | None, ...] = tuple(literals(p) for p in patterns)
-        always: set[int] = set()
+    def __init__(
+        self,
+        patterns: Sequence[re.Pattern[str]] = (),
+        *,
+        needs: Sequence[Literals | None] | None = None,
+    ) -> None:
+        """Screen `patterns` (their literals are derived), or items with the given `needs`."""
+        self.needs: tuple[Literals | None, ...] = (
+            tuple(needs) if needs is not None else tuple(literals(p) for p in patterns)
+        )
+        always = 0
         by_piece: dict[str, set[int]] = {}
-        symbols: dict[str, set[int]] = {}
+        symbols: dict[str, int] = {}
         for i, need in enumerate(self.needs):
             if need is None:
-                always.add(i)
+                always |= 1 << i
                 continue
             for word in need:
                 piece = _piece(word)
                 if piece:
                     by_piece.setdefault(piece, set()).add(i)
                 else:
-                    symbols.setdefault(word, set()).add(i)
-        self._always = frozenset(always)
-        self._symbols = tuple((word, frozenset(ids)) for word, ids in symbols.items())
-        self._by_piece = tuple((piece, frozenset(ids)) for piece, ids in by_piece.items())
-        self._memo: dict[str, frozenset[int]] = {}
+                    symbols[word] = symbols.get(word, 0) | 1 << i
+        self._always = always
+        self._symbols = tuple(symbols.items())
+        self._full = (1 << len(self.needs)) - 1
+        self._offset = _VOCABULARY.register(by_piece, len(self.needs))
 
-    def _learn(self, word: str) -> frozenset[int]:
-        ids: set[int] = set()
-        for piece, owners in self._by_piece:
-            if piece in word:
-                ids |= owners
-        if len(self._memo) >= _MEMO_MAX:
-            self._memo.clear()
-        found = self._memo[word] = frozenset(ids)
-        return found
-
-    def candidates(self, folded: str) -> set[int]:
-        """Indexes of the patterns that may match the text `folded` (see `fold`)."""
-        out = set(self._always)
-        for symbol, owners in self._symbols:
+    def candidates(self, folded: str) -> int:
+        """Bit i set: pattern i may match the text `folded` (see `fold`)."""
+        out = self._always | (_VOCABULARY.mask(folded) >> self._offset & self._full)
+        for symbol, bits in self._symbols:
             if symbol in folded:
-                out |= owners
-        memo = self._memo
-        for word in set(_ALNUM.findall(folded)):
-            ids = memo.get(word)
-            if ids is None:
-                ids = self._learn(word)
-            if ids:
-                out |= ids
+                out |= bits
         return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from services.enrich.steps import Evidence, evidence
-from services.enrich.steps.screen import Screen, fold
+from services.enrich.steps.screen import Screen, fold, indexes
 
 _RULES: tuple[tuple[str, str, float], ...] = (
     ("open-weights", r"\bopen[- ]weights?\b", 0.6),
@@ -66,7 +66,7 @@ _OVERRIDES = {"weights-withheld": "released-weights"}
 def score_stance(text: str) -> tuple[float, list[Evidence]]:
     """(stance in [-1, 1], evidence) for normalized text; 0.0 and no evidence if nothing matches."""
     fired: dict[str, tuple[float, list[str]]] = {}
-    for i in sorted(_SCREEN.candidates(fold(text))):
+    for i in indexes(_SCREEN.candidates(fold(text))):
         name, pattern, weight = _COMPILED[i]
         words = [m.group() for m in pattern.finditer(text)]
         if words:
