@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from services.enrich.steps import Evidence, evidence
 from services.enrich.steps.companies import rival_of
-from services.enrich.steps.screen import Screen, fold, indexes, may_match
+from services.enrich.steps.screen import Screen, fold, indexes
 from shared.events import CATEGORY_LABELS, Category
 
 _RULES: dict[Category, tuple[tuple[str, str, float], ...]] = {
@@ -183,21 +183,23 @@ def categorize(
     company: str | None = None,
 ) -> tuple[str, float, list[Evidence]]:
     """(category value, confidence 0..1, evidence) for normalized event text."""
+    # Which rules may fire, field by field (a rule's words must be among the field's words).
     present = [
-        (text, fold(text), scale)
+        (text, _SCREEN.candidates(fold(text)), scale)
         for text, scale in ((title, 1.0), (summary, 0.6), (body, 0.3))
         if text
     ]
-    folded_all = "\n".join(f for _, f, _ in present)
+    anywhere = 0
+    for _, mask, _ in present:
+        anywhere |= mask
     scores = dict.fromkeys(_CATEGORIES, 0.0)
     found: dict[Category, list[Evidence]] = {c: [] for c in _CATEGORIES}
-    for i in indexes(_SCREEN.candidates(folded_all)):
+    for i in indexes(anywhere):
         cat, name, pattern, weight = _FLAT[i]
-        need = _SCREEN.needs[i]
         best = 0.0
         words: list[str] = []
-        for text, folded, scale in present:
-            if not may_match(need, folded):
+        for text, mask, scale in present:
+            if not mask >> i & 1:
                 continue
             matches = [m.group() for m in pattern.finditer(text)]
             if matches:

@@ -103,7 +103,8 @@ def _stem_uncached(word: str) -> str:
 
 def terms(text: str) -> list[str]:
     """Stemmed content words of `text`, stopwords dropped, in order."""
-    return [_stem(t) for t in tokens(text) if t not in _STOPWORDS]
+    stems = _STEMS
+    return [stems.get(t) or _stem(t) for t in tokens(text) if t not in _STOPWORDS]
 
 
 def title_terms(title: str, company: str = "") -> frozenset[str]:
@@ -161,7 +162,11 @@ def simhash64(text: str) -> int:
     # Column-wise vote (most significant bit first): a bit is set when most features set it,
     # i.e. its count reaches n // 2 + 1; adding 2**15 - (n // 2 + 1) to every lane sets the
     # lane's top bit exactly then.
-    counts = sum(_lanes(f) for f in features)
+    lanes = _LANES
+    try:
+        counts = sum(map(lanes.__getitem__, features))
+    except KeyError:  # a feature not seen yet: digest the new ones, then sum
+        counts = sum(map(_lanes, features))
     top = (counts + (_LANE_LIMIT - n // 2 - 1) * _LANE_ONES) >> 15 & _LANE_ONES
     return _to_signed(int(format(top, "0256x")[3::4], 2))
 
