@@ -5,7 +5,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test test-unit test-integration test-e2e test-browser test-external check fmt clean fuzz bench bench-quick
+.PHONY: install up test test-unit test-integration test-e2e test-browser test-external check fmt clean \
+	fuzz bench bench-quick bench-pipeline
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,3 +62,7 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
+
+# Enrichment pipeline speed (µs per typical event on one core, against a baseline in the same run).
+bench-pipeline: $(STAMP)
+	$(BIN)/python bench/bench_pipeline.py

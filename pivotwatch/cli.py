@@ -273,9 +273,12 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--url", help="ingest base URL (default: the local one)")
     seed.add_argument("--key", help="API key with events:write (default: the dev key)")
     seed.set_defaults(func=cmd_seed)
+    from pivotwatch import dlq, reenrich
     from pivotwatch.timeline_view import add_parser as add_timeline
 
     add_timeline(sub)
+    dlq.register(sub)
+    reenrich.register(sub)
     return p
 
 

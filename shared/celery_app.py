@@ -26,14 +26,22 @@ def make_celery(settings: Settings) -> Celery:
         broker=settings.redis_url,
         include=["services.enrich.tasks", "services.notify.tasks"],
     )
+    # A task may never outlive the visibility timeout: past it the broker hands the message to
+    # another worker while the first still runs it. The time limit enforces the bound.
+    time_limit = float(min(600, max(5, settings.visibility_timeout - 5)))
     transport = {
         "visibility_timeout": settings.visibility_timeout,
+        # Sweep for messages of a dead worker every interval (kombu's default only scans on
+        # every 10th sweep, i.e. every 100 s on top of the timeout).
+        "unacked_restore_interval": settings.unacked_restore_interval,
+        "unacked_restore_throttle": 1,
         "socket_keepalive": True,
         "retry_on_timeout": True,
         "health_check_interval": 10,
     }
     app.conf.update(
         broker_transport_options=transport,
+        result_backend_transport_options={"visibility_timeout": settings.visibility_timeout},
         result_backend=None,
         task_ignore_result=True,
         task_acks_late=True,
@@ -51,8 +59,8 @@ def make_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         task_default_queue=ENRICH_QUEUE,
         task_routes={"enrich.*": {"queue": ENRICH_QUEUE}, "notify.*": {"queue": NOTIFY_QUEUE}},
-        task_time_limit=600,
-        task_soft_time_limit=540,
+        task_time_limit=time_limit,
+        task_soft_time_limit=time_limit * 0.9,
         beat_schedule={
             "notify-dispatch-due": {
                 "task": "notify.dispatch_due",

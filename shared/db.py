@@ -267,6 +267,34 @@ class EndpointRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
 
+class DeadLetter(Base):
+    """An enrich entry that kept failing: kept with its error, out of the queue's way.
+
+    `status` is "retrying" while attempts remain, "dead" after the last one, "retried" once an
+    operator sent it back (`pivotwatch dlq retry`).
+    """
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (
+        UniqueConstraint("entry_id", name="uq_dead_letters_entry_id"),
+        Index("ix_dead_letters_status", "status", "last_failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(Text)
+    stream_id: Mapped[str | None] = mapped_column(Text)
+    entry: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    status: Mapped[str] = mapped_column(Text, server_default="retrying")
+    first_failed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=_now()
+    )
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    dead_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retried_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 def make_engine(settings: Settings, pool_size: int = 5) -> Engine:
     return create_engine(
         settings.sync_database_url, pool_size=pool_size, pool_pre_ping=True, max_overflow=5

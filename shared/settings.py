@@ -53,8 +53,13 @@ class Settings(BaseSettings):
     relay_block_ms: int = 200
     relay_claim_idle_ms: int = 60_000
     visibility_timeout: int = 3600
+    # How often a worker looks for messages a dead worker left unacknowledged past the timeout.
+    unacked_restore_interval: int = 10
     worker_concurrency: int = 1
     outbox_sweep_after_seconds: float = 30.0
+    # An entry that makes its chunk fail is retried alone this many times, then dead-lettered.
+    enrich_max_attempts: int = 3
+    enrich_retry_delay_seconds: float = 2.0
 
     # Webhooks.
     webhook_timeout_seconds: float = 15.0

@@ -25,7 +25,7 @@ from shared.settings import Settings
 
 TABLES = (
     "delivery_attempts, deliveries, endpoint_records, subscriptions, event_links, "
-    "event_versions, outbox, events, api_keys"
+    "event_versions, outbox, events, api_keys, dead_letters"
 )
 
 

@@ -92,8 +92,9 @@ def enrich(report: Report) -> Enriched:
     sources, source_ev = normalize_sources(report.sources)
 
     slug, name, company_ev = resolve_company(report.company)
-    others = [(s, ev) for s, ev in mentioned_companies(text) if s != slug]
-    entities = extract_entities(text, report.actors)
+    mentions = mentioned_companies(text)
+    others = [(s, ev) for s, ev in mentions if s != slug]
+    entities = extract_entities(text, report.actors, mentions=mentions)
     category, confidence, category_ev = categorize(title, summary, body, report.tags, slug)
     phase, phase_ev = phase_of(slug, report.occurred)
     opens, transition_ev = transition(slug, report.occurred, f"{title}\n{summary}")

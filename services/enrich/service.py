@@ -2,6 +2,10 @@
 
 Store the chunk in one transaction; after the commit, announce it: the notify fan-out for the new
 outbox rows, the change feed for the timeline's live stream, and each event's status for ingest.
+
+A chunk that fails for a reason other than a lost connection is split in halves and each half
+retried at once, down to single entries, so the good entries of a chunk are stored and only the
+entry that fails (a poison message) is set aside: retried alone a few times, then dead-lettered.
 """
 
 from __future__ import annotations
@@ -11,11 +15,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from celery.exceptions import SoftTimeLimitExceeded
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.enrich.storage import ChunkResult, store_chunk
+from services.enrich import deadletter
+from services.enrich.storage import ChunkResult, ConcurrentWrite, store_chunk
 from shared.db import Outbox
 from shared.metrics import EVENTS_STORED
 from shared.redis_keys import TIMELINE_STREAM, TIMELINE_STREAM_MAXLEN, status_key
@@ -23,6 +32,21 @@ from shared.redis_keys import TIMELINE_STREAM, TIMELINE_STREAM_MAXLEN, status_ke
 log = logging.getLogger("pivotwatch.enrich")
 
 SendFanout = Callable[[list[int]], None]
+# As long as ingest keeps a status (Settings.status_ttl_seconds' default): process_chunk's
+# signature is shared with other services' tests, so the value is not passed in.
+STATUS_TTL_SECONDS = 7 * 24 * 3600
+Requeue = Callable[[dict[str, str]], None]
+
+# Failures that say nothing about the entries (a lost connection, a deadlock, a concurrent write,
+# the time limit): the whole chunk is retried later, nobody is dead-lettered for them.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConcurrentWrite,
+    SoftTimeLimitExceeded,
+)
 
 
 def process_chunk(
@@ -35,6 +59,70 @@ def process_chunk(
         result = store_chunk(session, entries)
     announce(client, result, send_fanout)
     return result
+
+
+def process_resilient(
+    sessions: sessionmaker[Session],
+    client: Redis,
+    entries: list[dict[str, str]],
+    send_fanout: SendFanout,
+    *,
+    max_attempts: int,
+    requeue: Requeue,
+) -> ChunkResult:
+    """`process_chunk`, isolating an entry that makes the chunk fail (see the module docstring).
+
+    Transient failures propagate (the caller retries the whole chunk). Returns what was stored.
+    """
+    try:
+        return process_chunk(sessions, client, entries, send_fanout)
+    except TRANSIENT:
+        raise
+    except Exception as exc:
+        if len(entries) > 1:
+            log.warning("chunk of %d failed (%s); splitting it", len(entries), exc)
+            mid = len(entries) // 2
+            total = ChunkResult()
+            for half in (entries[:mid], entries[mid:]):
+                part = process_resilient(
+                    sessions,
+                    client,
+                    half,
+                    send_fanout,
+                    max_attempts=max_attempts,
+                    requeue=requeue,
+                )
+                total.outcomes += part.outcomes
+                total.outbox_ids += part.outbox_ids
+                total.feed += part.feed
+                total.rejected.update(part.rejected)
+                total.articles.update(part.articles)
+                total.failed += part.failed
+            return total
+        entry = entries[0]
+        error = f"{type(exc).__name__}: {exc}"
+        failure = deadletter.record_failure(sessions, entry, error, max_attempts)
+        if failure.dead:
+            log.error(
+                "entry %s dead-lettered after %d attempts: %s",
+                failure.entry_id,
+                failure.attempts,
+                error,
+            )
+            key = status_key(failure.entry_id)
+            reason = f"dead-lettered after {failure.attempts} attempts: {error}"[:500]
+            client.hset(key, mapping={"state": "rejected", "reason": reason})
+            client.expire(key, STATUS_TTL_SECONDS)
+        else:
+            log.warning(
+                "entry %s failed (attempt %d of %d): %s",
+                failure.entry_id,
+                failure.attempts,
+                max_attempts,
+                error,
+            )
+            requeue(entry)
+        return ChunkResult(failed=[failure.entry_id])
 
 
 def announce(client: Redis, result: ChunkResult, send_fanout: SendFanout) -> None:
@@ -51,10 +139,13 @@ def announce(client: Redis, result: ChunkResult, send_fanout: SendFanout) -> Non
             fields.update(state="duplicate", duplicate_of=o.duplicate_of)
         else:
             fields["state"] = "stored"
-        # Only update a status that ingest created (it carries the TTL); extracted events have none.
+        # Events extracted from an article have no status ingest created (with its TTL): give
+        # every status written here a TTL, or those keys would stay in Redis for ever.
         pipe.hset(status_key(o.event_id), mapping=fields)  # type: ignore[arg-type]
+        pipe.expire(status_key(o.event_id), STATUS_TTL_SECONDS)
     for event_id, reason in result.rejected.items():
         pipe.hset(status_key(event_id), mapping={"state": "rejected", "reason": reason})
+        pipe.expire(status_key(event_id), STATUS_TTL_SECONDS)
     for article_id, event_ids in result.articles.items():
         pipe.hset(
             status_key(article_id),

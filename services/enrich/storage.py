@@ -2,7 +2,14 @@
 
 The key is CloudEvents source + id. A replayed or redelivered report changes nothing; a report whose
 content differs is a correction and becomes a new version; a report of a happening already stored
-under another key becomes a duplicate row pointing at the canonical event, whose sources grow.
+under another key becomes a duplicate row pointing at the canonical event, whose sources grow (a
+new version of the canonical). The raw report is kept (`events.raw`) for re-enrichment.
+
+A chunk costs a fixed number of round trips, not one per event: one SELECT of the chunk's keys,
+one SELECT of the stored events near the chunk's dates (near-duplicate and link candidates), one
+of the canonical rows to merge into (only when there are duplicates), then one multi-row
+statement per table. Decisions are made in memory in chunk order, so a duplicate or a correction
+of an event earlier in the same chunk is handled as if they had come one by one.
 The caller commits; afterwards it announces what changed (`ChunkResult`).
 """
 
@@ -10,18 +17,19 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, select
+from sqlalchemy import Date, column, select, tuple_, update, values
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from services.enrich.articles import extract_events
 from services.enrich.pipeline import Enriched, Report, enrich
-from services.enrich.steps.dedup import Candidate, near_duplicate
+from services.enrich.steps.dedup import Candidate, days_apart, near_duplicate
 from services.enrich.steps.links import LinkCandidate, relate
 from shared.dates import OccurredDate, parse_occurred
 from shared.db import Event, EventLink, EventVersion, Outbox
@@ -46,6 +54,8 @@ class Incoming:
     correlation_id: str | None
     extracted: bool = False
     confidence: float | None = None
+    # For an event extracted from an article: the sentences it came from and the extraction rules.
+    extraction: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -63,6 +73,7 @@ class ChunkResult:
     feed: list[dict[str, str]] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)  # stream event id -> reason
     articles: dict[str, list[str]] = field(default_factory=dict)  # article id -> event ids
+    failed: list[str] = field(default_factory=list)  # entries set aside (retried or dead-lettered)
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -99,6 +110,12 @@ def _article_reports(ce: dict[str, Any], received: datetime, cid: str | None) ->
     found = extract_events(art["text"], published, art["url"], art.get("publisher"))
     out = []
     for ex in found:
+        extraction = {
+            "confidence": ex.confidence,
+            "sentences": list(ex.sentences),
+            "article": art["url"],
+            "evidence": {k: [dict(e) for e in v] for k, v in ex.evidence.items()},
+        }
         key = hashlib.sha256(" ".join(ex.sentences).encode()).hexdigest()[:16]
         ce_id = f"{ce['id']}#{key}"
         company = art.get("company") or ex.company
@@ -121,6 +138,7 @@ def _article_reports(ce: dict[str, Any], received: datetime, cid: str | None) ->
                 correlation_id=cid,
                 extracted=True,
                 confidence=ex.confidence,
+                extraction=extraction,
             )
         )
     return out
@@ -146,6 +164,10 @@ def to_report(data: dict[str, Any]) -> Report:
     )
 
 
+class ConcurrentWrite(Exception):
+    """Another worker stored one of this chunk's keys meanwhile; the chunk must be run again."""
+
+
 def _content_hash(inc: Incoming) -> str:
     raw = {"data": inc.data, "time": inc.time.isoformat() if inc.time else None}
     return hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
@@ -153,8 +175,24 @@ def _content_hash(inc: Incoming) -> str:
 
 def _columns(inc: Incoming, en: Enriched, occ: OccurredDate) -> dict[str, Any]:
     evidence = dict(en.evidence)
+    raw: dict[str, Any] = {
+        "data": inc.data,
+        "time": inc.time.isoformat() if inc.time else None,
+        "hash": _content_hash(inc),
+    }
     if inc.extracted:
-        evidence["extraction"] = [{"rule": "article", "confidence": inc.confidence}]
+        extraction = inc.extraction or {}
+        evidence["extraction"] = [
+            {
+                "rule": "article",
+                "words": [],
+                "confidence": inc.confidence,
+                "sentences": list(extraction.get("sentences") or []),
+                "article": extraction.get("article"),
+            },
+            *(e for evs in (extraction.get("evidence") or {}).values() for e in evs),
+        ]
+        raw["extraction"] = {"confidence": inc.confidence, **extraction}
     return {
         "type": inc.type,
         "company": en.company,
@@ -184,181 +222,374 @@ def _columns(inc: Incoming, en: Enriched, occ: OccurredDate) -> dict[str, Any]:
         "reported_at": inc.time,
         "received_at": inc.received_at,
         "correlation_id": inc.correlation_id,
-        "raw": {
-            "data": inc.data,
-            "time": inc.time.isoformat() if inc.time else None,
-            "hash": _content_hash(inc),
-        },
+        "raw": raw,
     }
 
 
+# Event columns a candidate comparison needs (not the text bodies or the raw report).
+_CANDIDATE_COLUMNS = (
+    Event.id,
+    Event.company,
+    Event.occurred,
+    Event.occurred_start,
+    Event.occurred_end,
+    Event.fingerprint,
+    Event.title,
+    Event.category,
+    Event.entity_values,
+)
+# One statement carries at most 65,535 parameters (PostgreSQL's protocol): a default chunk (500
+# events of ~37 columns) fits in one; a larger one is cut into as few statements as that allows.
+_MAX_PARAMETERS = 65_000
+
+
+def _slices(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    if not rows:
+        return []
+    size = max(1, _MAX_PARAMETERS // len(rows[0]))
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+@dataclass(slots=True)
+class _Known:
+    """What the chunk knows of one event: a stored row, or a row this chunk will insert."""
+
+    id: uuid.UUID
+    company: str
+    occ: OccurredDate
+    fingerprint: int
+    title: str
+    category: str
+    entity_values: tuple[str, ...]
+    row: Event | None = None  # the full stored row once loaded (corrections, merges)
+    new: bool = False
+
+    def dedup(self) -> Candidate:
+        return Candidate(self.company, self.occ, self.fingerprint, self.title)
+
+    def link(self) -> LinkCandidate:
+        return LinkCandidate(self.company, self.occ, self.category, self.title, self.entity_values)
+
+
+def _known(ev: Event, new: bool = False) -> _Known:
+    return _Known(
+        ev.id,
+        ev.company,
+        parse_occurred(ev.occurred),
+        ev.fingerprint,
+        ev.title,
+        ev.category,
+        tuple(ev.entity_values or ()),
+        row=ev,
+        new=new,
+    )
+
+
+@dataclass(slots=True)
+class _Prepared:
+    inc: Incoming
+    en: Enriched
+    occ: OccurredDate
+    cols: dict[str, Any]
+
+
 class ChunkWriter:
-    """Writes one chunk inside the caller's transaction."""
+    """Writes one chunk inside the caller's transaction, in a fixed number of round trips."""
 
     def __init__(self, session: Session) -> None:
         self.s = session
         self.now = datetime.now(UTC)
         self.result = ChunkResult()
+        self._versions: list[dict[str, Any]] = []
+        self._outbox: list[tuple[Event, str, int]] = []  # event, kind, version announced
+        self._links: dict[tuple[uuid.UUID, uuid.UUID, str], dict[str, Any]] = {}
+        self._inserts: dict[uuid.UUID, Event] = {}  # new rows, in chunk order
+        self._updates: dict[uuid.UUID, Event] = {}  # stored rows changed by this chunk
 
-    def _snapshot(self, ev: Event) -> None:
-        self.s.flush()
-        self.s.add(
-            EventVersion(
-                event_id=ev.id,
-                version=ev.version,
-                recorded_at=ev.updated_at,
-                data=event_document(ev),
+    # -- reads ---------------------------------------------------------------------------------
+    def _load_existing(self, items: list[_Prepared]) -> dict[tuple[str, str], Event]:
+        keys = sorted({(p.inc.source, p.inc.ce_id) for p in items})
+        if not keys:
+            return {}
+        rows = self.s.scalars(
+            select(Event)
+            .where(tuple_(Event.source, Event.ce_id).in_(keys))
+            .order_by(Event.id)
+            .with_for_update()
+        ).all()
+        self._detach(rows)
+        return {(r.source, r.ce_id): r for r in rows}
+
+    def _detach(self, rows: Sequence[Event]) -> None:
+        # Changes are written by the batched statements below, not by the session's unit of work
+        # (which would send them again, one UPDATE per row, at the next autoflush and at commit).
+        for row in rows:
+            self.s.expunge(row)
+
+    def _load_candidates(self, items: list[_Prepared]) -> list[_Known]:
+        """Stored canonical events within LINK_WINDOW of any new report's dates (one query)."""
+        spans = sorted({(p.occ.start - LINK_WINDOW, p.occ.end + LINK_WINDOW) for p in items})
+        if not spans:
+            return []
+        # Merge overlapping windows: fewer, wider ranges for the planner.
+        merged: list[list[date]] = []
+        for lo, hi in spans:
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        windows = values(column("lo", Date), column("hi", Date), name="windows").data(
+            [(lo, hi) for lo, hi in merged]
+        )
+        rows = self.s.execute(
+            select(*_CANDIDATE_COLUMNS)
+            .distinct()
+            .join(
+                windows,
+                (Event.occurred_start <= windows.c.hi) & (Event.occurred_end >= windows.c.lo),
             )
-        )
+            .where(Event.duplicate_of.is_(None))
+        ).all()
+        return [
+            _Known(
+                r.id,
+                r.company,
+                parse_occurred(r.occurred),
+                r.fingerprint,
+                r.title,
+                r.category,
+                tuple(r.entity_values or ()),
+            )
+            for r in rows
+        ]
 
-    def _outbox(self, ev: Event, kind: str) -> None:
-        row = Outbox(
-            event_id=ev.id, version=ev.version, kind=kind, correlation_id=ev.correlation_id
-        )
-        self.s.add(row)
-        self.s.flush()
-        self.result.outbox_ids.append(row.id)
-        self.result.feed.append(
+    def _load_rows(self, known: list[_Known]) -> None:
+        """Full rows (locked) for the stored canonicals this chunk merges into."""
+        wanted = {k.id: k for k in known if k.row is None}
+        if not wanted:
+            return
+        rows = self.s.scalars(
+            select(Event).where(Event.id.in_(sorted(wanted))).order_by(Event.id).with_for_update()
+        ).all()
+        self._detach(rows)
+        for row in rows:
+            wanted[row.id].row = row
+
+    # -- decisions -----------------------------------------------------------------------------
+    def _snapshot(self, ev: Event) -> None:
+        self._versions.append(
             {
-                "id": str(ev.id),
-                "kind": kind,
-                "company": ev.company,
-                "version": str(ev.version),
-                "category": ev.category,
-                "occurred": ev.occurred,
+                "event_id": ev.id,
+                "version": ev.version,
+                "recorded_at": ev.updated_at,
+                "data": event_document(ev),
             }
         )
 
-    def _find_duplicate(self, ev_id: uuid.UUID, en: Enriched, occ: OccurredDate) -> Event | None:
-        rows = self.s.scalars(
-            select(Event)
-            .where(
-                Event.company == en.company,
-                Event.duplicate_of.is_(None),
-                Event.id != ev_id,
-                Event.occurred_start <= occ.end + DUPLICATE_WINDOW,
-                Event.occurred_end >= occ.start - DUPLICATE_WINDOW,
-            )
-            .limit(200)
-        ).all()
-        new = Candidate(en.company, occ, en.fingerprint, en.title)
-        for row in rows:
-            old = Candidate(row.company, parse_occurred(row.occurred), row.fingerprint, row.title)
-            if near_duplicate(old, new) is not None:
-                return row
-        return None
+    def _announce(self, ev: Event, kind: str) -> None:
+        self._outbox.append((ev, kind, ev.version))
 
-    def _link(self, ev: Event, occ: OccurredDate, en: Enriched) -> None:
-        rows = self.s.scalars(
-            select(Event)
-            .where(
-                Event.id != ev.id,
-                Event.duplicate_of.is_(None),
-                Event.occurred_start <= occ.end + LINK_WINDOW,
-                Event.occurred_end >= occ.start - LINK_WINDOW,
+    def _correct(self, ev: Event, p: _Prepared) -> Outcome:
+        if ev.raw.get("hash") == p.cols["raw"]["hash"]:
+            return Outcome(
+                str(ev.id),
+                "unchanged",
+                version=ev.version,
+                duplicate_of=str(ev.duplicate_of) if ev.duplicate_of else None,
             )
-            .limit(200)
-        ).all()
-        me = LinkCandidate(
-            en.company,
-            occ,
-            en.category,
-            en.title,
-            tuple(sorted({str(e["value"]).lower() for e in en.entities})),
-        )
-        for row in rows:
-            other = LinkCandidate(
-                row.company,
-                parse_occurred(row.occurred),
-                row.category,
-                row.title,
-                tuple(row.entity_values or ()),
-            )
-            first, second = (row, ev) if row.occurred_start <= ev.occurred_start else (ev, row)
-            a, b = (other, me) if first is row else (me, other)
-            link = relate(a, b)
-            if link is not None:
-                self.s.execute(
-                    pg_insert(EventLink)
-                    .values(a=first.id, b=second.id, kind=link["kind"], evidence=link)
-                    .on_conflict_do_nothing()
-                )
+        # A correction replaces the report; what merging added (other reports' sources) stays.
+        merged_sources = [s for s in ev.sources if s.get("url") not in _urls(p.cols["sources"])]
+        kept: dict[str, Any] = {
+            k: ev.evidence[k] for k in ("merged", "duplicate") if k in ev.evidence
+        }
+        for name, value in p.cols.items():
+            setattr(ev, name, value)
+        if ev.evidence.get("merged"):
+            ev.sources = [*p.cols["sources"], *merged_sources]
+        ev.evidence = {**p.cols["evidence"], **kept}
+        ev.version += 1
+        ev.updated_at = self.now
+        if ev.id not in self._inserts:
+            self._updates[ev.id] = ev
+        self._snapshot(ev)
+        if ev.duplicate_of is None:
+            self._announce(ev, "event.updated")
+        return Outcome(str(ev.id), "updated", version=ev.version)
 
-    def _merge_sources(self, canonical: Event, inc: Incoming, en: Enriched) -> None:
-        known = {s.get("url") for s in canonical.sources}
-        added = [dict(s) for s in en.sources if s.get("url") not in known]
+    def _merge_sources(self, canonical: Event, p: _Prepared) -> None:
+        known = _urls(canonical.sources)
+        added = [dict(s) for s in p.en.sources if s.get("url") not in known]
         if not added:
-            return
+            return  # the same source told twice: nothing new for the canonical event
+        evidence = dict(canonical.evidence)
+        evidence["merged"] = [*evidence.get("merged", []), {"event": str(p.inc.event_id)}]
+        canonical.evidence = evidence
         canonical.sources = [*canonical.sources, *added]
+        if canonical.id in self._inserts:
+            # Not stored yet: the one version this chunk records already has both sources.
+            return
         canonical.version += 1
         canonical.updated_at = self.now
-        evidence = dict(canonical.evidence)
-        evidence["merged"] = [*evidence.get("merged", []), {"event": str(inc.event_id)}]
-        canonical.evidence = evidence
+        self._updates[canonical.id] = canonical
         self._snapshot(canonical)
-        self._outbox(canonical, "event.updated")
+        self._announce(canonical, "event.updated")
 
-    def write(self, inc: Incoming) -> Outcome:
-        report = to_report(inc.data)
-        en = enrich(report)
-        occ = report.occurred
-        cols = _columns(inc, en, occ)
-        existing = self.s.scalars(
-            select(Event)
-            .where(and_(Event.source == inc.source, Event.ce_id == inc.ce_id))
-            .with_for_update()
-        ).first()
-        if existing is not None:
-            if existing.raw.get("hash") == cols["raw"]["hash"]:
-                return Outcome(
-                    str(existing.id),
-                    "unchanged",
-                    version=existing.version,
-                    duplicate_of=str(existing.duplicate_of) if existing.duplicate_of else None,
-                )
-            for name, value in cols.items():
-                setattr(existing, name, value)
-            existing.version += 1
-            existing.updated_at = self.now
-            self._snapshot(existing)
-            if existing.duplicate_of is None:
-                self._outbox(existing, "event.updated")
-            return Outcome(str(existing.id), "updated", version=existing.version)
-
-        canonical = self._find_duplicate(inc.event_id, en, occ)
+    def _create(self, p: _Prepared, canonical: _Known | None, others: list[_Known]) -> Outcome:
         ev = Event(
-            id=inc.event_id,
-            source=inc.source,
-            ce_id=inc.ce_id,
+            id=p.inc.event_id,
+            source=p.inc.source,
+            ce_id=p.inc.ce_id,
             version=1,
             recorded_at=self.now,
             updated_at=self.now,
             duplicate_of=canonical.id if canonical is not None else None,
-            **cols,
+            **p.cols,
         )
         if canonical is not None:
             evidence = dict(ev.evidence)
             evidence["duplicate"] = [{"rule": "near-duplicate", "of": str(canonical.id)}]
             ev.evidence = evidence
-        self.s.add(ev)
+        self._inserts[ev.id] = ev
         self._snapshot(ev)
         if canonical is not None:
-            self._merge_sources(canonical, inc, en)
+            assert canonical.row is not None
+            self._merge_sources(canonical.row, p)
             return Outcome(str(ev.id), "duplicate", duplicate_of=str(canonical.id))
-        self._outbox(ev, "event.created")
+        self._announce(ev, "event.created")
         if ev.transition_to:
-            self._outbox(ev, "phase.changed")
-        self._link(ev, occ, en)
+            self._announce(ev, "phase.changed")
+        me = _known(ev, new=True)
+        for other in others:
+            self._link(me, other)
+        others.append(me)
         return Outcome(str(ev.id), "created")
+
+    def _link(self, me: _Known, other: _Known) -> None:
+        if other.id == me.id or days_apart(me.occ, other.occ) > LINK_WINDOW.days:
+            return
+        first, second = (other, me) if other.occ.start <= me.occ.start else (me, other)
+        link = relate(first.link(), second.link())
+        if link is not None:
+            self._links.setdefault((first.id, second.id, link["kind"]), link)
+
+    def _find_duplicate(self, p: _Prepared, others: list[_Known]) -> _Known | None:
+        new = Candidate(p.en.company, p.occ, p.en.fingerprint, p.en.title)
+        for other in others:
+            if other.id == p.inc.event_id or other.company != p.en.company:
+                continue
+            if days_apart(other.occ, p.occ) > DUPLICATE_WINDOW.days:
+                continue
+            if near_duplicate(other.dedup(), new) is not None:
+                return other
+        return None
+
+    def write_all(self, items: list[_Prepared]) -> None:
+        existing = self._load_existing(items)
+        fresh = [p for p in items if (p.inc.source, p.inc.ce_id) not in existing]
+        others = self._load_candidates(fresh)
+        # Which stored canonicals will be merged into: load (and lock) their full rows first.
+        canonicals = [c for p in fresh if (c := self._find_duplicate(p, others)) is not None]
+        self._load_rows(canonicals)
+        by_key: dict[tuple[str, str], Event] = dict(existing)
+        for p in items:
+            key = (p.inc.source, p.inc.ce_id)
+            current = by_key.get(key)
+            if current is not None:
+                self.result.outcomes.append(self._correct(current, p))
+                continue
+            canonical = self._find_duplicate(p, others)
+            if canonical is not None and canonical.row is None:
+                canonical = None  # deleted since the candidate query: nothing to merge into
+            outcome = self._create(p, canonical, others)
+            by_key[key] = self._inserts[p.inc.event_id]
+            self.result.outcomes.append(outcome)
+        self._flush()
+
+    # -- writes: one statement per table -------------------------------------------------------
+    def _flush(self) -> None:
+        rows = list(self._inserts.values())
+        # Canonicals before the duplicates that point at them (foreign key on duplicate_of).
+        rows.sort(key=lambda ev: ev.duplicate_of is not None)
+        for part in _slices([_row_values(ev) for ev in rows]):
+            stmt = (
+                pg_insert(Event)
+                .values(part)
+                .on_conflict_do_nothing(constraint="uq_events_source_ce_id")
+                .returning(Event.id)
+            )
+            inserted = set(self.s.scalars(stmt).all())
+            if len(inserted) != len(part):
+                raise ConcurrentWrite("another worker stored some of these events meanwhile")
+        if self._updates:
+            self.s.execute(
+                update(Event),
+                [_update_values(ev) for ev in self._updates.values()],
+            )
+        for part in _slices(self._versions):
+            self.s.execute(pg_insert(EventVersion).values(part))
+        if self._links:
+            link_rows = [
+                {"a": a, "b": b, "kind": kind, "evidence": link}
+                for (a, b, kind), link in self._links.items()
+            ]
+            for part in _slices(link_rows):
+                self.s.execute(pg_insert(EventLink).values(part).on_conflict_do_nothing())
+        outbox_rows = [
+            {
+                "event_id": ev.id,
+                "version": version,
+                "kind": kind,
+                "correlation_id": ev.correlation_id,
+            }
+            for ev, kind, version in self._outbox
+        ]
+        for part in _slices(outbox_rows):
+            ids = self.s.scalars(pg_insert(Outbox).values(part).returning(Outbox.id)).all()
+            self.result.outbox_ids.extend(ids)
+        for ev, kind, version in self._outbox:
+            self.result.feed.append(
+                {
+                    "id": str(ev.id),
+                    "kind": kind,
+                    "company": ev.company,
+                    "version": str(version),
+                    "category": ev.category,
+                    "occurred": ev.occurred,
+                }
+            )
+
+
+def _urls(sources: list[dict[str, Any]]) -> set[Any]:
+    return {s.get("url") for s in sources}
+
+
+_EVENT_COLUMNS = tuple(c.key for c in Event.__table__.columns if c.key != "search")
+_UPDATE_COLUMNS = tuple(c for c in _EVENT_COLUMNS if c not in ("id", "source", "ce_id"))
+
+
+def _row_values(ev: Event) -> dict[str, Any]:
+    return {name: getattr(ev, name) for name in _EVENT_COLUMNS}
+
+
+def _update_values(ev: Event) -> dict[str, Any]:
+    return {"id": ev.id, **{name: getattr(ev, name) for name in _UPDATE_COLUMNS}}
+
+
+def prepare(inc: Incoming) -> _Prepared:
+    """Enrich one report (pure); raises ValueError/KeyError for a report it cannot read."""
+    report = to_report(inc.data)
+    en = enrich(report)
+    return _Prepared(inc, en, report.occurred, _columns(inc, en, report.occurred))
 
 
 def store_chunk(session: Session, entries: list[dict[str, str]]) -> ChunkResult:
     """Decode, enrich and write every entry of a chunk; the caller commits."""
     writer = ChunkWriter(session)
+    items: list[_Prepared] = []
     for entry in entries:
         try:
             reports = decode_entry(entry)
-        except (KeyError, ValueError, orjson.JSONDecodeError) as exc:
+        except (KeyError, ValueError, TypeError, orjson.JSONDecodeError) as exc:
             # Ingest validated it; a malformed entry here is a bug or tampering. Record, go on.
             writer.result.rejected[entry.get("id", "?")] = f"undecodable entry: {exc}"
             continue
@@ -366,8 +597,9 @@ def store_chunk(session: Session, entries: list[dict[str, str]]) -> ChunkResult:
             writer.result.articles[entry["id"]] = [str(r.event_id) for r in reports]
         for inc in reports:
             try:
-                with session.begin_nested():
-                    writer.result.outcomes.append(writer.write(inc))
-            except (ValueError, KeyError) as exc:
+                items.append(prepare(inc))
+            except (ValueError, KeyError, TypeError) as exc:
                 writer.result.rejected[str(inc.event_id)] = f"enrichment failed: {exc}"
+    if items:
+        writer.write_all(items)
     return writer.result

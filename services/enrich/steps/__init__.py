@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from services.enrich.steps.screen import Screen, fold
+
 Evidence = dict[str, Any]
 
 
@@ -35,6 +37,32 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
+def _trie_alternation(phrases: Iterable[str]) -> str:
+    """One regex alternative per phrase, factored as a trie ("gpt-4o|gpt-4" -> "gpt\\-4(?:o)?").
+
+    The engine then tests a phrase's first letter once instead of once per phrase. A phrase that
+    continues is tried before the one it extends (greedy `?`), so the longest phrase that matches
+    wins, as in a longest-first alternation. A space matches any run of whitespace.
+    """
+    root: dict[str, Any] = {}
+    for phrase in phrases:
+        node = root
+        for ch in phrase:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        alts = [
+            (r"\s+" if ch == " " else re.escape(ch)) + emit(node[ch]) for ch in sorted(node) if ch
+        ]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return emit(root)
+
+
 class Lexicon:
     """Whole-phrase matcher over a fixed vocabulary: leftmost match wins, then the longest.
 
@@ -44,7 +72,7 @@ class Lexicon:
     "DeepSeek-R1") but not preceded by one, so "R1" does not fire inside "DeepSeek-R1".
     """
 
-    __slots__ = ("_exact", "_folded", "_patterns")
+    __slots__ = ("_exact", "_folded", "_patterns", "_screen")
 
     def __init__(
         self, entries: Iterable[tuple[str, str]], *, case_sensitive: Iterable[str] = ()
@@ -60,18 +88,23 @@ class Lexicon:
         self._patterns: list[tuple[re.Pattern[str], bool]] = []
         for table, flags in ((self._exact, 0), (self._folded, re.IGNORECASE)):
             if table:
-                # Longest first so the alternation prefers "GPT-4o" over "GPT-4".
-                alts = "|".join(
-                    r"\s+".join(re.escape(w) for w in phrase.split(" "))
-                    for phrase in sorted(table, key=lambda p: (-len(p), p))
-                )
+                alts = _trie_alternation(table)
                 pattern = re.compile(rf"(?<![\w-])(?:{alts})(?!\w)", flags)
                 self._patterns.append((pattern, flags == 0))
+        # Most texts name none of the phrases: a phrase's words must be among the text's words.
+        self._screen = Screen(
+            needs=[
+                tuple(p.lower() for p in table) for table in (self._exact, self._folded) if table
+            ]
+        )
 
     def find(self, text: str) -> list[Hit]:
         """Every non-overlapping hit in `text`, in reading order."""
         hits: list[Hit] = []
-        for pattern, exact in self._patterns:
+        candidates = self._screen.candidates(fold(text))
+        for i, (pattern, exact) in enumerate(self._patterns):
+            if not candidates >> i & 1:
+                continue
             for m in pattern.finditer(text):
                 key = _squash(m.group())
                 value = self._exact[key] if exact else self._folded[key.casefold()]

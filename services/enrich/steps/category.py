@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from services.enrich.steps import Evidence, evidence
 from services.enrich.steps.companies import rival_of
+from services.enrich.steps.screen import Screen, fold, indexes
 from shared.events import CATEGORY_LABELS, Category
 
 _RULES: dict[Category, tuple[tuple[str, str, float], ...]] = {
@@ -155,14 +156,23 @@ _COMPILED: dict[Category, tuple[tuple[str, re.Pattern[str], float], ...]] = {
     )
     for cat, rules in _RULES.items()
 }
+# Every rule once, flat, with the literals a match needs (see `screen`): most rules do not fire,
+# and the literal check skips their regexes. Rule order within a category is kept.
+_FLAT: tuple[tuple[Category, str, re.Pattern[str], float], ...] = tuple(
+    (cat, name, pattern, weight)
+    for cat, rules in _COMPILED.items()
+    for name, pattern, weight in rules
+)
+_SCREEN = Screen([pattern for _, _, pattern, _ in _FLAT])
 
 # Where a rule matched changes how much it counts: the headline is the reporter's own summary.
-_FIELD_WEIGHTS = (("title", 1.0), ("summary", 0.6), ("body", 0.3))
 TAG_HINT_WEIGHT = 6.0
 # Rival labs' releases and licence moves are competition for the followed company.
 _RIVAL_SHIFT = (Category.LICENSING, Category.PRODUCT)
 _TAG_VALUES = {c.value: c for c in Category} | {label: c for c, label in CATEGORY_LABELS.items()}
 _FALLBACK = Category.PRODUCT
+_CATEGORIES = tuple(Category)
+_ORDER = {c: i for i, c in enumerate(_CATEGORIES)}
 
 
 def categorize(
@@ -173,25 +183,33 @@ def categorize(
     company: str | None = None,
 ) -> tuple[str, float, list[Evidence]]:
     """(category value, confidence 0..1, evidence) for normalized event text."""
-    fields = {"title": title, "summary": summary, "body": body}
-    scores = dict.fromkeys(Category, 0.0)
-    found: dict[Category, list[Evidence]] = {c: [] for c in Category}
-    for cat, rules in _COMPILED.items():
-        for name, pattern, weight in rules:
-            best = 0.0
-            words: list[str] = []
-            for field, scale in _FIELD_WEIGHTS:
-                if not fields[field]:
-                    continue
-                matches = [m.group() for m in pattern.finditer(fields[field])]
-                if matches:
-                    words += matches
-                    best = max(best, scale)
-            if best:
-                scores[cat] += weight * best
-                found[cat].append(
-                    evidence(f"{cat.value}:{name}", words, weight=round(weight * best, 3))
-                )
+    # Which rules may fire, field by field (a rule's words must be among the field's words).
+    present = [
+        (text, _SCREEN.candidates(fold(text)), scale)
+        for text, scale in ((title, 1.0), (summary, 0.6), (body, 0.3))
+        if text
+    ]
+    anywhere = 0
+    for _, mask, _ in present:
+        anywhere |= mask
+    scores = dict.fromkeys(_CATEGORIES, 0.0)
+    found: dict[Category, list[Evidence]] = {c: [] for c in _CATEGORIES}
+    for i in indexes(anywhere):
+        cat, name, pattern, weight = _FLAT[i]
+        best = 0.0
+        words: list[str] = []
+        for text, mask, scale in present:
+            if not mask >> i & 1:
+                continue
+            matches = [m.group() for m in pattern.finditer(text)]
+            if matches:
+                words += matches
+                best = max(best, scale)
+        if best:
+            scores[cat] += weight * best
+            found[cat].append(
+                evidence(f"{cat.value}:{name}", words, weight=round(weight * best, 3))
+            )
 
     hints: set[Category] = set()
     for tag in tags:
@@ -216,7 +234,7 @@ def categorize(
                     evidence(f"rival-move:{cat.value}->competition", words, weight=moved, of=focus)
                 )
 
-    ranked = sorted(Category, key=lambda c: (-scores[c], list(Category).index(c)))
+    ranked = sorted(_CATEGORIES, key=lambda c: (-scores[c], _ORDER[c]))
     best_cat, runner_up = ranked[0], ranked[1]
     top = scores[best_cat]
     if top <= 0:

@@ -76,9 +76,23 @@ _STOPWORDS = frozenset(
 # British and American spellings of the words this domain uses are the same word.
 _SPELLING = {"licence": "license", "licences": "licenses", "licenced": "licensed"}
 _SUFFIXES = ("ing", "ed", "es", "s", "e")
+# Per-word work (stems, feature digests) is memoised: the vocabulary of company news recurs.
+_MEMO_MAX = 200_000
+
+
+_STEMS: dict[str, str] = {}
 
 
 def _stem(word: str) -> str:
+    stem = _STEMS.get(word)
+    if stem is None:
+        if len(_STEMS) >= _MEMO_MAX:
+            _STEMS.clear()
+        stem = _STEMS[word] = _stem_uncached(word)
+    return stem
+
+
+def _stem_uncached(word: str) -> str:
     word = _SPELLING.get(word, word)
     if len(word) > 4 and not word[-1].isdigit():
         for suffix in _SUFFIXES:
@@ -89,7 +103,8 @@ def _stem(word: str) -> str:
 
 def terms(text: str) -> list[str]:
     """Stemmed content words of `text`, stopwords dropped, in order."""
-    return [_stem(t) for t in tokens(text) if t not in _STOPWORDS]
+    stems = _STEMS
+    return [stems.get(t) or _stem(t) for t in tokens(text) if t not in _STOPWORDS]
 
 
 def title_terms(title: str, company: str = "") -> frozenset[str]:
@@ -105,21 +120,55 @@ def _to_signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
+_LANES: dict[str, int] = {}
+# The vote counts every bit column at once: each digest bit becomes a 16-bit lane of one integer
+# (written as hex "000b" per bit), so summing the integers sums the columns lane by lane.
+_LANE_ONES = int("0001" * 64, 16)
+_LANE_LIMIT = 1 << 15  # more features than this could carry a lane into the next: count slowly
+
+
+def _lanes(feature: str) -> int:
+    """The feature's 64-bit BLAKE2b digest, one 16-bit lane per bit, most significant first."""
+    lanes = _LANES.get(feature)
+    if lanes is None:
+        digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+        bits = format(int.from_bytes(digest, "big"), "064b")
+        if len(_LANES) >= _MEMO_MAX:
+            _LANES.clear()
+        lanes = _LANES[feature] = int("".join("000" + b for b in bits), 16)
+    return lanes
+
+
+def _vote_slowly(features: list[str]) -> int:
+    digests = [
+        format(int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest(), "big"), "064b")
+        for f in features
+    ]
+    value = 0
+    for column in zip(*digests, strict=True):
+        value = value << 1 | (2 * column.count("1") > len(digests))
+    return value
+
+
 def simhash64(text: str) -> int:
     """64-bit SimHash of the text's terms and term pairs, as a signed int64 (0 for no terms)."""
     words = terms(text)
     features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
     if not features:
         return 0
-    digests = [
-        format(int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest(), "big"), "064b")
-        for f in features
-    ]
-    # Column-wise vote (most significant bit first): a bit is set when most features set it.
-    value = 0
-    for column in zip(*digests, strict=True):
-        value = value << 1 | (2 * column.count("1") > len(digests))
-    return _to_signed(value)
+    n = len(features)
+    if n >= _LANE_LIMIT:
+        return _to_signed(_vote_slowly(features))
+    # Column-wise vote (most significant bit first): a bit is set when most features set it,
+    # i.e. its count reaches n // 2 + 1; adding 2**15 - (n // 2 + 1) to every lane sets the
+    # lane's top bit exactly then.
+    lanes = _LANES
+    try:
+        counts = sum(map(lanes.__getitem__, features))
+    except KeyError:  # a feature not seen yet: digest the new ones, then sum
+        counts = sum(map(_lanes, features))
+    top = (counts + (_LANE_LIMIT - n // 2 - 1) * _LANE_ONES) >> 15 & _LANE_ONES
+    return _to_signed(int(format(top, "0256x")[3::4], 2))
 
 
 def hamming(a: int, b: int) -> int:

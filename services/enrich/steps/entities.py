@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from services.enrich.steps import Hit, Lexicon
+from services.enrich.steps import Evidence, Hit, Lexicon
 from services.enrich.steps.companies import COMPANIES, mentioned_companies, resolve_company
+from services.enrich.steps.screen import Screen, fold
 
 Entity = dict[str, Any]
 
@@ -285,17 +286,33 @@ def _entity(kind: str, text: str, value: Any, rule: str) -> Entity:
     return {"kind": kind, "text": text, "value": value, "evidence": rule}
 
 
-def _lexicon_entities(lex: Lexicon, kind: str, rule: str, text: str) -> list[tuple[int, Entity]]:
-    hits: list[Hit] = lex.find(text)
+def _lexicon_entities(hits: list[Hit], kind: str, rule: str) -> list[tuple[int, Entity]]:
     return [(h.start, _entity(kind, h.text, h.value, rule)) for h in hits]
 
 
-def _heuristic_people(text: str, taken: list[tuple[int, int]]) -> list[tuple[int, Entity]]:
+# The regex rules, screened together: most events name no money, chip, licence or speaker.
+_PATTERNS = (
+    _NAME_AFTER,
+    _NAME_BEFORE,
+    _MONEY,
+    _GPU_HOURS,
+    _CHIP,
+    *(pattern for pattern, _, _ in _LICENSES),
+)
+_NAME_AFTER_I, _NAME_BEFORE_I, _MONEY_I, _GPU_HOURS_I, _CHIP_I = range(5)
+_SCREEN = Screen(list(_PATTERNS))
+
+
+def _heuristic_people(
+    text: str, taken: list[tuple[int, int]], candidates: int
+) -> list[tuple[int, Entity]]:
     out: list[tuple[int, Entity]] = []
-    for pattern, rule in (
-        (_NAME_AFTER, "person-after-title"),
-        (_NAME_BEFORE, "person-before-said"),
+    for index, pattern, rule in (
+        (_NAME_AFTER_I, _NAME_AFTER, "person-after-title"),
+        (_NAME_BEFORE_I, _NAME_BEFORE, "person-before-said"),
     ):
+        if not candidates >> index & 1:
+            continue
         for m in pattern.finditer(text):
             start, end = m.span("name")
             if any(s < end and start < e for s, e in taken):
@@ -326,39 +343,55 @@ def _actor_entity(actor: str) -> Entity | None:
     return _entity("organization", text, slug, "actor-hint:unknown-organization")
 
 
-def extract_entities(text: str, actors: Iterable[str] = ()) -> list[Entity]:
-    """Entities found in normalized `text` (in reading order), then any only the actors name."""
+def extract_entities(
+    text: str,
+    actors: Iterable[str] = (),
+    *,
+    mentions: list[tuple[str, Evidence]] | None = None,
+) -> list[Entity]:
+    """Entities found in normalized `text` (in reading order), then any only the actors name.
+
+    `mentions` is `mentioned_companies(text)` when the caller has it already.
+    """
     found: list[tuple[int, Entity]] = []
     company_hits: list[tuple[int, Entity]] = []
-    for slug, ev in mentioned_companies(text):
+    for slug, ev in mentioned_companies(text) if mentions is None else mentions:
         written = ev["words"][0]
         company_hits.append(
             (text.find(written), _entity("organization", written, slug, "registry"))
         )
     found += company_hits
-    people = _lexicon_entities(_PEOPLE_LEX, "person", "known-person", text)
-    agencies = _lexicon_entities(_AGENCY_LEX, "agency", "known-agency", text)
-    found += people + agencies
-    found += _lexicon_entities(_MODEL_LEX, "model", "known-model", text)
+    people_hits = _PEOPLE_LEX.find(text)
+    agency_hits = _AGENCY_LEX.find(text)
+    found += _lexicon_entities(people_hits, "person", "known-person")
+    found += _lexicon_entities(agency_hits, "agency", "known-agency")
+    found += _lexicon_entities(_MODEL_LEX.find(text), "model", "known-model")
 
-    taken = [(h.start, h.end) for lex in (_PEOPLE_LEX, _AGENCY_LEX) for h in lex.find(text)]
-    found += _heuristic_people(text, taken)
+    candidates = _SCREEN.candidates(fold(text))
+    taken = [(h.start, h.end) for hits in (people_hits, agency_hits) for h in hits]
+    found += _heuristic_people(text, taken, candidates)
 
-    for m in _MONEY.finditer(text):
-        usd = _money_value(m)
-        if usd is not None:
-            found.append((m.start(), _entity("money", m.group().strip(), usd, "money-usd")))
-    for m in _GPU_HOURS.finditer(text):
-        hours: Any = "GPU-hours"
-        if m["num"]:
-            scale = _SCALE.get((m["unit"] or "").lower(), 1)
-            hours = int((Decimal(m["num"]) * scale).to_integral_value())
-        found.append((m.start(), _entity("hardware", m.group().strip(), hours, "gpu-hours")))
-    for m in _CHIP.finditer(text):
-        found.append((m.start(), _entity("hardware", m.group(), m.group(), "known-chip")))
-    for pattern, licence, rule in _LICENSES:
-        for m in pattern.finditer(text):
-            found.append((m.start(), _entity("license", m.group(), licence, rule)))
+    if candidates >> _MONEY_I & 1:
+        for m in _MONEY.finditer(text):
+            usd = _money_value(m)
+            if usd is not None:
+                found.append((m.start(), _entity("money", m.group().strip(), usd, "money-usd")))
+    if candidates >> _GPU_HOURS_I & 1:
+        for m in _GPU_HOURS.finditer(text):
+            hours: Any = "GPU-hours"
+            if m["num"]:
+                scale = _SCALE.get((m["unit"] or "").lower(), 1)
+                hours = int((Decimal(m["num"]) * scale).to_integral_value())
+            found.append((m.start(), _entity("hardware", m.group().strip(), hours, "gpu-hours")))
+    if candidates >> _CHIP_I & 1:
+        for m in _CHIP.finditer(text):
+            found.append((m.start(), _entity("hardware", m.group(), m.group(), "known-chip")))
+    for index, (pattern, licence, rule) in enumerate(
+        _LICENSES, start=len(_PATTERNS) - len(_LICENSES)
+    ):
+        if candidates >> index & 1:
+            for m in pattern.finditer(text):
+                found.append((m.start(), _entity("license", m.group(), licence, rule)))
 
     found.sort(key=lambda pair: pair[0])
     out: list[Entity] = []

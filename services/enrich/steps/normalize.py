@@ -49,6 +49,9 @@ def normalize_text(text: str, *, keep_paragraphs: bool = False) -> str:
     """Plain text: no markup, NFKC, ASCII quotes, single spaces (paragraphs kept if asked)."""
     if not text:
         return ""
+    if not keep_paragraphs and text.isascii() and "<" not in text and "&" not in text:
+        # No markup, no entity, nothing NFKC or the fold would change: only the spaces to collapse.
+        return " ".join(text.split())
     out = _DROP_BLOCKS.sub(" ", text)
     out = _BLOCK_TAG.sub("\n\n", out)
     out = _TAG.sub(" ", out)

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from services.enrich.steps import Evidence, evidence
 from services.enrich.steps.companies import COMPANIES, Phase
+from services.enrich.steps.screen import Literals, fold, literals, may_match
 from shared.dates import OccurredDate
 
 # A plan, a proposal or a reversal talks about a structure; it does not put one in force.
@@ -30,6 +31,13 @@ _OPENING_RULES: dict[tuple[str, str], tuple[re.Pattern[str], ...]] = {
     (company.slug, phase.slug): tuple(re.compile(rx, re.I) for rx in phase.opens)
     for company in COMPANIES.values()
     for phase in company.phases
+}
+
+
+# What each opening rule's matches must contain: a phase none of whose sentences can satisfy
+# every rule is skipped without running them (most events open no phase).
+_OPENING_NEEDS: dict[tuple[str, str], tuple[Literals | None, ...]] = {
+    key: tuple(literals(rule) for rule in rules) for key, rules in _OPENING_RULES.items()
 }
 
 
@@ -79,11 +87,19 @@ def transition(
     phases = _phases(company)
     if not phases:
         return None, []
+    folded = fold(text)
+    possible = [
+        phase
+        for phase in phases
+        if all(may_match(need, folded) for need in _OPENING_NEEDS[(company, phase.slug)])
+    ]
+    if not possible:
+        return None, []
     headline, _, rest = text.strip().partition("\n")
     headline_intent = [m.group() for m in _INTENT.finditer(headline)]
     sentences = [headline, *(s for s in _SENTENCE_END.split(rest) if s.strip())]
     ev: list[Evidence] = []
-    for phase in phases:
+    for phase in possible:
         rules = _OPENING_RULES[(company, phase.slug)]
         for i, sentence in enumerate(sentences):
             matches = [rule.search(sentence) for rule in rules]

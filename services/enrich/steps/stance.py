@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from services.enrich.steps import Evidence, evidence
+from services.enrich.steps.screen import Screen, fold, indexes
 
 _RULES: tuple[tuple[str, str, float], ...] = (
     ("open-weights", r"\bopen[- ]weights?\b", 0.6),
@@ -56,6 +57,7 @@ _COMPILED = tuple(
     for name, rx, w in _RULES
 )
 
+_SCREEN = Screen([pattern for _, pattern, _ in _COMPILED])
 
 # "a staged release; full weights held back" mentions a release and weights, but says the opposite.
 _OVERRIDES = {"weights-withheld": "released-weights"}
@@ -64,7 +66,8 @@ _OVERRIDES = {"weights-withheld": "released-weights"}
 def score_stance(text: str) -> tuple[float, list[Evidence]]:
     """(stance in [-1, 1], evidence) for normalized text; 0.0 and no evidence if nothing matches."""
     fired: dict[str, tuple[float, list[str]]] = {}
-    for name, pattern, weight in _COMPILED:
+    for i in indexes(_SCREEN.candidates(fold(text))):
+        name, pattern, weight = _COMPILED[i]
         words = [m.group() for m in pattern.finditer(text)]
         if words:
             fired[name] = (weight, words)

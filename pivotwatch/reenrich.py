@@ -1,0 +1,56 @@
+"""`pivotwatch reenrich [--company X]`: re-run enrichment over stored events (progress bar)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "reenrich", help="re-run enrichment over stored events; new versions where output changed"
+    )
+    p.add_argument("--company", help="only this company's events (its slug)")
+    p.add_argument("--batch", type=int, default=200, help="events per transaction")
+    p.set_defaults(func=cmd_reenrich)
+
+
+def cmd_reenrich(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from pivotwatch.cli import _need_urls, _settings
+    from services.enrich.reenrich import count_events, reenrich
+    from shared.celery_app import NOTIFY_QUEUE, make_celery
+    from shared.db import make_engine, session_factory
+
+    settings = _settings()
+    _need_urls(settings)
+    engine = make_engine(settings, pool_size=1)
+    app = make_celery(settings)
+
+    def fanout(ids: list[int]) -> None:
+        app.send_task("notify.fanout", args=[ids], queue=NOTIFY_QUEUE)
+
+    try:
+        sessions = session_factory(engine)
+        with sessions() as session:
+            total = count_events(session, args.company)
+        columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, disable=not sys.stdout.isatty()) as bar:
+            task = bar.add_task("re-enriching", total=total)
+            result = reenrich(
+                sessions,
+                args.company,
+                batch=args.batch,
+                progress=lambda n: bar.advance(task, n),
+                send_fanout=fanout,
+            )
+        print(
+            f"{result.scanned} events re-enriched: {result.changed} changed (new version), "
+            f"{result.scanned - result.changed - result.failed} unchanged, "
+            f"{result.failed} unreadable"
+        )
+        return 0
+    finally:
+        engine.dispose()
