@@ -19,12 +19,19 @@ from redis.exceptions import NoScriptError
 
 from shared.redis_keys import INGEST_STREAM, status_key
 
-# KEYS: status, stream. ARGV: ttl, event id, kind, envelope, received_at, correlation id.
-# Returns {1, stream id} when written, {0, state} when the event is already known.
+# KEYS: status, stream. ARGV: ttl, event id, kind, envelope, received_at, correlation id,
+# content hash. Returns {1, stream id, correction} when written, {0, state, 0} when the same
+# content is already known. The same source+id with other content is a correction: written, so
+# that storage records it as a new version.
 _PUBLISH = """
 local state = redis.call('HGET', KEYS[1], 'state')
+local correction = 0
 if state and state ~= 'rejected' then
-  return {0, state}
+  local known = redis.call('HGET', KEYS[1], 'hash')
+  if (not known) or known == ARGV[7] then
+    return {0, state, 0}
+  end
+  correction = 1
 end
 if state then
   redis.call('DEL', KEYS[1])
@@ -32,9 +39,9 @@ end
 local sid = redis.call('XADD', KEYS[2], '*', 'id', ARGV[2], 'kind', ARGV[3], 'ce', ARGV[4],
                        'received_at', ARGV[5], 'cid', ARGV[6])
 redis.call('HSET', KEYS[1], 'state', 'accepted', 'stream_id', sid, 'received_at', ARGV[5],
-           'kind', ARGV[3])
+           'kind', ARGV[3], 'hash', ARGV[7])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-return {1, sid}
+return {1, sid, correction}
 """
 
 # KEYS: status. ARGV: ttl, reason, received_at. A rejection never overwrites a known event: a bad
@@ -54,6 +61,7 @@ class Outcome:
     event_id: str
     written: bool  # False: already known (a duplicate post)
     state: str
+    correction: bool = False  # written, and replaces different content under the same key
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,7 @@ class Entry:
     kind: str  # "event" or "article"
     payload: bytes
     correlation_id: str
+    content_hash: str = ""  # of what the reporter said; equal content is a duplicate post
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +114,15 @@ class Publisher:
             (
                 PUBLISH,
                 [status_key(e.event_id), INGEST_STREAM],
-                [self._ttl, e.event_id, e.kind, e.payload, now, e.correlation_id],
+                [
+                    self._ttl,
+                    e.event_id,
+                    e.kind,
+                    e.payload,
+                    now,
+                    e.correlation_id,
+                    e.content_hash or sha1(e.payload, usedforsecurity=False).hexdigest(),
+                ],
             )
             for e in entries
         ]
@@ -117,7 +134,10 @@ class Publisher:
         for e, reply in zip(entries, replies, strict=False):
             written, state = int(reply[0]), reply[1]
             text = state.decode() if isinstance(state, bytes) else str(state)
-            out.append(Outcome(e.event_id, bool(written), "accepted" if written else text))
+            correction = len(reply) > 2 and int(reply[2]) == 1
+            out.append(
+                Outcome(e.event_id, bool(written), "accepted" if written else text, correction)
+            )
         return out
 
     async def _run(self, calls: list[tuple[_Script, list[str], list[Any]]]) -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Annotated, Any
 
@@ -84,7 +85,14 @@ async def _publish(
 
 def _entry(parsed: Accepted) -> Entry:
     ev = parsed.event
-    return Entry(str(ev.event_id), "event", parsed.encoded, correlation_id.get() or "")
+    # What the reporter said (data and time), not when it was received: a re-post of the same
+    # content is a duplicate, different content under the same key is a correction.
+    content = orjson.dumps(
+        {"data": ev.data.model_dump(mode="json"), "time": ev.time.isoformat() if ev.time else None},
+        option=orjson.OPT_SORT_KEYS,
+    )
+    digest = hashlib.sha256(content).hexdigest()
+    return Entry(str(ev.event_id), "event", parsed.encoded, correlation_id.get() or "", digest)
 
 
 def _reason(error: PivotwatchError) -> str:
@@ -103,6 +111,7 @@ def _result(parsed: Accepted, outcome: Outcome) -> dict[str, Any]:
         "ce_id": parsed.event.id,
         "status": "accepted" if outcome.written else "duplicate",
         "duplicate": not outcome.written,
+        "correction": outcome.correction,
         "status_url": _status_url(outcome.event_id),
     }
 
@@ -219,6 +228,7 @@ async def post_article(request: Request, principal: Writer, settings: SettingsDe
             "id": article_id,
             "status": "accepted" if outcome.written else "duplicate",
             "duplicate": not outcome.written,
+            "correction": outcome.correction,
             "status_url": _status_url(article_id),
         },
         status_code=202,

@@ -20,6 +20,10 @@ class EventResult(BaseModel):
     source: str | None = None
     ce_id: str | None = Field(default=None, description="the CloudEvents id as posted")
     duplicate: bool | None = None
+    correction: bool | None = Field(
+        default=None,
+        description="true when this source+id was known with other content: a new version",
+    )
     status_url: str | None = None
     # Present on rejections only: the one error shape, inline.
     error: str | None = None
@@ -39,6 +43,7 @@ class ArticleAccepted(BaseModel):
     id: str
     status: Literal["accepted", "duplicate"]
     duplicate: bool
+    correction: bool = False
     status_url: str
 
 
