@@ -18,7 +18,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
-from starlette.routing import BaseRoute, Route
 
 from shared.errors import NotFound
 
@@ -70,8 +69,8 @@ PAGE = Template((STATIC_DIR / "page.html").read_text(encoding="utf-8"))
 router = APIRouter(include_in_schema=False)
 
 
-def _has_route(routes: list[BaseRoute], path: str) -> bool:
-    return any(isinstance(r, Route) and r.path == path for r in routes)
+def _has_route(paths: dict[str, object], path: str) -> bool:
+    return path in paths
 
 
 def _asset_url(name: str) -> str:
@@ -81,7 +80,9 @@ def _asset_url(name: str) -> str:
 
 def render_page(request: Request, company: str) -> str:
     esc = html.escape
-    routes = request.app.routes
+    # The OpenAPI document lists every route however routers were included (FastAPI keeps
+    # included routers as opaque entries in app.routes), and FastAPI caches it after first use.
+    routes = request.app.openapi().get("paths", {})
     return PAGE.substitute(
         title=esc(f"{company} · pivotwatch" if company else "pivotwatch"),
         heading=esc(company or "Timeline"),
