@@ -245,6 +245,9 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--url", help="ingest base URL (default: the local one)")
     seed.add_argument("--key", help="API key with events:write (default: the dev key)")
     seed.set_defaults(func=cmd_seed)
+    from pivotwatch.webhooks_listen import add_parser as add_webhooks
+
+    add_webhooks(sub)
     return p
 
 
