@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -66,10 +67,13 @@ def _out(sub: Subscription) -> dict[str, Any]:
     }
 
 
-def _check_url(url: str, settings: Settings) -> None:
+async def _check_url(url: str, settings: Settings) -> None:
     try:
         parse_url(url)
-        vet(url, settings.allow_private_webhook_targets, settings.webhook_allow_networks)
+        # Resolving the name blocks: keep it off the event loop.
+        await asyncio.to_thread(
+            vet, url, settings.allow_private_webhook_targets, settings.webhook_allow_networks
+        )
     except UnsafeTarget as exc:
         raise InvalidInput(str(exc), field="url") from exc
 
@@ -95,7 +99,7 @@ async def _owned(session: AsyncSession, principal: Principal, sub_id: str) -> Su
 async def create_subscription(
     body: SubscriptionIn, principal: Manager, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    _check_url(body.url, settings)
+    await _check_url(body.url, settings)
     secret = generate_secret()
     sub = Subscription(
         id=uuid.uuid4(),
@@ -140,7 +144,7 @@ async def update_subscription(
     sub = await _owned(session, principal, subscription_id)
     changes = body.model_dump(exclude_unset=True, mode="json")
     if "url" in changes:
-        _check_url(changes["url"], settings)
+        await _check_url(changes["url"], settings)
     for name, value in changes.items():
         setattr(sub, name, value)
     sub.updated_at = datetime.now(UTC)
