@@ -261,3 +261,9 @@ class Kit:
 @pytest.fixture
 def kit(sessions: sessionmaker[Session], nsettings: Settings) -> Kit:
     return Kit(sessions, nsettings)
+
+
+@pytest.fixture
+def make_kit() -> type[Kit]:
+    """For tests that bring their own database (a server they stop and start)."""
+    return Kit
