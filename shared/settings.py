@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # A claimed delivery is leased for the timeout plus this; a worker killed mid-send leaves the
     # lease to expire and the delivery is sent again (same webhook-id).
     webhook_lease_grace_seconds: float = 30.0
+    # When set, each notify worker process serves its delivery metrics on this port.
+    notify_metrics_port: int = 0
 
     # Read side.
     require_read_key: bool = False

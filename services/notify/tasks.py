@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from typing import Any
+
+from celery import signals
+from prometheus_client import start_http_server
 
 from services.notify.delivery import deliver, dispatch, fanout
-from shared.celery_app import app
+from shared.celery_app import NOTIFY_QUEUE, app
 from shared.resources import resources
+from shared.settings import get_settings
+
+log = logging.getLogger("pivotwatch.notify")
+
+
+@signals.worker_process_init.connect
+def _serve_metrics(**_: Any) -> None:
+    """Attempts, lag and given-up are counted where attempts are made: in the worker process.
+    With `PIVOTWATCH_NOTIFY_METRICS_PORT` set, a notify worker serves them (one process per
+    port: run notify workers with -c 1 and scale by process, as `pivotwatch up` does)."""
+    settings = get_settings()
+    if not settings.notify_metrics_port:
+        return
+    consume = app.amqp.queues.consume_from  # None: the worker takes every queue
+    if consume is not None and NOTIFY_QUEUE not in consume:
+        return
+    try:
+        start_http_server(settings.notify_metrics_port, addr=settings.host)
+    except OSError as exc:
+        log.warning("notify metrics port unavailable", extra={"error": str(exc)})
 
 
 @app.task(name="notify.fanout")

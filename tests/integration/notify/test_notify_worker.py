@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from pivotwatch.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
@@ -114,6 +115,8 @@ class TestWorkerKilledMidBatch:
         gate = threading.Event()  # the slow receiver holds every request until this is set
         receiver.respond = lambda got, nth: receiver.Reply(200, hold=gate)
         procs = procs_for(nsettings)
+        metrics_port = free_port()
+        procs.env["PIVOTWATCH_NOTIFY_METRICS_PORT"] = str(metrics_port)
         sub_id, _ = kit.subscribe(receiver.url)
         n = 8
         kit.fanout(*[kit.add_event(title=f"e{i}") for i in range(n)])
@@ -142,6 +145,11 @@ class TestWorkerKilledMidBatch:
         for g in got:
             bodies.setdefault(g.webhook_id, set()).add(g.body)
         assert all(len(b) == 1 for b in bodies.values())
+        # The restarted worker serves its delivery metrics.
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        assert f'pivotwatch_webhook_attempts_total{{outcome="succeeded"}} {float(n)}' in metrics
+        assert "pivotwatch_webhook_lag_seconds_count" in metrics
+        assert "pivotwatch_webhook_queue_depth" in metrics
 
 
 class TestRestarts:
