@@ -241,7 +241,10 @@ async def rotate_secret(
     """Make a new secret (shown once, now). Until the grace period ends, deliveries carry a
     signature by the previous secrets too, so receivers can switch without losing any."""
     grace = (body or RotateSecretIn()).grace_seconds
-    sub = await _owned(session, principal, subscription_id)
+    owned = await _owned(session, principal, subscription_id)
+    # Locked: two rotations at once must not lose a secret.
+    sub = await session.get(Subscription, owned.id, with_for_update=True, populate_existing=True)
+    assert sub is not None
     now = datetime.now(UTC)
     until = now + timedelta(seconds=grace)
     kept = []
