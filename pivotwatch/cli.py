@@ -275,8 +275,10 @@ def parser() -> argparse.ArgumentParser:
     seed.set_defaults(func=cmd_seed)
     from pivotwatch import dlq, reenrich
     from pivotwatch.timeline_view import add_parser as add_timeline
+    from pivotwatch.webhooks_listen import add_parser as add_webhooks
 
     add_timeline(sub)
+    add_webhooks(sub)
     dlq.register(sub)
     reenrich.register(sub)
     return p

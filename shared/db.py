@@ -205,6 +205,8 @@ class Subscription(Base):
     owner_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    # Next free send slot of a rate-limited endpoint (GCRA), shared by every dispatcher.
+    rate_next_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Delivery(Base):
@@ -215,6 +217,12 @@ class Delivery(Base):
         UniqueConstraint("subscription_id", "outbox_id", name="uq_deliveries_subscription_outbox"),
         Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
         Index("ix_deliveries_subscription", "subscription_id", "created_at"),
+        Index(
+            "ix_deliveries_pending_sequence",
+            "subscription_id",
+            "sequence",
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -236,6 +244,8 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Attempt count when the current retry round began (a manual retry or replay starts a new one).
+    schedule_from: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class DeliveryAttempt(Base):

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     # Networks allowed as webhook targets although not public (`pivotwatch up`: loopback only).
     webhook_allow_networks: list[str] = Field(default_factory=list)
     disable_after_failing_seconds: float = 5 * 24 * 3600
+    # A claimed delivery is leased for the timeout plus this; a worker killed mid-send leaves the
+    # lease to expire and the delivery is sent again (same webhook-id).
+    webhook_lease_grace_seconds: float = 30.0
+    # When set, each notify worker process serves its delivery metrics on this port.
+    notify_metrics_port: int = 0
 
     # Read side.
     require_read_key: bool = False

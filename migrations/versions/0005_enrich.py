@@ -1,7 +1,7 @@
 """dead letters: enrich entries that kept failing
 
 Revision ID: 0005_enrich
-Revises: 0003_timeline
+Revises: 0004_notify
 Create Date: 2026-11-29 13:10:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0005_enrich"
-down_revision: str | None = "0003_timeline"
+down_revision: str | None = "0004_notify"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from sqlalchemy.exc import SQLAlchemyError
 
+from services.notify.metrics import refresh_queue_depth_async
 from services.notify.subscriptions import router
 from shared.db import async_session_factory, make_async_engine
 from shared.http import install_common, postgres_check, redis_check
 from shared.settings import Settings, get_settings
+
+log = logging.getLogger("pivotwatch.notify")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,4 +50,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lambda a: {"postgres": postgres_check(a.state.engine), "redis": redis_check(a.state.redis)},
     )
     app.include_router(router)
+
+    @app.middleware("http")
+    async def _queue_depth(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """The queue lives in PostgreSQL: read its depth when `/metrics` is scraped."""
+        if request.url.path == "/metrics":
+            try:
+                async with request.app.state.sessions() as session:
+                    await refresh_queue_depth_async(session)
+            except SQLAlchemyError as exc:  # serve the other metrics; the gauge keeps its value
+                log.warning("queue depth unavailable", extra={"error": type(exc).__name__})
+        return await call_next(request)
+
     return app

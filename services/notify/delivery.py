@@ -4,6 +4,14 @@ A delivery is claimed by moving its `next_attempt_at` past a lease (`FOR UPDATE 
 committed before any network I/O), sent, and its outcome written with the attempt log. A worker
 that dies mid-send leaves the lease to expire and the delivery is tried again with the same
 `webhook-id`, so receivers can de-duplicate. Nothing is scheduled in the broker.
+
+Two per-endpoint options shape the claim:
+- FIFO: only the endpoint's oldest pending delivery (lowest sequence) may be claimed, so the next
+  waits until the previous one succeeded or failed for good.
+- Rate limit R/s: each claimed delivery gets a send slot 1/R after the endpoint's previous one
+  (`subscriptions.rate_next_at`, a GCRA theoretical arrival time shared by every dispatcher);
+  only slots within the next dispatch interval are claimed, and the sender waits for its slot.
+  So at most R*W + 1 attempts start in any window of W seconds.
 """
 
 from __future__ import annotations
@@ -12,17 +20,20 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from services.notify.matching import matches
+from services.notify.metrics import GIVEN_UP, LAG, refresh_queue_depth
 from services.notify.schedule import next_delay, parse_retry_after
 from services.notify.ssrf import UnsafeTarget, vet
 from shared.db import Delivery, DeliveryAttempt, EndpointRecord, Event, Outbox, Subscription
@@ -34,9 +45,11 @@ from shared.webhooks import signature_header
 log = logging.getLogger("pivotwatch.notify")
 
 EXCERPT_BYTES = 1024
+SOURCE = "/pivotwatch/notify"
 
 
 def active_secrets(sub: Subscription, now: datetime) -> list[str]:
+    """Secrets that sign now: the newest, plus older ones still inside their grace period."""
     out = []
     for entry in sub.secrets:
         expires = entry.get("expires_at")
@@ -45,33 +58,97 @@ def active_secrets(sub: Subscription, now: datetime) -> list[str]:
     return out
 
 
-def build_body(webhook_id: str, kind: str, sequence: int, data: dict[str, Any]) -> str:
-    envelope = {
+def build_body(
+    webhook_id: str, kind: str, sequence: int, data: dict[str, Any], subject: str | None = None
+) -> str:
+    """A structured-mode CloudEvent; `sequence` (the CloudEvents sequence extension, a string)
+    lets a receiver put deliveries of one subscription in order."""
+    envelope: dict[str, Any] = {
         "specversion": "1.0",
         "id": webhook_id,
-        "source": "/pivotwatch/notify",
+        "source": SOURCE,
         "type": f"dev.pivotwatch.{kind}",
         "time": datetime.now(UTC).isoformat(),
         "datacontenttype": "application/json",
         "sequence": str(sequence),
-        "data": {"kind": kind, "sequence": sequence, **data},
     }
+    if subject is not None:
+        envelope["subject"] = subject
+    envelope["data"] = {"kind": kind, "sequence": sequence, **data}
     return orjson.dumps(envelope).decode()
 
 
-def _new_delivery(
-    sub: Subscription, kind: str, data: dict[str, Any], **extra: Any
-) -> dict[str, Any]:
+def _insert_delivery(
+    session: Session,
+    sub: Subscription,
+    kind: str,
+    data: dict[str, Any],
+    now: datetime,
+    *,
+    outbox_id: int | None = None,
+    event_id: uuid.UUID | None = None,
+    correlation_id: str | None = None,
+) -> uuid.UUID | None:
+    """Give the subscription its next sequence number and queue one delivery (None: it exists)."""
     delivery_id = uuid.uuid4()
     webhook_id = f"msg_{delivery_id.hex}"
-    return {
-        "id": delivery_id,
-        "subscription_id": sub.id,
-        "event_type": kind,
-        "webhook_id": webhook_id,
-        "data": data,
-        **extra,
+    sub.sequence += 1
+    body = build_body(
+        webhook_id, kind, sub.sequence, data, str(event_id) if event_id is not None else None
+    )
+    stmt = (
+        pg_insert(Delivery)
+        .values(
+            id=delivery_id,
+            subscription_id=sub.id,
+            outbox_id=outbox_id,
+            event_id=event_id,
+            event_type=kind,
+            webhook_id=webhook_id,
+            sequence=sub.sequence,
+            body=body,
+            status="pending",
+            next_attempt_at=now,
+            correlation_id=correlation_id,
+        )
+        .on_conflict_do_nothing(constraint="uq_deliveries_subscription_outbox")
+        .returning(Delivery.id)
+    )
+    inserted = session.execute(stmt).scalar()
+    if inserted is None:
+        sub.sequence -= 1  # already fanned out by an earlier run
+    return inserted
+
+
+def _fan(
+    session: Session, rows: Sequence[Outbox], subs: Sequence[Subscription], now: datetime
+) -> list[uuid.UUID]:
+    events = {
+        e.id: e
+        for e in session.scalars(select(Event).where(Event.id.in_({r.event_id for r in rows})))
     }
+    created: list[uuid.UUID] = []
+    for row in rows:
+        ev = events.get(row.event_id)
+        if ev is None or ev.duplicate_of is not None or not ev.published:
+            continue
+        doc = event_document(ev)
+        for sub in subs:
+            if not matches(sub.event_types, sub.filter, row.kind, doc):
+                continue
+            new = _insert_delivery(
+                session,
+                sub,
+                row.kind,
+                {"event": doc},
+                now,
+                outbox_id=row.id,
+                event_id=ev.id,
+                correlation_id=row.correlation_id,
+            )
+            if new is not None:
+                created.append(new)
+    return created
 
 
 def fanout(session: Session, outbox_ids: list[int]) -> list[uuid.UUID]:
@@ -84,10 +161,7 @@ def fanout(session: Session, outbox_ids: list[int]) -> list[uuid.UUID]:
     ).all()
     if not rows:
         return []
-    events = {
-        e.id: e
-        for e in session.scalars(select(Event).where(Event.id.in_({r.event_id for r in rows})))
-    }
+    # Locking the subscriptions serialises their sequence numbers across fan-out workers.
     subs = session.scalars(
         select(Subscription)
         .where(Subscription.enabled.is_(True))
@@ -95,35 +169,7 @@ def fanout(session: Session, outbox_ids: list[int]) -> list[uuid.UUID]:
         .with_for_update()
     ).all()
     now = datetime.now(UTC)
-    created: list[uuid.UUID] = []
-    for row in rows:
-        ev = events.get(row.event_id)
-        if ev is None or ev.duplicate_of is not None or not ev.published:
-            continue
-        doc = event_document(ev)
-        for sub in subs:
-            if not matches(sub.event_types, sub.filter, row.kind, doc):
-                continue
-            sub.sequence += 1
-            d = _new_delivery(sub, row.kind, {"event": doc}, outbox_id=row.id, event_id=ev.id)
-            body = build_body(d["webhook_id"], row.kind, sub.sequence, d.pop("data"))
-            inserted = session.execute(
-                pg_insert(Delivery)
-                .values(
-                    **d,
-                    sequence=sub.sequence,
-                    body=body,
-                    status="pending",
-                    next_attempt_at=now,
-                    correlation_id=row.correlation_id,
-                )
-                .on_conflict_do_nothing(constraint="uq_deliveries_subscription_outbox")
-                .returning(Delivery.id)
-            ).scalar()
-            if inserted is None:
-                sub.sequence -= 1  # already fanned out by an earlier run
-            else:
-                created.append(inserted)
+    created = _fan(session, rows, subs, now)
     session.execute(
         update(Outbox).where(Outbox.id.in_([r.id for r in rows])).values(processed_at=now)
     )
@@ -131,15 +177,17 @@ def fanout(session: Session, outbox_ids: list[int]) -> list[uuid.UUID]:
 
 
 def create_test_delivery(session: Session, sub: Subscription) -> uuid.UUID:
-    sub.sequence += 1
-    d = _new_delivery(sub, "subscription.test", {"message": "pivotwatch test event"})
-    body = build_body(d["webhook_id"], "subscription.test", sub.sequence, d.pop("data"))
-    row = Delivery(
-        **d, sequence=sub.sequence, body=body, status="pending", next_attempt_at=datetime.now(UTC)
+    locked = session.get(Subscription, sub.id, with_for_update=True, populate_existing=True)
+    assert locked is not None
+    new = _insert_delivery(
+        session,
+        locked,
+        "subscription.test",
+        {"message": "pivotwatch test event"},
+        datetime.now(UTC),
     )
-    session.add(row)
-    session.flush()
-    return row.id
+    assert new is not None
+    return new
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +197,21 @@ class Claimed:
     url: str
     webhook_id: str
     body: bytes
-    secrets: list[str]
+    secrets: list[str] = field(repr=False)  # never in a log line or traceback
     attempts: int
+    due_at: datetime
+    send_at: datetime
+
+
+def _rate_slot(
+    rate_next_at: datetime | None, now: datetime, rate: float, horizon: float
+) -> tuple[datetime, datetime] | None:
+    """GCRA with no burst: the slot for one more send and the endpoint's next free slot after
+    it, or None when the next free slot is beyond the horizon. Pure."""
+    slot = max(now, rate_next_at) if rate_next_at is not None else now
+    if (slot - now).total_seconds() > horizon:
+        return None
+    return slot, slot + timedelta(seconds=1.0 / rate)
 
 
 def claim(
@@ -158,24 +219,63 @@ def claim(
 ) -> list[Claimed]:
     """Lease due deliveries (or the given ones) to this worker; commit before sending."""
     now = datetime.now(UTC)
+    horizon = max(settings.dispatch_interval_seconds, 0.05)
+    earlier = aliased(Delivery)
+    earlier_pending = exists().where(
+        earlier.subscription_id == Delivery.subscription_id,
+        earlier.status == "pending",
+        earlier.sequence < Delivery.sequence,
+    )
     q = (
-        select(Delivery, Subscription)
+        select(Delivery)
         .join(Subscription, Subscription.id == Delivery.subscription_id)
         .where(
             Delivery.status == "pending",
             Delivery.next_attempt_at <= now,
             Subscription.enabled.is_(True),
+            # FIFO: only the head of the endpoint's queue.
+            or_(Subscription.fifo.is_(False), ~earlier_pending),
+            # An endpoint whose rate slots are booked past the horizon waits; it must not fill
+            # the batch and starve the others.
+            or_(
+                Subscription.rate_limit_per_second.is_(None),
+                Subscription.rate_next_at.is_(None),
+                Subscription.rate_next_at <= now + timedelta(seconds=horizon),
+            ),
         )
-        .order_by(Delivery.next_attempt_at)
+        .order_by(Delivery.next_attempt_at, Delivery.sequence)
         .limit(limit)
         .with_for_update(of=Delivery, skip_locked=True)
     )
     if ids is not None:
         q = q.where(Delivery.id.in_(ids))
-    lease = now + timedelta(seconds=settings.webhook_timeout_seconds + 30)
+    rows = session.scalars(q).all()
+    if not rows:
+        return []
+    # Lock the endpoints (in id order, as fan-out does) so rate slots are never handed out twice.
+    subs = {
+        s.id: s
+        for s in session.scalars(
+            select(Subscription)
+            .where(Subscription.id.in_({d.subscription_id for d in rows}))
+            .order_by(Subscription.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
     out = []
-    for d, sub in session.execute(q).all():
-        d.next_attempt_at = lease
+    for d in rows:
+        sub = subs[d.subscription_id]
+        send_at = now
+        if sub.rate_limit_per_second:
+            slot = _rate_slot(sub.rate_next_at, now, sub.rate_limit_per_second, horizon)
+            if slot is None:
+                continue
+            send_at, sub.rate_next_at = slot
+        due_at = d.next_attempt_at or now
+        d.next_attempt_at = send_at + timedelta(
+            seconds=settings.webhook_timeout_seconds + settings.webhook_lease_grace_seconds
+        )
         out.append(
             Claimed(
                 d.id,
@@ -185,6 +285,8 @@ def claim(
                 d.body.encode(),
                 active_secrets(sub, now),
                 d.attempts,
+                due_at,
+                send_at,
             )
         )
     return out
@@ -193,19 +295,30 @@ def claim(
 @dataclass(frozen=True, slots=True)
 class Result:
     delivery_id: uuid.UUID
+    started_at: datetime
+    due_at: datetime
     status_code: int | None
     duration_ms: float
     excerpt: str
     error: str | None
-    retry_after: float | None
+    retry_after: float | None = None
+    refused: bool = False
 
 
 async def _send_one(client: httpx.AsyncClient, c: Claimed, settings: Settings) -> Result:
+    wait = (c.send_at - datetime.now(UTC)).total_seconds()
+    if wait > 0:
+        await asyncio.sleep(wait)
+    started_at = datetime.now(UTC)
     start = time.perf_counter()
     try:
-        target = vet(c.url, settings.allow_private_webhook_targets, settings.webhook_allow_networks)
+        # Vetted again at every delivery: DNS may now answer differently (rebinding), and the
+        # allowed networks may have changed since the subscription was made.
+        target = await asyncio.to_thread(
+            vet, c.url, settings.allow_private_webhook_targets, settings.webhook_allow_networks
+        )
     except UnsafeTarget as exc:
-        return Result(c.id, None, 0.0, "", f"refused: {exc}", None)
+        return Result(c.id, started_at, c.due_at, None, 0.0, "", f"refused: {exc}", refused=True)
     timestamp = int(time.time())
     headers = {
         "content-type": "application/json",
@@ -224,16 +337,24 @@ async def _send_one(client: httpx.AsyncClient, c: Claimed, settings: Settings) -
         excerpt = resp.content[:EXCERPT_BYTES].decode("utf-8", "replace")
         retry_after = parse_retry_after(resp.headers.get("retry-after"), datetime.now(UTC))
         return Result(
-            c.id, resp.status_code, (time.perf_counter() - start) * 1000, excerpt, None, retry_after
+            c.id,
+            started_at,
+            c.due_at,
+            resp.status_code,
+            (time.perf_counter() - start) * 1000,
+            excerpt,
+            None,
+            retry_after,
         )
     except httpx.HTTPError as exc:
         return Result(
             c.id,
+            started_at,
+            c.due_at,
             None,
             (time.perf_counter() - start) * 1000,
             "",
-            f"{type(exc).__name__}: {exc}"[:500],
-            None,
+            f"{type(exc).__name__}: {exc}"[:500] if str(exc) else type(exc).__name__,
         )
 
 
@@ -241,52 +362,66 @@ async def send_all(claimed: list[Claimed], settings: Settings) -> list[Result]:
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
     async with httpx.AsyncClient(
         timeout=settings.webhook_timeout_seconds,
-        follow_redirects=False,
+        follow_redirects=False,  # a 3xx is a failure, never followed (SSRF)
         limits=limits,
         trust_env=False,
     ) as client:
         return list(await asyncio.gather(*(_send_one(client, c, settings) for c in claimed)))
 
 
+def _outcome(r: Result) -> str:
+    if r.refused:
+        return "refused"
+    if r.status_code is None:
+        return "network_error"
+    return "succeeded" if 200 <= r.status_code < 300 else "http_error"
+
+
 def record(session: Session, settings: Settings, results: list[Result]) -> None:
     """Write each attempt and decide: succeeded, retry at a time, failed, or endpoint disabled."""
     now = datetime.now(UTC)
-    for r in results:
-        d = session.get(Delivery, r.delivery_id, with_for_update=True)
+    for r in sorted(results, key=lambda x: x.delivery_id):
+        d = session.get(Delivery, r.delivery_id, with_for_update=True, populate_existing=True)
         if d is None or d.status != "pending":
-            continue
-        sub = session.get(Subscription, d.subscription_id, with_for_update=True)
+            continue  # deleted, or already settled by another worker after a lease expired
+        sub = session.get(
+            Subscription, d.subscription_id, with_for_update=True, populate_existing=True
+        )
         assert sub is not None
         session.add(
             DeliveryAttempt(
                 delivery_id=d.id,
+                attempted_at=r.started_at,
                 status_code=r.status_code,
                 duration_ms=r.duration_ms,
                 response_excerpt=r.excerpt,
                 error=r.error,
             )
         )
+        outcome = _outcome(r)
+        DELIVERIES.labels(outcome).inc()
+        LAG.observe(max(0.0, (r.started_at - r.due_at).total_seconds()))
         d.attempts += 1
         d.last_status_code = r.status_code
         d.last_error = r.error
         d.updated_at = now
-        ok = r.status_code is not None and 200 <= r.status_code < 300
-        if ok:
-            DELIVERIES.labels("succeeded").inc()
+        if outcome == "succeeded":
             d.status, d.delivered_at, d.next_attempt_at = "succeeded", now, None
             sub.first_failure_at = None
             continue
-        DELIVERIES.labels("failed_attempt").inc()
-        sub.first_failure_at = sub.first_failure_at or now
+        sub.first_failure_at = sub.first_failure_at or r.started_at
         if r.status_code == 410:
-            _disable(session, sub, "endpoint answered 410 Gone", now)
+            disable(session, sub, "endpoint answered 410 Gone", now)
         elif (now - sub.first_failure_at).total_seconds() >= settings.disable_after_failing_seconds:
-            _disable(session, sub, "every attempt failed for the configured period", now)
+            disable(session, sub, "every attempt failed for the configured period", now)
         delay = next_delay(
-            d.attempts, settings.retry_schedule_seconds, settings.retry_jitter, r.retry_after
+            d.attempts - d.schedule_from,
+            settings.retry_schedule_seconds,
+            settings.retry_jitter,
+            r.retry_after,
         )
-        if delay is None or r.status_code == 410:
-            DELIVERIES.labels("given_up").inc()
+        if delay is None or not sub.enabled:
+            GIVEN_UP.inc()
             d.status, d.next_attempt_at = "failed", None
         else:
             d.next_attempt_at = now + timedelta(seconds=delay)
@@ -297,16 +432,94 @@ def record(session: Session, settings: Settings, results: list[Result]) -> None:
                 "status_code": r.status_code,
                 "error": r.error,
                 "attempts": d.attempts,
+                "status": d.status,
             },
         )
 
 
-def _disable(session: Session, sub: Subscription, reason: str, now: datetime) -> None:
+def disable(session: Session, sub: Subscription, reason: str, now: datetime) -> None:
+    """Stop sending to an endpoint: its pending deliveries fail (visible, replayable on
+    re-enable) and an `endpoint.disabled` record says why."""
     if not sub.enabled:
         return
     sub.enabled, sub.disabled_reason, sub.disabled_at = False, reason, now
     session.add(EndpointRecord(subscription_id=sub.id, kind="endpoint.disabled", detail=reason))
+    stranded = session.execute(
+        update(Delivery)
+        .where(Delivery.subscription_id == sub.id, Delivery.status == "pending")
+        .values(
+            status="failed",
+            next_attempt_at=None,
+            last_error=f"endpoint disabled: {reason}",
+            updated_at=now,
+        )
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    GIVEN_UP.inc(len(stranded))
     log.warning("endpoint disabled", extra={"subscription_id": str(sub.id), "reason": reason})
+
+
+def requeue(d: Delivery, now: datetime) -> None:
+    """Send a settled delivery again, same webhook-id, with a fresh retry schedule."""
+    d.status, d.next_attempt_at, d.updated_at = "pending", now, now
+    d.schedule_from = d.attempts
+    d.delivered_at = None
+
+
+def enable(session: Session, sub: Subscription, replay: bool) -> int:
+    """Re-enable an endpoint. With `replay`, also queue what it missed: deliveries that failed
+    since its failures began, and the changes it was not sent while disabled. Returns how many."""
+    now = datetime.now(UTC)
+    if sub.enabled:
+        return 0
+    since = min(t for t in (sub.first_failure_at, sub.disabled_at, now) if t is not None)
+    disabled_at = sub.disabled_at or now
+    sub.enabled, sub.disabled_reason, sub.disabled_at = True, None, None
+    sub.first_failure_at = None
+    sub.updated_at = now
+    session.add(
+        EndpointRecord(
+            subscription_id=sub.id,
+            kind="endpoint.enabled",
+            detail="re-enabled with replay" if replay else "re-enabled",
+        )
+    )
+    if not replay:
+        return 0
+    failed = session.scalars(
+        select(Delivery)
+        .where(
+            Delivery.subscription_id == sub.id,
+            Delivery.status == "failed",
+            Delivery.updated_at >= since,
+        )
+        .with_for_update()
+    ).all()
+    for d in failed:
+        requeue(d, now)
+    missed = session.scalars(
+        select(Outbox).where(Outbox.created_at >= disabled_at).order_by(Outbox.id)
+    ).all()
+    created = _fan(session, missed, [sub], now) if missed else []
+    return len(failed) + len(created)
+
+
+def replay(
+    session: Session, sub: Subscription, since: datetime, until: datetime, only_failed: bool
+) -> int:
+    """Send again every settled delivery of the subscription created in [since, until)."""
+    now = datetime.now(UTC)
+    q = select(Delivery).where(
+        Delivery.subscription_id == sub.id,
+        Delivery.created_at >= since,
+        Delivery.created_at < until,
+        Delivery.status == "failed" if only_failed else Delivery.status != "pending",
+    )
+    rows = session.scalars(q.with_for_update()).all()
+    for d in rows:
+        requeue(d, now)
+    return len(rows)
 
 
 def deliver(
@@ -321,3 +534,27 @@ def deliver(
     with sessions() as session, session.begin():
         record(session, settings, results)
     return len(results)
+
+
+def dispatch(sessions: sessionmaker[Session], settings: Settings, max_rounds: int = 20) -> int:
+    """One dispatcher pass: send whatever is due, a bounded number of batches.
+
+    A database that is down (or restarting) is logged and the pass ends; the next tick tries
+    again, so the dispatcher resumes by itself. A lease taken before the failure expires and the
+    delivery is claimed again.
+    """
+    total = 0
+    try:
+        for _ in range(max_rounds):
+            n = deliver(sessions, settings)
+            total += n
+            if n == 0:
+                break
+        with sessions() as session:
+            refresh_queue_depth(session)
+    except SQLAlchemyError as exc:
+        log.warning(
+            "dispatcher: database unavailable; will try again on the next tick",
+            extra={"error": f"{type(exc).__name__}: {str(exc)[:300]}"},
+        )
+    return total

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.events import Category
 
@@ -91,3 +91,52 @@ class AttemptOut(BaseModel):
 
 class DeliveryDetail(DeliveryOut):
     attempts_log: list[AttemptOut]
+
+
+class RotateSecretIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_seconds: int = Field(
+        default=24 * 3600,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="How long the previous secrets keep signing alongside the new one.",
+    )
+
+
+class RotatedSecret(BaseModel):
+    secret: str = Field(description="The new secret, shown once, now.")
+    previous_secrets_expire_at: datetime | None
+    signing_secrets: int = Field(description="How many secrets sign each delivery right now.")
+
+
+class EnableIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    replay: bool = Field(
+        default=False,
+        description="Also send what the endpoint missed: deliveries that failed since its "
+        "failures began, and the changes made while it was disabled.",
+    )
+
+
+class EnabledOut(SubscriptionOut):
+    replayed: int
+
+
+class ReplayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: AwareDatetime
+    until: AwareDatetime | None = None
+    only_failed: bool = False
+
+
+class ReplayOut(BaseModel):
+    queued: int
+
+
+class EndpointRecordOut(BaseModel):
+    kind: str
+    detail: str
+    created_at: datetime

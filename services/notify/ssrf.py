@@ -62,7 +62,11 @@ def is_public(ip: IPAddress) -> bool:
 
 
 def parse_url(url: str) -> tuple[str, str, int, str]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - parses the netloc, raising on a malformed one
+    except ValueError as exc:
+        raise UnsafeTarget(f"webhook URL is malformed: {exc}") from exc
     if parts.scheme not in ("http", "https"):
         raise UnsafeTarget("webhook URLs must be http or https")
     if not parts.hostname:

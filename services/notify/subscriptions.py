@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from services.notify.delivery import create_test_delivery
+from services.notify.delivery import active_secrets, create_test_delivery, enable, replay, requeue
 from services.notify.schemas import (
     AttemptOut,
     DeliveryDetail,
     DeliveryOut,
+    EnabledOut,
+    EnableIn,
+    EndpointRecordOut,
     Filter,
+    ReplayIn,
+    ReplayOut,
+    RotatedSecret,
+    RotateSecretIn,
     SubscriptionCreated,
     SubscriptionIn,
     SubscriptionOut,
@@ -24,8 +33,8 @@ from services.notify.schemas import (
 )
 from services.notify.ssrf import UnsafeTarget, parse_url, vet
 from shared.auth import Principal, Scope
-from shared.db import Delivery, DeliveryAttempt, Subscription
-from shared.errors import InvalidInput, NotFound
+from shared.db import Delivery, DeliveryAttempt, EndpointRecord, Subscription
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.http import SettingsDep, require
 from shared.settings import Settings
 from shared.webhooks import generate_secret
@@ -58,10 +67,13 @@ def _out(sub: Subscription) -> dict[str, Any]:
     }
 
 
-def _check_url(url: str, settings: Settings) -> None:
+async def _check_url(url: str, settings: Settings) -> None:
     try:
         parse_url(url)
-        vet(url, settings.allow_private_webhook_targets, settings.webhook_allow_networks)
+        # Resolving the name blocks: keep it off the event loop.
+        await asyncio.to_thread(
+            vet, url, settings.allow_private_webhook_targets, settings.webhook_allow_networks
+        )
     except UnsafeTarget as exc:
         raise InvalidInput(str(exc), field="url") from exc
 
@@ -87,7 +99,7 @@ async def _owned(session: AsyncSession, principal: Principal, sub_id: str) -> Su
 async def create_subscription(
     body: SubscriptionIn, principal: Manager, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    _check_url(body.url, settings)
+    await _check_url(body.url, settings)
     secret = generate_secret()
     sub = Subscription(
         id=uuid.uuid4(),
@@ -132,7 +144,7 @@ async def update_subscription(
     sub = await _owned(session, principal, subscription_id)
     changes = body.model_dump(exclude_unset=True, mode="json")
     if "url" in changes:
-        _check_url(changes["url"], settings)
+        await _check_url(changes["url"], settings)
     for name, value in changes.items():
         setattr(sub, name, value)
     sub.updated_at = datetime.now(UTC)
@@ -208,3 +220,112 @@ async def send_test(
     d = await session.get(Delivery, delivery_id)
     assert d is not None
     return _delivery(d)
+
+
+def _locked(s: Session, sub_id: uuid.UUID) -> Subscription:
+    sub = s.get(Subscription, sub_id, with_for_update=True, populate_existing=True)
+    if sub is None:
+        raise NotFound("no such subscription", field="subscription_id")
+    return sub
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/rotate-secret", status_code=201, response_model=RotatedSecret
+)
+async def rotate_secret(
+    subscription_id: str,
+    principal: Manager,
+    session: SessionDep,
+    body: RotateSecretIn | None = None,
+) -> dict[str, Any]:
+    """Make a new secret (shown once, now). Until the grace period ends, deliveries carry a
+    signature by the previous secrets too, so receivers can switch without losing any."""
+    grace = (body or RotateSecretIn()).grace_seconds
+    owned = await _owned(session, principal, subscription_id)
+    # Locked: two rotations at once must not lose a secret.
+    sub = await session.get(Subscription, owned.id, with_for_update=True, populate_existing=True)
+    assert sub is not None
+    now = datetime.now(UTC)
+    until = now + timedelta(seconds=grace)
+    kept = []
+    if grace > 0:
+        for entry in sub.secrets:
+            if str(entry["secret"]) not in active_secrets(sub, now):
+                continue  # already expired: drop it
+            expires = entry.get("expires_at")
+            cap = until if expires is None else min(until, datetime.fromisoformat(expires))
+            kept.append({"secret": entry["secret"], "expires_at": cap.isoformat()})
+    secret = generate_secret()
+    sub.secrets = [{"secret": secret, "expires_at": None}, *kept]  # a new list: JSONB change
+    sub.updated_at = now
+    return {
+        "secret": secret,
+        "previous_secrets_expire_at": until if kept else None,
+        "signing_secrets": 1 + len(kept),
+    }
+
+
+@router.post("/subscriptions/{subscription_id}/enable", response_model=EnabledOut)
+async def enable_subscription(
+    subscription_id: str,
+    principal: Manager,
+    session: SessionDep,
+    body: EnableIn | None = None,
+) -> dict[str, Any]:
+    """Re-enable a disabled endpoint; with `replay`, queue what it missed."""
+    want_replay = (body or EnableIn()).replay
+    sub = await _owned(session, principal, subscription_id)
+    replayed = await session.run_sync(lambda s: enable(s, _locked(s, sub.id), want_replay))
+    return {**_out(sub), "replayed": replayed}
+
+
+@router.post("/subscriptions/{subscription_id}/replay", status_code=202, response_model=ReplayOut)
+async def replay_window(
+    subscription_id: str, body: ReplayIn, principal: Manager, session: SessionDep
+) -> dict[str, int]:
+    """Send again every settled delivery (or only the failed ones) created in [since, until)."""
+    until = body.until or datetime.now(UTC)
+    if until <= body.since:
+        raise InvalidInput("must be after 'since'", field="until")
+    sub = await _owned(session, principal, subscription_id)
+    if not sub.enabled:
+        raise Conflict("the subscription is disabled; enable it first", field="subscription_id")
+    queued = await session.run_sync(
+        lambda s: replay(s, _locked(s, sub.id), body.since, until, body.only_failed)
+    )
+    return {"queued": queued}
+
+
+@router.post("/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryOut)
+async def retry_delivery(
+    delivery_id: str, principal: Manager, session: SessionDep
+) -> dict[str, Any]:
+    """Send one delivery again now, with the same webhook-id and a fresh retry schedule."""
+    d = await session.get(
+        Delivery, _uuid(delivery_id, "delivery_id"), with_for_update=True, populate_existing=True
+    )
+    if d is None:
+        raise NotFound("no such delivery", field="delivery_id")
+    sub = await _owned(session, principal, str(d.subscription_id))
+    if d.status == "pending":
+        raise Conflict(
+            "the delivery is still pending; it is tried at next_attempt_at", field="delivery_id"
+        )
+    if not sub.enabled:
+        raise Conflict("the subscription is disabled; enable it first", field="subscription_id")
+    requeue(d, datetime.now(UTC))
+    return _delivery(d)
+
+
+@router.get("/subscriptions/{subscription_id}/records", response_model=list[EndpointRecordOut])
+async def list_records(
+    subscription_id: str, principal: Manager, session: SessionDep
+) -> list[EndpointRecordOut]:
+    """Operational records: `endpoint.disabled` (with the reason) and `endpoint.enabled`."""
+    sub = await _owned(session, principal, subscription_id)
+    rows = await session.scalars(
+        select(EndpointRecord)
+        .where(EndpointRecord.subscription_id == sub.id)
+        .order_by(EndpointRecord.id)
+    )
+    return [EndpointRecordOut.model_validate(r, from_attributes=True) for r in rows]

@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from typing import Any
 
-from services.notify.delivery import deliver, fanout
-from shared.celery_app import app
+from celery import signals
+from prometheus_client import start_http_server
+
+from services.notify.delivery import deliver, dispatch, fanout
+from shared.celery_app import NOTIFY_QUEUE, app
 from shared.resources import resources
+from shared.settings import get_settings
+
+log = logging.getLogger("pivotwatch.notify")
+
+
+@signals.worker_process_init.connect
+def _serve_metrics(**_: Any) -> None:
+    """Attempts, lag and given-up are counted where attempts are made: in the worker process.
+    With `PIVOTWATCH_NOTIFY_METRICS_PORT` set, a notify worker serves them (one process per
+    port: run notify workers with -c 1 and scale by process, as `pivotwatch up` does)."""
+    settings = get_settings()
+    if not settings.notify_metrics_port:
+        return
+    consume = app.amqp.queues.consume_from  # None: the worker takes every queue
+    if consume is not None and NOTIFY_QUEUE not in consume:
+        return
+    try:
+        start_http_server(settings.notify_metrics_port, addr=settings.host)
+    except OSError as exc:
+        log.warning("notify metrics port unavailable", extra={"error": str(exc)})
 
 
 @app.task(name="notify.fanout")
@@ -27,12 +52,7 @@ def deliver_task(delivery_ids: list[str]) -> int:
 
 @app.task(name="notify.dispatch_due")
 def dispatch_due() -> int:
-    """Send every delivery whose retry time has come (claimed with SKIP LOCKED)."""
+    """Send every delivery whose time has come (claimed with SKIP LOCKED); beat calls it again
+    on the next tick, so a pass that meets a database outage simply ends."""
     r = resources()
-    total = 0
-    for _ in range(20):  # bounded: beat calls again on the next tick
-        n = deliver(r.sessions, r.settings)
-        total += n
-        if n == 0:
-            break
-    return total
+    return dispatch(r.sessions, r.settings)
