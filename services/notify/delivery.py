@@ -37,6 +37,7 @@ from services.notify.metrics import GIVEN_UP, LAG, refresh_queue_depth
 from services.notify.schedule import next_delay, parse_retry_after
 from services.notify.ssrf import UnsafeTarget, vet
 from shared.db import Delivery, DeliveryAttempt, EndpointRecord, Event, Outbox, Subscription
+from shared.logs import correlation_id
 from shared.metrics import DELIVERIES
 from shared.settings import Settings
 from shared.views import event_document
@@ -384,57 +385,75 @@ def record(session: Session, settings: Settings, results: list[Result]) -> None:
         d = session.get(Delivery, r.delivery_id, with_for_update=True, populate_existing=True)
         if d is None or d.status != "pending":
             continue  # deleted, or already settled by another worker after a lease expired
-        sub = session.get(
-            Subscription, d.subscription_id, with_for_update=True, populate_existing=True
+        # The event's correlation id (set at ingest) follows it into its delivery log lines.
+        token = correlation_id.set(d.correlation_id)
+        try:
+            _record_one(session, settings, r, d, now)
+        finally:
+            correlation_id.reset(token)
+
+
+def _record_one(
+    session: Session, settings: Settings, r: Result, d: Delivery, now: datetime
+) -> None:
+    sub = session.get(Subscription, d.subscription_id, with_for_update=True, populate_existing=True)
+    assert sub is not None
+    session.add(
+        DeliveryAttempt(
+            delivery_id=d.id,
+            attempted_at=r.started_at,
+            status_code=r.status_code,
+            duration_ms=r.duration_ms,
+            response_excerpt=r.excerpt,
+            error=r.error,
         )
-        assert sub is not None
-        session.add(
-            DeliveryAttempt(
-                delivery_id=d.id,
-                attempted_at=r.started_at,
-                status_code=r.status_code,
-                duration_ms=r.duration_ms,
-                response_excerpt=r.excerpt,
-                error=r.error,
-            )
-        )
-        outcome = _outcome(r)
-        DELIVERIES.labels(outcome).inc()
-        LAG.observe(max(0.0, (r.started_at - r.due_at).total_seconds()))
-        d.attempts += 1
-        d.last_status_code = r.status_code
-        d.last_error = r.error
-        d.updated_at = now
-        if outcome == "succeeded":
-            d.status, d.delivered_at, d.next_attempt_at = "succeeded", now, None
-            sub.first_failure_at = None
-            continue
-        sub.first_failure_at = sub.first_failure_at or r.started_at
-        if r.status_code == 410:
-            disable(session, sub, "endpoint answered 410 Gone", now)
-        elif (now - sub.first_failure_at).total_seconds() >= settings.disable_after_failing_seconds:
-            disable(session, sub, "every attempt failed for the configured period", now)
-        delay = next_delay(
-            d.attempts - d.schedule_from,
-            settings.retry_schedule_seconds,
-            settings.retry_jitter,
-            r.retry_after,
-        )
-        if delay is None or not sub.enabled:
-            GIVEN_UP.inc()
-            d.status, d.next_attempt_at = "failed", None
-        else:
-            d.next_attempt_at = now + timedelta(seconds=delay)
+    )
+    outcome = _outcome(r)
+    DELIVERIES.labels(outcome).inc()
+    LAG.observe(max(0.0, (r.started_at - r.due_at).total_seconds()))
+    d.attempts += 1
+    d.last_status_code = r.status_code
+    d.last_error = r.error
+    d.updated_at = now
+    if outcome == "succeeded":
+        d.status, d.delivered_at, d.next_attempt_at = "succeeded", now, None
+        sub.first_failure_at = None
         log.info(
-            "delivery attempt failed",
+            "delivered",
             extra={
                 "delivery_id": str(d.id),
+                "webhook_id": d.webhook_id,
                 "status_code": r.status_code,
-                "error": r.error,
                 "attempts": d.attempts,
-                "status": d.status,
             },
         )
+        return
+    sub.first_failure_at = sub.first_failure_at or r.started_at
+    if r.status_code == 410:
+        disable(session, sub, "endpoint answered 410 Gone", now)
+    elif (now - sub.first_failure_at).total_seconds() >= settings.disable_after_failing_seconds:
+        disable(session, sub, "every attempt failed for the configured period", now)
+    delay = next_delay(
+        d.attempts - d.schedule_from,
+        settings.retry_schedule_seconds,
+        settings.retry_jitter,
+        r.retry_after,
+    )
+    if delay is None or not sub.enabled:
+        GIVEN_UP.inc()
+        d.status, d.next_attempt_at = "failed", None
+    else:
+        d.next_attempt_at = now + timedelta(seconds=delay)
+    log.info(
+        "delivery attempt failed",
+        extra={
+            "delivery_id": str(d.id),
+            "status_code": r.status_code,
+            "error": r.error,
+            "attempts": d.attempts,
+            "status": d.status,
+        },
+    )
 
 
 def disable(session: Session, sub: Subscription, reason: str, now: datetime) -> None:

@@ -3,6 +3,7 @@ timeline, and a signed webhook to a subscriber; then a clean stop and a restart 
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -101,6 +102,18 @@ def test_event_flows_to_timeline_and_webhook(stack_home: Path, receiver: Receive
         # The correlation id followed the event from ingest through the worker to the delivery.
         worker_log = (stack_home / "logs" / "enrich-worker.log").read_text()
         assert "corr-e2e-1" in worker_log
+        delivered = wait_until(
+            lambda: [
+                line
+                for line in (stack_home / "logs" / "notify-worker.log").read_text().splitlines()
+                if '"delivered"' in line and "corr-e2e-1" in line
+            ]
+        )
+        assert payload["id"] in delivered[0]
+        # The webhook secret and the API key never reach a log.
+        for log in (stack_home / "logs").glob("*.log"):
+            text = log.read_text()
+            assert secret not in text and key not in text, log.name
     finally:
         code = stack.stop()
     assert code == 0, "\n".join(stack.output)
@@ -112,7 +125,8 @@ def test_event_flows_to_timeline_and_webhook(stack_home: Path, receiver: Receive
     try:
         assert "Acme AI releases open weights" in timeline_titles(again, "acme-ai")
     finally:
-        assert again.stop() == 0
+        assert again.stop(signal.SIGTERM) == 0  # SIGTERM stops it as cleanly as Ctrl-C
+    assert wait_until(lambda: not again.processes(), timeout=15)
 
 
 def test_explicit_urls_use_those_servers(stack_home: Path, migrated: Any) -> None:
