@@ -3,7 +3,8 @@ and the request body reader that enforces size limits before parsing."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated
 
 import redis.asyncio as aioredis
@@ -12,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.auth import Principal, Scope, lookup
+from shared.db import async_session_factory, make_async_engine
 from shared.errors import (
     DependencyUnavailable,
     Forbidden,
@@ -67,6 +69,34 @@ def install_common(
             status_code=200 if ready else 503,
             headers=None if ready else {"Retry-After": "5"},
         )
+
+
+def database_and_redis(
+    settings: Settings,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The lifespan of a service that reads PostgreSQL and Redis: clients built at start-up,
+    on app state (`engine`, `sessions`, `redis`), closed at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_async_engine(settings)
+        client = aioredis.Redis.from_url(
+            settings.redis_url, socket_timeout=5, socket_connect_timeout=2
+        )
+        app.state.engine = engine
+        app.state.sessions = async_session_factory(engine)
+        app.state.redis = client
+        try:
+            yield
+        finally:
+            await client.aclose()
+            await engine.dispose()
+
+    return lifespan
+
+
+def database_and_redis_checks(app: FastAPI) -> dict[str, Check]:
+    return {"postgres": postgres_check(app.state.engine), "redis": redis_check(app.state.redis)}
 
 
 def get_settings_dep(request: Request) -> Settings:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.notify.metrics import refresh_queue_depth_async
 from services.notify.subscriptions import router
-from shared.db import async_session_factory, make_async_engine
-from shared.http import install_common, postgres_check, redis_check
+from shared.http import database_and_redis, database_and_redis_checks, install_common
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("pivotwatch.notify")
@@ -21,34 +18,14 @@ log = logging.getLogger("pivotwatch.notify")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_async_engine(settings)
-        client = aioredis.Redis.from_url(
-            settings.redis_url, socket_timeout=5, socket_connect_timeout=2
-        )
-        app.state.engine = engine
-        app.state.sessions = async_session_factory(engine)
-        app.state.redis = client
-        try:
-            yield
-        finally:
-            await client.aclose()
-            await engine.dispose()
-
     app = FastAPI(
         title="pivotwatch notify",
         version="0.1.0",
-        lifespan=lifespan,
+        lifespan=database_and_redis(settings),
         description="Webhook subscriptions signed per Standard Webhooks, with retries and logs.",
     )
     app.state.settings = settings
-    install_common(
-        app,
-        "notify",
-        lambda a: {"postgres": postgres_check(a.state.engine), "redis": redis_check(a.state.redis)},
-    )
+    install_common(app, "notify", database_and_redis_checks)
     app.include_router(router)
 
     @app.middleware("http")
