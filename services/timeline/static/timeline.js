@@ -194,8 +194,8 @@
   }
 
   function phaseLabel(phase) {
-    if (phase.name) return phase.name;
-    const words = String(phase.slug).replace(/[-_]+/g, " ");
+    // The API names phases in lower case ("capped profit"); a band label starts a sentence.
+    const words = phase.name || String(phase.slug).replace(/[-_]+/g, " ");
     return words.charAt(0).toUpperCase() + words.slice(1);
   }
 
