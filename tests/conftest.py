@@ -10,6 +10,8 @@ tests — with the non-test variables that is database 15, never the one the URL
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,7 +44,7 @@ def _with_db(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def servers() -> Iterator[Servers]:
     db_url = os.environ.get("PIVOTWATCH_TEST_DATABASE_URL")
     redis_url = os.environ.get("PIVOTWATCH_TEST_REDIS_URL")
     if not (db_url and redis_url):
@@ -64,7 +66,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             with psycopg.connect(db_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         return
-    home: Path = tmp_path_factory.mktemp("servers")
+    # Not under pytest's basetemp: a concurrent pytest session prunes old basetemps, and the
+    # servers' data must outlive that for the whole session.
+    home = Path(tempfile.mkdtemp(prefix="pivotwatch-test-"))
     pg = EmbeddedPostgres(home / "postgres", free_port())
     rd = EmbeddedRedis(home / "redis", free_port())
     try:
@@ -74,6 +78,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     finally:
         pg.stop()
         rd.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
