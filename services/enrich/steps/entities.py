@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from services.enrich.steps import Evidence, Hit, Lexicon
@@ -328,6 +329,13 @@ def _heuristic_people(
 
 
 def _actor_entity(actor: str) -> Entity | None:
+    # Reporters name the same few actors again and again; the answer depends on the string alone.
+    known = _actor_entity_cached(actor)
+    return dict(known) if known is not None else None
+
+
+@lru_cache(maxsize=4096)
+def _actor_entity_cached(actor: str) -> Entity | None:
     text = " ".join(actor.split())
     if not text:
         return None
