@@ -2,6 +2,7 @@
 # it is missing, so a fresh clone needs nothing but python3 (3.11+).
 PYTHON ?= python3
 VENV   ?= .venv
+TESTS  ?= tests
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
@@ -51,7 +52,7 @@ clean:
 test-external: $(STAMP)
 	PIVOTWATCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
 	PIVOTWATCH_REDIS_URL=redis://127.0.0.1:6379/0 \
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest $(TESTS)
 
 # Longer property-based runs against every service's OpenAPI (CI runs a bounded version).
 fuzz: $(STAMP)
