@@ -86,6 +86,7 @@ class RawResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+    raw_head: bytes = b""
 
     def json(self) -> Any:
         import orjson
@@ -126,7 +127,7 @@ def raw_request(port: int, request: bytes, timeout: float = 30) -> RawResponse:
         headers[name.decode("latin-1").strip().lower()] = value.decode("latin-1").strip()
     if headers.get("transfer-encoding") == "chunked":
         body = _dechunk(body)
-    return RawResponse(int(status_line.split()[1]), headers, body)
+    return RawResponse(int(status_line.split()[1]), headers, body, head)
 
 
 def http_request(
