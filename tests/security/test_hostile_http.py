@@ -230,6 +230,24 @@ class TestIngestHostileHeaders:
         assert r.status == 400  # uvicorn's parser refuses the request before any app code
 
 
+@pytest.mark.parametrize("service", ["ingest", "timeline", "notify"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        (b"x-padding", b"p" * 65_536),
+        (b"cookie", b"c=" + b"k" * 65_536),
+        (b"x-bin", bytes(range(0x80, 0x100)) * 256),
+    ],
+)
+def test_every_service_answers_a_request_with_a_64_kib_header(
+    request: pytest.FixtureRequest, service: str, header: tuple[bytes, bytes]
+) -> None:
+    live: Live = request.getfixturevalue(f"{service}_server")
+    for target in (b"/healthz", b"/v1/nowhere"):
+        r = raw_request(live.port, http_request("GET", target, [header]))
+        assert r.status in (200, 404), (service, target, r.status)
+
+
 class TestNulCharacters:
     @pytest.mark.parametrize(
         ("where", "field"),
