@@ -21,7 +21,9 @@ class Precision(StrEnum):
     DAY = "day"
 
 
-_PART = re.compile(r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2}))?)?(?P<q>[~?%])?$")
+# ASCII digits only (`\d` also matches Arabic-Indic and full-width digits, which int() reads) and
+# a full match (`$` also matches before a trailing newline, which an interval part can carry).
+_PART = re.compile(r"(?P<y>[0-9]{4})(?:-(?P<m>[0-9]{2})(?:-(?P<d>[0-9]{2}))?)?(?P<q>[~?%])?")
 
 
 class DateParseError(ValueError):
@@ -53,7 +55,7 @@ class OccurredDate:
 
 
 def _parse_part(text: str) -> tuple[date, date, Precision, str | None]:
-    m = _PART.match(text)
+    m = _PART.fullmatch(text)
     if not m:
         raise DateParseError(f"'{text}' is not YYYY, YYYY-MM or YYYY-MM-DD (EDTF ~ ? % allowed)")
     year = int(m["y"])

@@ -113,10 +113,17 @@ class DependencyUnavailable(PivotwatchError):
     code = "unavailable"
 
 
-def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    """pydantic's error location as a dotted path, without the request part FastAPI prepends."""
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts)
+_REQUEST_PARTS = ("body", "query", "path", "header", "cookie")
+
+
+def field_path(loc: tuple[Any, ...] | list[Any], request: bool = False) -> str:
+    """pydantic's error location as a dotted path. FastAPI prepends the request part (`body`,
+    `query`...) to a request's locations: only that leading element is dropped, so that a field
+    itself named `body` (an event's `data.body`) keeps its name."""
+    parts = list(loc)
+    if request and parts and parts[0] in _REQUEST_PARTS:
+        parts = parts[1:]
+    return ".".join(str(p) for p in parts)
 
 
 # A model-level check names its field at the start of its message ("sources: at least one ...");
@@ -124,8 +131,8 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 _NAMED = re.compile(r"^(?P<field>[a-z_][a-z0-9_]*): (?P<reason>.+)$", re.DOTALL)
 
 
-def _located(loc: Any, msg: Any, prefix: str) -> tuple[str, str]:
-    path = field_path(tuple(loc or ()))
+def _located(loc: Any, msg: Any, prefix: str, request: bool = False) -> tuple[str, str]:
+    path = field_path(tuple(loc or ()), request)
     reason = str(msg or "invalid input").removeprefix("Value error, ")
     named = _NAMED.match(reason)
     if named:
@@ -140,16 +147,19 @@ def from_validation_error(
     exc: ValidationError | RequestValidationError, prefix: str = ""
 ) -> InvalidInput:
     errors = exc.errors()
+    request = isinstance(exc, RequestValidationError)
     first = errors[0] if errors else {"loc": (), "msg": "invalid input"}
-    path, msg = _located(first.get("loc"), first.get("msg"), prefix)
+    path, msg = _located(first.get("loc"), first.get("msg"), prefix, request)
     detail = msg if len(errors) == 1 else f"{msg} (and {len(errors) - 1} more)"
-    return InvalidInput(detail, field=path or None, extra={"errors": _compact(errors, prefix)})
+    return InvalidInput(
+        detail, field=path or None, extra={"errors": _compact(errors, prefix, request)}
+    )
 
 
-def _compact(errors: Any, prefix: str) -> list[dict[str, str]]:
+def _compact(errors: Any, prefix: str, request: bool) -> list[dict[str, str]]:
     out = []
     for e in errors[:20]:
-        path, reason = _located(e.get("loc"), e.get("msg"), prefix)
+        path, reason = _located(e.get("loc"), e.get("msg"), prefix, request)
         out.append({"field": path, "reason": reason})
     return out
 
@@ -177,7 +187,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         body = {"error": "internal", "detail": "internal error", "field": None}
-        return JSONResponse(body, status_code=500)
+        # Sent from outside every middleware (Starlette's ServerErrorMiddleware), so it carries
+        # the header the hardening middleware gives every other response itself.
+        return JSONResponse(body, status_code=500, headers={"X-Content-Type-Options": "nosniff"})
 
     app.add_exception_handler(PivotwatchError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)

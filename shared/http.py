@@ -1,24 +1,30 @@
 """What every FastAPI service shares: app construction, health/readiness, auth dependencies,
-and the request body reader that enforces size limits before parsing."""
+the request body reader that enforces size limits before parsing, and the hardening every
+response gets (`X-Content-Type-Options: nosniff`; a NUL in the path or query refused with 422)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated
+from urllib.parse import unquote_to_bytes
 
 import redis.asyncio as aioredis
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from shared.auth import Principal, Scope, lookup
 from shared.db import async_session_factory, make_async_engine
 from shared.errors import (
     DependencyUnavailable,
     Forbidden,
+    InvalidInput,
     PayloadTooLarge,
     Unauthorized,
+    error_response,
     install_error_handlers,
 )
 from shared.metrics import install_http_metrics
@@ -43,12 +49,53 @@ def postgres_check(engine: AsyncEngine) -> Check:
     return check
 
 
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+class Hardening:
+    """Pure ASGI middleware: every response says `nosniff`, so no browser guesses a JSON error or
+    an export to be HTML; and a NUL in the path or query string is refused with 422 before any
+    route sees it (PostgreSQL cannot hold NUL in text, and no pivotwatch value contains one)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        field = None
+        if "\x00" in scope["path"]:  # the path arrives percent-decoded
+            field = "path"
+        elif b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
+            field = "query"
+        if field is not None:
+            error = InvalidInput("NUL characters (%00) are not accepted", field=field)
+            await error_response(error)(scope, receive, self._with_nosniff(send))
+            return
+        await self.app(scope, receive, self._with_nosniff(send))
+
+    @staticmethod
+    def _with_nosniff(send: Send) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == NOSNIFF[0] for name, _ in headers):
+                    headers.append(NOSNIFF)
+                message["headers"] = headers
+            await send(message)
+
+        return wrapped
+
+
 def install_common(
     app: FastAPI, service: str, checks: Callable[[FastAPI], dict[str, Check]]
 ) -> None:
-    """Error handlers, metrics, `/healthz` (alive) and `/readyz` (dependencies reachable)."""
+    """Error handlers, metrics, hardening, `/healthz` (alive) and `/readyz` (dependencies
+    reachable)."""
     install_error_handlers(app)
     install_http_metrics(app, service)
+    app.add_middleware(Hardening)  # added last, so it runs first: before metrics and routes
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

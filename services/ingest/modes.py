@@ -24,6 +24,7 @@ STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 JSON = "application/json"
 EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")  # CloudEvents 1.0: lowercase a-z0-9, <= 20
+NUL_REASON = "NUL characters (\\u0000) are not accepted in text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ def _validate(index: int, obj: Any, max_event_bytes: int, prefix: str = "") -> P
             f"event is {size} bytes; the limit is {max_event_bytes}", field=prefix or "body"
         )
         return Rejected(index, err, _known_id(obj))
-    bad_name = _bad_extension(obj)
+    bad_name = _bad_extension(obj) or nul_field(obj)
     if bad_name is not None:
         return Rejected(index, bad_name.with_prefix(prefix), _known_id(obj))
     try:
@@ -108,6 +109,28 @@ def _bad_extension(obj: dict[str, Any]) -> _FieldProblem | None:
                 f"'{name}' is not a valid extension attribute name: lowercase letters and "
                 "digits only, at most 20 characters",
             )
+    return None
+
+
+def nul_field(value: Any, path: str = "") -> _FieldProblem | None:
+    """The first string (or key) holding a NUL character. PostgreSQL cannot store one in text or
+    JSONB, so such an event is refused here with the field named, rather than accepted and then
+    failing in the worker; silently dropping the character would change what the reporter said."""
+    if isinstance(value, str):
+        return _FieldProblem(path or "body", NUL_REASON) if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return _FieldProblem(inner, NUL_REASON)
+            found = nul_field(item, inner)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = nul_field(item, f"{path}.{i}" if path else str(i))
+            if found is not None:
+                return found
     return None
 
 

@@ -18,6 +18,7 @@ from services.ingest.modes import (
     Parsed,
     Rejected,
     media_type,
+    nul_field,
     parse_batch,
     parse_single,
 )
@@ -211,6 +212,9 @@ async def post_article(request: Request, principal: Writer, settings: SettingsDe
         article = Article.model_validate_json(body)
     except ValidationError as exc:
         raise from_validation_error(exc) from exc
+    nul = nul_field(article.model_dump())
+    if nul is not None:
+        raise nul.with_prefix("")
     source = f"urn:pivotwatch:article:{principal.key_id}"
     ce_id = str(article.url)
     article_id = str(event_uuid(source, ce_id))

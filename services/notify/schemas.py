@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.events import Category
 
 EventType = Literal["event.created", "event.updated", "phase.changed"]
 ALL_EVENT_TYPES: list[str] = ["event.created", "event.updated", "phase.changed"]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text or JSONB: refuse it here, naming the field, rather
+    # than fail the insert.
+    if "\x00" in value:
+        raise ValueError("NUL characters (\\u0000) are not accepted in text")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 
 def _all_types() -> list[EventType]:
@@ -20,17 +31,17 @@ def _all_types() -> list[EventType]:
 class Filter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    companies: list[str] = Field(default_factory=list, max_length=100)
+    companies: list[Text] = Field(default_factory=list, max_length=100)
     categories: list[Category] = Field(default_factory=list)
-    phases: list[str] = Field(default_factory=list, max_length=50)
+    phases: list[Text] = Field(default_factory=list, max_length=50)
     min_importance: int | None = Field(default=None, ge=0, le=100)
 
 
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=8, max_length=2000)
-    description: str = Field(default="", max_length=500)
+    url: Text = Field(min_length=8, max_length=2000)
+    description: Text = Field(default="", max_length=500)
     event_types: list[EventType] = Field(default_factory=lambda: _all_types())
     filter: Filter = Field(default_factory=Filter)
     rate_limit_per_second: float | None = Field(default=None, gt=0, le=10000)
@@ -40,8 +51,8 @@ class SubscriptionIn(BaseModel):
 class SubscriptionPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(default=None, min_length=8, max_length=2000)
-    description: str | None = Field(default=None, max_length=500)
+    url: Text | None = Field(default=None, min_length=8, max_length=2000)
+    description: Text | None = Field(default=None, max_length=500)
     event_types: list[EventType] | None = None
     filter: Filter | None = None
     rate_limit_per_second: float | None = Field(default=None, gt=0, le=10000)

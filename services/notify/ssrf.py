@@ -92,6 +92,10 @@ def resolve(host: str, port: int) -> list[IPAddress]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise UnsafeTarget(f"cannot resolve '{host}'") from exc
+    except ValueError as exc:  # UnicodeError is one
+        # The IDNA codec refuses an empty or over-long label ("a..b", 64+ characters), and a
+        # NUL in the name is a ValueError: a name no resolver can look up, not a server error.
+        raise UnsafeTarget(f"'{host}' is not a valid host name") from exc
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from services.timeline.routes import router
 from services.timeline.web import router as web_router
@@ -19,6 +20,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="The sourced chronology of company strategy, at each event's real precision.",
     )
     app.state.settings = settings
+    # CORS: the chronology is public data, so any origin may read it from a browser: GET only,
+    # never with the browser's credentials (cookies are not used; a page that holds an API key
+    # sends it itself). Ingest and notify have no CORS at all, so no other origin's page may call
+    # them. Added before install_common so its hardening middleware wraps the preflights too.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "HEAD"],
+        allow_headers=["authorization", "last-event-id"],
+        allow_credentials=False,
+        expose_headers=["link", "x-correlation-id"],
+        max_age=600,
+    )
     install_common(app, "timeline", database_and_redis_checks)
     app.include_router(router)
     app.include_router(web_router)

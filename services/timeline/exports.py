@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared.dates import OccurredDate, Precision, parse_occurred
 
@@ -112,6 +113,11 @@ def _source_links(doc: Doc) -> str:
     for s in doc.get("sources") or []:
         url = str(s.get("url") or "")
         label = str(s.get("publisher") or url)
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            # Ingest accepts only http(s); whatever else reached the store (an entry written to
+            # the stream by hand) is shown as text, never as a link a javascript: URL could run.
+            items.append(html.escape(label))
+            continue
         items.append(
             f'<a href="{html.escape(url, quote=True)}" rel="noopener noreferrer">'
             f"{html.escape(label)}</a>"

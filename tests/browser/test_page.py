@@ -7,6 +7,7 @@ Debian's `chromium` driven by PyPI `playwright` (no browser is downloaded).
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import struct
@@ -51,6 +52,11 @@ HOSTILE_SENT = (
     "&lt;script&gt;alert(1)&lt;/script&gt; OpenAI board &lt;img src=x onerror=alert(2)&gt; memo"
 )
 HOSTILE_TITLE = "<script>alert(1)</script> OpenAI board <img src=x onerror=alert(2)> memo"
+# A second event whose every displayed field is markup, and whose sources were tampered with on
+# the way to the store (ingest refuses a javascript: URL; the worker does not check again).
+DRAWER_TITLE = '<b onmouseover="alert(4)">bold</b> OpenAI drawer check <svg onload=alert(5)>'
+DRAWER_SUMMARY = "<iframe src=javascript:alert(6)></iframe> summary & <a href=x>link</a>"
+DRAWER_PUBLISHER = "<img src=x onerror=alert(7)> Publisher"
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -114,7 +120,23 @@ def store(migrated: Any) -> Iterator[Store]:
                 title=HOSTILE_SENT,
                 summary="A made-up event whose text is markup; it must show as plain text.",
                 sources=[{"url": "https://example.com/memo?a=1&b=2", "publisher": "Example"}],
-            )
+            ),
+            cloudevent(
+                "hostile-drawer",
+                company="openai",
+                occurred="2022-06",
+                title=html.escape(DRAWER_TITLE),
+                summary=html.escape(DRAWER_SUMMARY),
+                actors=["<b>Mallory</b>"],
+                tags=["<script>alert(8)</script>"],
+                sources=[
+                    {
+                        "url": 'https://example.com/a?q="><script>alert(9)</script>',
+                        "publisher": html.escape(DRAWER_PUBLISHER),
+                    },
+                    {"url": "javascript:alert(10)", "publisher": "Tampered"},
+                ],
+            ),
         ]
     )
     try:
@@ -365,6 +387,49 @@ class TestEscaping:
         assert tab.count("img") == 0
         assert tab.count("script") == 1
         assert tab.page.evaluate("typeof window.alert") == "function"
+        tab.assert_clean()
+
+    def test_every_field_of_the_detail_drawer_is_text_and_only_http_sources_are_links(
+        self, tab: Tab, api: Callable[[str], Any]
+    ) -> None:
+        (stored,) = [e for e in openai_events(api) if e["title"] == DRAWER_TITLE]
+        event = api(f"/v1/events/{stored['id']}")
+        assert event["summary"] == DRAWER_SUMMARY
+        tab.open()
+        row = tab.page.locator("#list .row", has_text="OpenAI drawer check")
+        assert row.locator(".row-title").text_content() == DRAWER_TITLE
+        mark = tab.page.locator(f"#chart .mark[data-id='{stored['id']}']")
+        assert DRAWER_TITLE in (mark.get_attribute("aria-label") or "")
+        mark.hover()
+        assert DRAWER_TITLE in (tab.page.text_content("#tip") or "")
+        row.click()
+        detail = tab.page.locator("#detail")
+        detail.wait_for(state="visible")
+        assert tab.page.text_content("#detail-title") == DRAWER_TITLE
+        assert tab.page.text_content("#detail .lead") == DRAWER_SUMMARY
+        entities = tab.page.eval_on_selector_all(
+            "#detail .entities li", "els => els.map(e => e.firstChild.textContent)"
+        )
+        assert entities == [str(e["value"]) for e in event["entities"] if e.get("value")]
+        sources = tab.page.locator("#detail .sources li")
+        assert sources.count() == 2
+        first = sources.nth(0).locator("a")
+        assert first.text_content() == DRAWER_PUBLISHER
+        assert first.get_attribute("href") == event["sources"][0]["url"]
+        assert first.get_attribute("rel") == "noopener noreferrer"
+        assert sources.nth(1).locator("a").count() == 0  # javascript: is shown, never linked
+        assert sources.nth(1).text_content() == "Tampered"
+        protocols = tab.page.eval_on_selector_all(
+            "a[href]", "els => [...new Set(els.map(a => a.protocol))]"
+        )
+        assert set(protocols) <= {"http:", "https:"}
+        handlers = tab.page.evaluate(
+            "[...document.querySelectorAll('*')].filter(e => [...e.attributes]"
+            ".some(a => a.name.startsWith('on'))).length"
+        )
+        assert handlers == 0
+        for tag in ("img", "iframe", "svg b", "b", "script:not([src])"):
+            assert tab.count(f"body {tag}") == 0, tag
         tab.assert_clean()
 
 

@@ -1,7 +1,8 @@
 """Normalize text and source URLs before any rule looks at them.
 
-Text: HTML tags and entities removed, Unicode NFKC, typographic quotes and hyphens folded to ASCII,
-whitespace collapsed. URLs: a canonical form, so the same article cited twice compares equal.
+Text: HTML tags, entities and control characters removed, Unicode NFKC, typographic quotes and
+hyphens folded to ASCII, whitespace collapsed. URLs: a canonical form, so the same article cited
+twice compares equal.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ _FOLD = str.maketrans(
     }
 )
 
+# Control characters that are not whitespace: invisible, refused by XML 1.0 (the Atom export) and
+# by iCalendar TEXT. They are dropped; the whitespace ones (tab, newline, \x0b, \x0c, \x1c-\x1f,
+# \x85) are collapsed like any space. NUL never gets here: ingest refuses it.
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+
 TRACKING_PARAMS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref", "ref_src"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.'-][a-z0-9]+)*")
@@ -49,6 +55,8 @@ def normalize_text(text: str, *, keep_paragraphs: bool = False) -> str:
     """Plain text: no markup, NFKC, ASCII quotes, single spaces (paragraphs kept if asked)."""
     if not text:
         return ""
+    if _CONTROLS.search(text):
+        text = _CONTROLS.sub("", text)
     if not keep_paragraphs and text.isascii() and "<" not in text and "&" not in text:
         # No markup, no entity, nothing NFKC or the fold would change: only the spaces to collapse.
         return " ".join(text.split())

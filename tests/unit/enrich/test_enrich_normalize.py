@@ -24,11 +24,20 @@ from services.enrich.steps.normalize import (
         ("non\u2011profit", "non-profit"),
         ("Italy\u2019s \u201cwrong side\u201d", 'Italy\'s "wrong side"'),
         ("zero\u200bwidth\u00a0space", "zerowidth space"),
+        ("bell\x07 and\x01ctl\x1b[31m", "bell andctl[31m"),  # controls dropped (XML, iCal)
+        ("DEL\x7f and C1\x9b \u00e9", "DEL and C1 \u00e9"),
+        ("form\x0cfeed\x0bvertical", "form feed vertical"),  # whitespace controls are spaces
         ("", ""),
     ],
 )
 def test_normalize_text(raw: str, expected: str) -> None:
     assert normalize_text(raw) == expected
+
+
+def test_no_control_character_survives_normalization() -> None:
+    every = "".join(chr(c) for c in range(1, 0xA0)) + "&#1;&#x7f;&#159;"
+    out = normalize_text(every) + normalize_text(every, keep_paragraphs=True)
+    assert not [c for c in out if c != "\n" and (ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0)]
 
 
 def test_normalize_text_can_keep_paragraphs() -> None:

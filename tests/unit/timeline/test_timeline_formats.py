@@ -87,6 +87,18 @@ class TestTimelineJsDates:
         assert '<a href="https://news.example/a?x=1&amp;y=2"' in event["text"]["text"]
         assert "<script>" not in out["title"]["text"]["headline"]
 
+    @pytest.mark.parametrize(
+        "url", ["javascript:alert(1)", "JavaScript:alert(1)", "data:text/html,x", "//evil/x"]
+    )
+    def test_a_source_that_is_not_http_is_text_never_a_link(self, url: str) -> None:
+        sources = [{"url": url, "publisher": "<b>P</b>"}, {"url": "https://ok.example/"}]
+        out = exports.to_timelinejs([doc(sources=sources)], [], "t", date(2026, 1, 1))
+        text = out["events"][0]["text"]["text"]
+        assert text.count("<a ") == 1 and 'href="https://ok.example/"' in text
+        assert "&lt;b&gt;P&lt;/b&gt;" in text
+        for scheme in ("javascript", "data:", "evil"):
+            assert scheme not in text.lower()
+
     def test_open_phase_runs_to_today(self) -> None:
         opened = phases.derive([doc(transition_to="open", occurred="2020-05-01")])
         out = exports.to_timelinejs([], opened, "t", date(2026, 2, 3))

@@ -1,0 +1,85 @@
+"""API keys: stored only as hashes, and a presented key is decided by a constant-time comparison."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from redis import Redis
+
+import shared.auth
+from services.ingest.app import create_app as ingest_app
+from shared.auth import KEY_PREFIX, Scope
+from shared.redis_keys import API_KEYS
+from shared.settings import Settings
+
+
+def secret_part(key: str) -> str:
+    return key.rsplit("_", 1)[1]
+
+
+class TestKeysAreStoredHashed:
+    def test_neither_the_table_nor_the_redis_mirror_holds_a_plaintext_key(
+        self, make_key: Callable[..., str], migrated: Any, redis_client: Redis
+    ) -> None:
+        keys = [make_key(scope, name=f"k-{scope.value}") for scope in Scope]
+        with psycopg.connect(migrated.database_url) as conn:
+            rows = [r[0] for r in conn.execute("SELECT row_to_json(k)::text FROM api_keys k")]
+            hashes = {r[0] for r in conn.execute("SELECT key_hash FROM api_keys")}
+        mirror = redis_client.hgetall(API_KEYS)
+        stored = (
+            "\n".join(rows) + "\n" + "\n".join(k.decode() + v.decode() for k, v in mirror.items())
+        )
+        assert len(rows) == len(keys) == len(mirror)
+        for key in keys:
+            assert key.startswith(KEY_PREFIX)
+            assert key not in stored
+            assert secret_part(key) not in stored
+            assert hashlib.sha256(key.encode()).hexdigest() in hashes
+
+
+class TestConstantTimeComparison:
+    async def test_the_lookup_decides_with_compare_digest(
+        self,
+        settings: Settings,
+        serve: Any,
+        make_key: Callable[..., str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        calls: list[tuple[str, str]] = []
+        real = hmac.compare_digest
+
+        def recording(a: Any, b: Any) -> bool:
+            calls.append((a, b))
+            return real(a, b)
+
+        monkeypatch.setattr(shared.auth.hmac, "compare_digest", recording)
+        key = make_key(Scope.EVENTS_WRITE)
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        async with serve(ingest_app(settings)) as client:
+            status = await client.get(
+                "/v1/events/6f1f8a52-3c2b-4f57-9a43-1d2b7c0f5e11/status",
+                headers={"authorization": f"Bearer {key}"},
+            )
+        assert status.status_code == 404  # authenticated: the event is just unknown
+        assert calls == [(digest, digest)]
+
+    async def test_a_mismatch_found_by_compare_digest_is_refused(
+        self,
+        settings: Settings,
+        serve: Any,
+        make_key: Callable[..., str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # If the comparison says no, the key is refused even though the digest was found.
+        monkeypatch.setattr(shared.auth.hmac, "compare_digest", lambda a, b: False)
+        key = make_key(Scope.EVENTS_WRITE)
+        async with serve(ingest_app(settings)) as client:
+            r = await client.post(
+                "/v1/events", content=b"{}", headers={"authorization": f"Bearer {key}"}
+            )
+        assert r.status_code == 401
