@@ -149,6 +149,12 @@ def from_validation_error(
     errors = exc.errors()
     request = isinstance(exc, RequestValidationError)
     first = errors[0] if errors else {"loc": (), "msg": "invalid input"}
+    if request and first.get("type") == "json_invalid":
+        # FastAPI locates a JSON syntax error at ("body", <character offset>): the field is
+        # the body itself, and the offset belongs in the reason.
+        offset = (first.get("loc") or ("body", "?"))[-1]
+        reason = f"body is not valid JSON (at character {offset}): {first.get('msg')}"
+        return InvalidInput(reason, field="body")
     path, msg = _located(first.get("loc"), first.get("msg"), prefix, request)
     detail = msg if len(errors) == 1 else f"{msg} (and {len(errors) - 1} more)"
     return InvalidInput(
@@ -181,6 +187,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        if exc.status_code == 400:
+            # FastAPI's "There was an error parsing the body": the body is not the JSON it
+            # should be. Said in the one shape, as the invalid input it is.
+            body = {"error": "invalid", "detail": f"body: {exc.detail}", "field": "body"}
+            return JSONResponse(body, status_code=422)
         body = {"error": codes.get(exc.status_code, "http_error"), "detail": str(exc.detail)}
         return JSONResponse({**body, "field": None}, status_code=exc.status_code)
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -97,8 +97,13 @@ async def _owned(session: AsyncSession, principal: Principal, sub_id: str) -> Su
 
 @router.post("/subscriptions", status_code=201, response_model=SubscriptionCreated)
 async def create_subscription(
-    body: SubscriptionIn, principal: Manager, session: SessionDep, settings: SettingsDep
+    body: SubscriptionIn,
+    principal: Manager,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> dict[str, Any]:
+    response.headers["Cache-Control"] = "no-store"  # the answer carries the secret
     await _check_url(body.url, settings)
     secret = generate_secret()
     sub = Subscription(
@@ -236,10 +241,12 @@ async def rotate_secret(
     subscription_id: str,
     principal: Manager,
     session: SessionDep,
+    response: Response,
     body: RotateSecretIn | None = None,
 ) -> dict[str, Any]:
     """Make a new secret (shown once, now). Until the grace period ends, deliveries carry a
     signature by the previous secrets too, so receivers can switch without losing any."""
+    response.headers["Cache-Control"] = "no-store"  # the answer carries the new secret
     grace = (body or RotateSecretIn()).grace_seconds
     owned = await _owned(session, principal, subscription_id)
     # Locked: two rotations at once must not lose a secret.

@@ -54,6 +54,33 @@ class TestCreate:
             assert "secret" not in r.text
         assert [s["id"] for s in many.json()] == [created["id"]]
 
+    async def test_answers_that_carry_a_secret_are_not_cached(
+        self, nsettings: Settings, serve: Any, manager: dict[str, str], receiver: Any
+    ) -> None:
+        async with serve(create_app(nsettings)) as client:
+            created = await client.post(
+                "/v1/subscriptions", json=body(receiver.url), headers=manager
+            )
+            rotated = await client.post(
+                f"/v1/subscriptions/{created.json()['id']}/rotate-secret", headers=manager
+            )
+        assert created.headers["cache-control"] == "no-store"
+        assert rotated.status_code == 201
+        assert rotated.headers["cache-control"] == "no-store"
+
+    async def test_unparseable_json_is_422_naming_the_body(
+        self, nsettings: Settings, serve: Any, manager: dict[str, str]
+    ) -> None:
+        async with serve(create_app(nsettings)) as client:
+            r = await client.post(
+                "/v1/subscriptions",
+                content=b'{"url": "http://127.0.0.1/x",',
+                headers={**manager, "content-type": "application/json"},
+            )
+        assert r.status_code == 422
+        assert r.json()["error"] == "invalid"
+        assert r.json()["field"] == "body"
+
     async def test_filter_and_types_are_validated_with_the_field_named(
         self, nsettings: Settings, serve: Any, manager: dict[str, str], receiver: Any
     ) -> None:
