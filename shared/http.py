@@ -83,15 +83,21 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
 
 
-async def authenticate(request: Request) -> Principal:
+def bearer_token(request: Request) -> str:
+    """The presented API key; 401 when there is none."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(
             "an API key is required: 'Authorization: Bearer <key>'", field="authorization"
         )
+    return token.strip()
+
+
+async def authenticate(request: Request) -> Principal:
+    token = bearer_token(request)
     try:
-        principal = await lookup(request.app.state.redis, token.strip())
+        principal = await lookup(request.app.state.redis, token)
     except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
         raise DependencyUnavailable("Redis is unreachable; try again", retry_after=2) from exc
     if principal is None:
