@@ -20,7 +20,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_async_engine(settings)
+        # Pool as large as the concurrency it serves: connections past the pool are closed on
+        # return, and reconnecting costs more than the query.
+        engine = make_async_engine(settings, pool_size=32, read_only=True)
         client = aioredis.Redis.from_url(
             settings.redis_url, socket_timeout=5, socket_connect_timeout=2
         )
