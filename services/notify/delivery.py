@@ -399,8 +399,25 @@ async def _send_one(
         )
 
 
+# Requests in flight at once, and the pool's size. httpcore matches each request to a connection
+# by polling every pooled connection (a syscall each): with 100 connections and 500 queued
+# requests that cost 9 ms of CPU per delivery (profiled); 32 in flight keeps it small.
+SEND_CONCURRENCY = 32
+
+
 async def send_all(claimed: list[Claimed], settings: Settings) -> list[Result]:
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
+    limits = httpx.Limits(
+        max_connections=SEND_CONCURRENCY, max_keepalive_connections=SEND_CONCURRENCY
+    )
+    gate = asyncio.Semaphore(SEND_CONCURRENCY)
+
+    async def send(c: Claimed) -> Result:
+        wait = (c.send_at - datetime.now(UTC)).total_seconds()
+        if wait > 0:  # a rate-limited endpoint's slot: wait without holding a connection
+            await asyncio.sleep(wait)
+        async with gate:
+            return await _send_one(client, c, settings, vetted)
+
     async with httpx.AsyncClient(
         timeout=settings.webhook_timeout_seconds,
         follow_redirects=False,  # a 3xx is a failure, never followed (SSRF)
@@ -408,9 +425,7 @@ async def send_all(claimed: list[Claimed], settings: Settings) -> list[Result]:
         trust_env=False,
     ) as client:
         vetted: Vetting = {}
-        return list(
-            await asyncio.gather(*(_send_one(client, c, settings, vetted) for c in claimed))
-        )
+        return list(await asyncio.gather(*(send(c) for c in claimed)))
 
 
 def _outcome(r: Result) -> str:
