@@ -11,14 +11,45 @@ from starlette.responses import Response
 
 from shared.events import CloudEvent
 
-PAGE = orjson.dumps(
-    {
-        "events": [
-            {"id": str(i), "title": f"event {i}", "occurred": "2019-03-11", "summary": "x" * 200}
-            for i in range(50)
-        ],
-        "next_cursor": "abc",
+
+def _doc(i: int) -> dict[str, Any]:
+    """An event document the size and shape of what the timeline serves (bench/p4.py's rows)."""
+    return {
+        "id": f"00000000-0000-0000-0000-{i:012d}",
+        "source": "/bench/p4",
+        "ce_id": f"p4-{i}",
+        "company": "bench-co-7",
+        "companies": ["bench-co-7"],
+        "occurred": "2019-03-11",
+        "occurred_start": "2019-03-11",
+        "occurred_end": "2019-03-11",
+        "precision": "day",
+        "title": f"Bench company 7 raises a funding round ({i})",
+        "summary": "A generated event for the read benchmark; its summary is about as long as a "
+        "real one, a sentence or two of what happened and why it matters to the company.",
+        "category": "funding",
+        "category_label": "funding",
+        "category_confidence": 0.8,
+        "phase": None,
+        "transition_to": None,
+        "stance": 0.0,
+        "importance": 42,
+        "entities": [{"kind": "org", "value": "bench-co-7"}],
+        "sources": [{"url": f"https://example.org/p4/{i}", "publisher": "Bench"}],
+        "tags": [],
+        "actors": [],
+        "duplicate_of": None,
+        "extracted": False,
+        "reported_at": "2026-11-29T12:00:00+00:00",
+        "received_at": "2026-11-29T12:00:00+00:00",
+        "recorded_at": "2026-11-29T12:00:00+00:00",
+        "updated_at": "2026-11-29T12:00:00+00:00",
+        "version": 1,
     }
+
+
+PAGE = orjson.dumps(
+    {"company": "bench-co-7", "events": [_doc(i) for i in range(50)], "next_cursor": "abc"}
 )
 
 

@@ -8,7 +8,7 @@ Prints one JSON line: requests, statuses, latencies (ms) percentiles, duration, 
         --method POST --header 'content-type: application/cloudevents+json' --body-file body.json
     # --rate N caps the offered rate (requests/s, spread over connections); --unique rewrites
     # the placeholder {n} in the body with a per-request counter and {d} with a day derived from
-    # it, so events are neither duplicates nor all on one day.
+    # it ({md}: that day's month and day), so events are neither duplicates nor all on one day.
 """
 
 from __future__ import annotations
@@ -73,7 +73,11 @@ async def worker(
             body = body_template
             if args.unique:
                 day = (EPOCH + timedelta(days=n % 9000)).isoformat().encode()
-                body = body.replace(b"{n}", str(n).encode()).replace(b"{d}", day)
+                body = (
+                    body.replace(b"{n}", str(n).encode())
+                    .replace(b"{d}", day)
+                    .replace(b"{md}", day[5:])
+                )
             req = (
                 f"{args.method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{headers}"
                 f"Content-Length: {len(body)}\r\n\r\n"

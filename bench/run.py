@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,86 +25,12 @@ from typing import Any
 import orjson
 import psutil
 
+from bench.common import Report, _fmt, cpu_delta, cpu_snapshot, event_body, loadgen
+from bench.p4 import p4_reads
+from bench.p5 import p5_webhooks
 from bench.stack import bare_server, cpu_seconds, rss_mb, running_stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def event_body(prefix: str) -> bytes:
-    return orjson.dumps(
-        {
-            "specversion": "1.0",
-            "id": f"{prefix}-{{n}}",
-            "source": "/bench",
-            "type": "dev.pivotwatch.strategy.reported",
-            "time": "2025-08-05T12:00:00Z",
-            "data": {
-                # Distinct companies and days: a realistic stream has few near-duplicates, and
-                # the same story told thousands of times would measure the merge path instead.
-                "company": f"Bench {prefix} {{n}}",
-                "occurred": "{d}",
-                "title": "{n} released open weights for its model under Apache 2.0",
-                "summary": "The lab released an open-weight model under the Apache 2.0 licence.",
-                "sources": [{"url": "https://example.org/bench/{n}", "publisher": "Bench"}],
-            },
-        }
-    )
-
-
-def loadgen(
-    url: str,
-    seconds: float,
-    connections: int,
-    body: bytes | None = None,
-    headers: list[str] | None = None,
-    method: str = "GET",
-    rate: float = 0.0,
-    unique: bool = False,
-    start: int = 0,
-) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
-        f.write(body or b"")
-        body_path = f.name
-    argv = [
-        sys.executable,
-        str(Path(__file__).with_name("loadgen.py")),
-        "--url",
-        url,
-        "--method",
-        method,
-        "--connections",
-        str(connections),
-        "--seconds",
-        str(seconds),
-        "--body-file",
-        body_path,
-        "--start",
-        str(start),
-    ]
-    for h in headers or []:
-        argv += ["--header", h]
-    if rate:
-        argv += ["--rate", str(rate)]
-    if unique:
-        argv.append("--unique")
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 60)
-    Path(body_path).unlink()
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
-
-
-@dataclass
-class Report:
-    quick: bool
-    scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def add(self, name: str, **figures: Any) -> None:
-        self.scenarios[name] = figures
-        print(f"{name}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in figures.items()), flush=True)
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 def p2_single_ingest(report: Report, seconds: float) -> None:
@@ -121,15 +46,17 @@ def p2_single_ingest(report: Report, seconds: float) -> None:
         headers = ["content-type: application/cloudevents+json", f"authorization: Bearer {key}"]
         ingest_pid = next(c.proc.pid for c in stack.children if c.name == "ingest" and c.proc)
         loadgen(url, 2, 8, event_body("warm"), headers, "POST", unique=True)
-        cpu0 = cpu_seconds(ingest_pid)
+        cpu0 = cpu_snapshot(stack)
         svc = loadgen(url, seconds, 32, event_body("p2"), headers, "POST", unique=True)
-        svc_cpu = cpu_seconds(ingest_pid) - cpu0
+        cpu = cpu_delta(cpu0, cpu_snapshot(stack))
         rss = rss_mb(ingest_pid)
-    with bare_server() as base:
+    with bare_server() as (base, bare_pid):
         loadgen(base + "/v1/events", 2, 8, event_body("warm"), headers[:1], "POST", unique=True)
+        bare_cpu0 = cpu_seconds(bare_pid)
         bare = loadgen(
             base + "/v1/events", seconds, 32, event_body("p2"), headers[:1], "POST", unique=True
         )
+        bare_cpu = cpu_seconds(bare_pid) - bare_cpu0
     report.add(
         "P2 single-event ingest",
         ingest_rps=svc["rps"],
@@ -141,8 +68,11 @@ def p2_single_ingest(report: Report, seconds: float) -> None:
         p99_ratio=svc["p99_ms"] / max(bare["p99_ms"], 1e-9),
         target_p99_ratio="<= 2.0",
         statuses=svc["statuses"],
-        ingest_cpu_s=svc_cpu,
+        ingest_cpu_ms_per_request=1000 * cpu["ingest"] / max(1, svc["requests"]),
+        service_cpu_s=cpu,
         loadgen_cpu_s=svc["cpu_seconds"],
+        bare_cpu_s=bare_cpu,
+        bare_loadgen_cpu_s=bare["cpu_seconds"],
         ingest_rss_mb=rss,
     )
 
@@ -154,7 +84,9 @@ def batch_body(prefix: str, size: int) -> bytes:
         e = json.loads(json.dumps(one))
         e["id"] = f"{prefix}-{{n}}-{i}"
         e["data"]["company"] = f"Bench {prefix} {{n}} {i}"
-        e["data"]["occurred"] = f"{1500 + i}"
+        # Day precision, one year per item and the request's day of the year: spread out like a
+        # real archive (a few events a day), not 500 year-long spans that all overlap.
+        e["data"]["occurred"] = f"{1000 + i:04d}-{{md}}"
         e["data"]["sources"][0]["url"] = f"https://example.org/bench/{{n}}/{i}"
         events.append(e)
     return orjson.dumps(events)
@@ -349,7 +281,13 @@ def write(report: Report) -> None:
     print("\n".join(lines))
 
 
-SCENARIOS = {"p1": p1_bulk, "p2": p2_single_ingest, "p3": p3_freshness}
+SCENARIOS = {
+    "p1": p1_bulk,
+    "p2": p2_single_ingest,
+    "p3": p3_freshness,
+    "p4": p4_reads,
+    "p5": p5_webhooks,
+}
 
 
 def main() -> None:

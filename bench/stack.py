@@ -76,7 +76,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def bare_server() -> Iterator[str]:
+def bare_server() -> Iterator[tuple[str, int]]:
     """The bare FastAPI baseline, with the same uvicorn settings as the services."""
     port = free_port()
     proc = subprocess.Popen(
@@ -106,7 +106,7 @@ def bare_server() -> Iterator[str]:
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()
         proc.wait(10)

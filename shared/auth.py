@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.db import ApiKey
-from shared.redis_keys import API_KEYS
+from shared.redis_keys import API_KEYS, API_KEYS_GENERATION
 
 KEY_PREFIX = "pw_"
 
@@ -88,7 +88,10 @@ def revoke_key(session: Session, client: Redis, prefix_or_id: str) -> bool:
     if row is None or row.revoked_at is not None:
         return False
     session.execute(update(ApiKey).where(ApiKey.id == row.id).values(revoked_at=datetime.now(UTC)))
-    client.hdel(API_KEYS, row.key_hash)
+    pipe = client.pipeline()  # MULTI: no reader sees the key gone and the generation unmoved
+    pipe.hdel(API_KEYS, row.key_hash)
+    pipe.incr(API_KEYS_GENERATION)
+    pipe.execute()
     return True
 
 
@@ -103,6 +106,7 @@ def sync_mirror(session: Session, client: Redis) -> int:
     pipe.delete(API_KEYS)
     for row in live:
         pipe.hset(API_KEYS, row.key_hash, _mirror_value(row))
+    pipe.incr(API_KEYS_GENERATION)
     pipe.execute()
     return len(live)
 
@@ -111,7 +115,10 @@ async def lookup(client: aioredis.Redis, presented: str) -> Principal | None:
     if not presented.startswith(KEY_PREFIX):
         return None
     digest = hash_key(presented)
-    raw = await client.hget(API_KEYS, digest)
+    return _principal(await client.hget(API_KEYS, digest), digest)
+
+
+def _principal(raw: bytes | str | None, digest: str) -> Principal | None:
     if raw is None:
         return None
     data: dict[str, Any] = orjson.loads(raw)
@@ -120,3 +127,54 @@ async def lookup(client: aioredis.Redis, presented: str) -> Principal | None:
     if not hmac.compare_digest(str(data.get("hash", "")), digest):
         return None
     return Principal(str(data["id"]), str(data["name"]), frozenset(data["scopes"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    principal: Principal
+    generation: str  # of the key mirror when the key was looked up
+    expires: float
+
+
+class PrincipalCache:
+    """Principals by key digest, for at most `ttl` seconds, each with the key mirror's generation
+    at lookup time. Whoever uses an entry must check that generation in the same Redis round
+    trip as its write (ingest's publish script does): a revoked key then stops working on the
+    very next request, not after the TTL. The TTL only bounds how long an entry is kept."""
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, Cached] = {}
+
+    def get(self, digest: str, now: float) -> Cached | None:
+        entry = self._entries.get(digest)
+        if entry is None or entry.expires <= now:
+            return None
+        return entry
+
+    def forget(self, digest: str) -> None:
+        self._entries.pop(digest, None)
+
+    async def lookup(self, client: aioredis.Redis, presented: str, now: float) -> Cached | None:
+        """From the cache, else from Redis (key and generation read atomically)."""
+        if not presented.startswith(KEY_PREFIX):
+            return None
+        digest = hash_key(presented)
+        hit = self.get(digest, now)
+        if hit is not None:
+            return hit
+        pipe = client.pipeline()
+        pipe.hget(API_KEYS, digest)
+        pipe.get(API_KEYS_GENERATION)
+        raw, generation = await pipe.execute()
+        principal = _principal(raw, digest)
+        if principal is None:
+            return None
+        gen = generation.decode() if isinstance(generation, bytes) else ""
+        entry = Cached(principal, gen, now + self.ttl)
+        if self.ttl > 0:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[digest] = entry
+        return entry

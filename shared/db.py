@@ -127,7 +127,12 @@ class EventVersion(Base):
     """Every recorded version of an event, so the timeline can be read as of any moment."""
 
     __tablename__ = "event_versions"
-    __table_args__ = (Index("ix_event_versions_recorded", "recorded_at"),)
+    __table_args__ = (
+        Index("ix_event_versions_recorded", "recorded_at"),
+        # As-of reads start from the events that ever belonged to (or named) the company.
+        Index("ix_event_versions_company", text("(data ->> 'company')")),
+        Index("ix_event_versions_companies", text("(data -> 'companies')"), postgresql_using="gin"),
+    )
 
     event_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
@@ -311,9 +316,19 @@ def make_engine(settings: Settings, pool_size: int = 5) -> Engine:
     )
 
 
-def make_async_engine(settings: Settings, pool_size: int = 10) -> AsyncEngine:
+def make_async_engine(
+    settings: Settings, pool_size: int = 10, read_only: bool = False
+) -> AsyncEngine:
+    """`read_only`: a service that only reads runs its statements in autocommit, so a request
+    costs no BEGIN and no ROLLBACK round trip (each statement is its own snapshot, as under
+    READ COMMITTED anyway)."""
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if read_only else {}
     return create_async_engine(
-        settings.async_database_url, pool_size=pool_size, pool_pre_ping=True, max_overflow=10
+        settings.async_database_url,
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        max_overflow=10,
+        **options,
     )
 
 

@@ -119,14 +119,15 @@ def install_common(
 
 
 def database_and_redis(
-    settings: Settings,
+    settings: Settings, *, pool_size: int = 10, read_only: bool = False
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The lifespan of a service that reads PostgreSQL and Redis: clients built at start-up,
-    on app state (`engine`, `sessions`, `redis`), closed at shutdown."""
+    on app state (`engine`, `sessions`, `redis`), closed at shutdown. `read_only` services run
+    their statements in autocommit (see `make_async_engine`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_async_engine(settings)
+        engine = make_async_engine(settings, pool_size=pool_size, read_only=read_only)
         client = aioredis.Redis.from_url(
             settings.redis_url, socket_timeout=5, socket_connect_timeout=2
         )
@@ -160,15 +161,21 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
 
 
-async def authenticate(request: Request) -> Principal:
+def bearer_token(request: Request) -> str:
+    """The presented API key; 401 when there is none."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(
             "an API key is required: 'Authorization: Bearer <key>'", field="authorization"
         )
+    return token.strip()
+
+
+async def authenticate(request: Request) -> Principal:
+    token = bearer_token(request)
     try:
-        principal = await lookup(request.app.state.redis, token.strip())
+        principal = await lookup(request.app.state.redis, token)
     except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
         raise DependencyUnavailable("Redis is unreachable; try again", retry_after=2) from exc
     if principal is None:

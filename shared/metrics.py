@@ -6,6 +6,7 @@ Worker processes expose theirs through the `pivotwatch` CLI's `--metrics-port` w
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -35,6 +36,9 @@ class _Observe:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        # Labelled children by (route, status): `labels()` builds and locks on every call.
+        self._counters: dict[tuple[str, int], Any] = {}
+        self._timers: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,8 +68,15 @@ class _Observe:
             correlation_id.reset(token)
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            HTTP_REQUESTS.labels(self.service, path, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, path).observe(time.perf_counter() - start)
+            counter = self._counters.get((path, status))
+            if counter is None:
+                counter = HTTP_REQUESTS.labels(self.service, path, str(status))
+                self._counters[(path, status)] = counter
+            timer = self._timers.get(path)
+            if timer is None:
+                timer = self._timers[path] = HTTP_LATENCY.labels(self.service, path)
+            counter.inc()
+            timer.observe(time.perf_counter() - start)
 
 
 def install_http_metrics(app: FastAPI, service: str) -> None:

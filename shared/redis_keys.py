@@ -7,6 +7,9 @@ RELAY_GROUP = "relay"
 TIMELINE_STREAM = "pw:timeline"  # change feed (XADD after commit, read by the SSE stream)
 TIMELINE_STREAM_MAXLEN = 100_000
 API_KEYS = "pw:apikeys"  # hash: sha256(key) -> {"id", "scopes", "name"} mirror of the table
+# Incremented whenever a key leaves the mirror (revoked, mirror rebuilt): in-process caches of
+# principals compare it on every write, so a revocation takes effect on the next request.
+API_KEYS_GENERATION = "pw:apikeys:gen"
 
 
 def status_key(event_id: str) -> str:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = 2000.0
     rate_limit_burst: int = 10000
     status_ttl_seconds: int = 7 * 24 * 3600
+    # How long ingest keeps a looked-up API key in memory (0: never). A revocation still takes
+    # effect on the next request: every write checks the key mirror's generation atomically.
+    auth_cache_seconds: float = 30.0
     ingest_stream_maxlen: int = 1_000_000
 
     # Relay and worker.

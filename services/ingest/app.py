@@ -12,6 +12,7 @@ from services.ingest.openapi import install_openapi
 from services.ingest.publisher import Publisher
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.routes import router
+from shared.auth import PrincipalCache
 from shared.http import install_common, redis_check
 from shared.settings import Settings, get_settings
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.redis = client
         app.state.publisher = Publisher(client, settings.status_ttl_seconds)
+        app.state.principals = PrincipalCache(settings.auth_cache_seconds)
         app.state.limiter = RateLimiter(
             client, settings.rate_limit_per_second, settings.rate_limit_burst
         )

@@ -17,32 +17,64 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from shared.redis_keys import INGEST_STREAM, status_key
+from services.ingest.ratelimit import BUCKET_LUA
+from shared.redis_keys import API_KEYS_GENERATION, INGEST_STREAM, rate_key, status_key
 
-# KEYS: status, stream. ARGV: ttl, event id, kind, envelope, received_at, correlation id,
-# content hash. Returns {1, stream id, correction} when written, {0, state, 0} when the same
-# content is already known. The same source+id with other content is a correction: written, so
-# that storage records it as a new version.
-_PUBLISH = """
-local state = redis.call('HGET', KEYS[1], 'state')
-local correction = 0
-if state and state ~= 'rejected' then
-  local known = redis.call('HGET', KEYS[1], 'hash')
-  if (not known) or known == ARGV[7] then
-    return {0, state, 0}
+# publish(status, stream, ttl, event id, kind, envelope, received_at, correlation id, content
+# hash) -> {1, stream id, correction} when written, {0, state, 0} when the same content is already
+# known. The same source+id with other content is a correction: written, so that storage records
+# it as a new version.
+_PUBLISH_LUA = """
+local function publish(status, stream, ttl, id, kind, ce, received, cid, hash)
+  local state = redis.call('HGET', status, 'state')
+  local correction = 0
+  if state and state ~= 'rejected' then
+    local known = redis.call('HGET', status, 'hash')
+    if (not known) or known == hash then
+      return {0, state, 0}
+    end
+    correction = 1
   end
-  correction = 1
+  if state then
+    redis.call('DEL', status)
+  end
+  local sid = redis.call('XADD', stream, '*', 'id', id, 'kind', kind, 'ce', ce,
+                         'received_at', received, 'cid', cid)
+  redis.call('HSET', status, 'state', 'accepted', 'stream_id', sid, 'received_at', received,
+             'kind', kind, 'hash', hash)
+  redis.call('EXPIRE', status, ttl)
+  return {1, sid, correction}
 end
-if state then
-  redis.call('DEL', KEYS[1])
-end
-local sid = redis.call('XADD', KEYS[2], '*', 'id', ARGV[2], 'kind', ARGV[3], 'ce', ARGV[4],
-                       'received_at', ARGV[5], 'cid', ARGV[6])
-redis.call('HSET', KEYS[1], 'state', 'accepted', 'stream_id', sid, 'received_at', ARGV[5],
-           'kind', ARGV[3], 'hash', ARGV[7])
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return {1, sid, correction}
 """
+
+# KEYS: status, stream. ARGV: ttl, event id, kind, envelope, received_at, correlation id, hash.
+_PUBLISH = (
+    _PUBLISH_LUA
+    + """
+return publish(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+"""
+)
+
+# One event, one round trip: is the cached principal still current (the key mirror's generation
+# is what it was when the key was looked up), does the key's bucket allow it, then publish.
+# KEYS: key generation, rate bucket, status, stream. ARGV: generation seen, rate, burst, now_ms,
+# cost, then publish's ARGV. Returns {-2, 0, 0} when the generation moved (a key was revoked or
+# the mirror rebuilt: look the key up again), {-1, wait_ms, 0} when rate limited, else publish's.
+_PUBLISH_ONE = (
+    BUCKET_LUA
+    + _PUBLISH_LUA
+    + """
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then
+  return {-2, 0, 0}
+end
+local bucket = take(KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]),
+                    tonumber(ARGV[5]))
+if bucket[1] == 0 then
+  return {-1, bucket[2], 0}
+end
+return publish(KEYS[3], KEYS[4], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12])
+"""
+)
 
 # KEYS: status. ARGV: ttl, reason, received_at. A rejection never overwrites a known event: a bad
 # re-post of an accepted event must not make its status lie.
@@ -74,6 +106,21 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Refused:
+    """`publish_one` wrote nothing: the key changed (`stale`), or its rate bucket is empty."""
+
+    stale: bool
+    wait_ms: int = 0
+
+
+def _outcome(e: Entry, reply: Any) -> Outcome:
+    written, state = int(reply[0]), reply[1]
+    text = state.decode() if isinstance(state, bytes) else str(state)
+    correction = len(reply) > 2 and int(reply[2]) == 1
+    return Outcome(e.event_id, bool(written), "accepted" if written else text, correction)
+
+
+@dataclass(frozen=True, slots=True)
 class Rejection:
     event_id: str
     reason: str
@@ -90,6 +137,7 @@ def _script(source: str) -> _Script:
 
 
 PUBLISH = _script(_PUBLISH)
+PUBLISH_ONE = _script(_PUBLISH_ONE)
 REJECT = _script(_REJECT)
 
 
@@ -111,34 +159,36 @@ class Publisher:
             return []
         now = datetime.now(UTC).isoformat()
         calls: list[tuple[_Script, list[str], list[Any]]] = [
-            (
-                PUBLISH,
-                [status_key(e.event_id), INGEST_STREAM],
-                [
-                    self._ttl,
-                    e.event_id,
-                    e.kind,
-                    e.payload,
-                    now,
-                    e.correlation_id,
-                    e.content_hash or sha1(e.payload, usedforsecurity=False).hexdigest(),
-                ],
-            )
-            for e in entries
+            (PUBLISH, [status_key(e.event_id), INGEST_STREAM], self._args(e, now)) for e in entries
         ]
         calls += [
             (REJECT, [status_key(r.event_id)], [self._ttl, r.reason, now]) for r in rejections
         ]
         replies = await self._run(calls)
-        out = []
-        for e, reply in zip(entries, replies, strict=False):
-            written, state = int(reply[0]), reply[1]
-            text = state.decode() if isinstance(state, bytes) else str(state)
-            correction = len(reply) > 2 and int(reply[2]) == 1
-            out.append(
-                Outcome(e.event_id, bool(written), "accepted" if written else text, correction)
-            )
-        return out
+        return [_outcome(e, reply) for e, reply in zip(entries, replies, strict=False)]
+
+    async def publish_one(
+        self, entry: Entry, key_id: str, generation: str, bucket: list[float | int]
+    ) -> Outcome | Refused:
+        """Check the key's generation and rate bucket and publish `entry`, in one round trip.
+
+        `bucket` is the rate limiter's arguments (rate, burst, now_ms, cost).
+        """
+        now = datetime.now(UTC).isoformat()
+        keys = [API_KEYS_GENERATION, rate_key(key_id), status_key(entry.event_id), INGEST_STREAM]
+        (reply,) = await self._run(
+            [(PUBLISH_ONE, keys, [generation, *bucket, *self._args(entry, now)])]
+        )
+        code = int(reply[0])
+        if code == -2:
+            return Refused(stale=True)
+        if code == -1:
+            return Refused(stale=False, wait_ms=int(reply[1]))
+        return _outcome(entry, reply)
+
+    def _args(self, e: Entry, now: str) -> list[Any]:
+        content_hash = e.content_hash or sha1(e.payload, usedforsecurity=False).hexdigest()
+        return [self._ttl, e.event_id, e.kind, e.payload, now, e.correlation_id, content_hash]
 
     async def _run(self, calls: list[tuple[_Script, list[str], list[Any]]]) -> list[Any]:
         replies: list[Any] = [None] * len(calls)

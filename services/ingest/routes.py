@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from typing import Annotated, Any
 
@@ -25,18 +26,20 @@ from services.ingest.modes import (
 from services.ingest.publisher import Entry, Outcome, Publisher, Rejection
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.schemas import EventStatus
-from shared.auth import Principal, Scope
+from shared.auth import Cached, Principal, PrincipalCache, Scope, hash_key
 from shared.errors import (
     DependencyUnavailable,
+    Forbidden,
     InvalidInput,
     NotFound,
     PivotwatchError,
     RateLimited,
+    Unauthorized,
     UnsupportedMediaType,
     from_validation_error,
 )
 from shared.events import ARTICLE_TYPE, Article, event_uuid
-from shared.http import RedisDep, SettingsDep, read_body, require
+from shared.http import RedisDep, SettingsDep, authenticate, bearer_token, read_body, require
 from shared.logs import correlation_id
 from shared.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
 from shared.redis_keys import status_key
@@ -141,19 +144,75 @@ async def _record_rejection(request: Request, rejected: Rejected) -> None:
     responses=openapi.EVENT_RESPONSES,
     openapi_extra=openapi.EVENT_BODY,
 )
-async def post_event(request: Request, principal: Writer, settings: SettingsDep) -> JSONResponse:
-    # The rate is checked before any work: a flood of bad events is refused as cheaply as good.
-    await _limit(request, principal, 1)
-    body = await read_body(request, min(settings.max_request_bytes, settings.max_event_bytes * 2))
-    parsed = parse_single(request.headers, body, principal.key_id, settings.max_event_bytes)
+async def post_event(request: Request, settings: SettingsDep) -> JSONResponse:
+    # One Redis round trip for a good event: the key comes from an in-process cache, and one
+    # script checks that the key is still current, takes the rate token and publishes.
+    cached = await _cached_writer(request)
+    principal = cached.principal
+    try:
+        limit = min(settings.max_request_bytes, settings.max_event_bytes * 2)
+        body = await read_body(request, limit)
+        parsed = parse_single(request.headers, body, principal.key_id, settings.max_event_bytes)
+    except PivotwatchError:
+        await _recheck(request, cached)
+        raise
     if isinstance(parsed, Rejected):
+        await _recheck(request, cached)
         EVENTS_REJECTED.labels(parsed.error.code).inc()
         await _record_rejection(request, parsed)
         if parsed.event_id:
             parsed.error.extra.update(id=parsed.event_id, status_url=_status_url(parsed.event_id))
         raise parsed.error
-    (outcome,) = await _publish(request, [_entry(parsed)])
-    return JSONResponse(_result(parsed, outcome), status_code=202)
+    entry = _entry(parsed)
+    limiter: RateLimiter = request.app.state.limiter
+    publisher: Publisher = request.app.state.publisher
+    for _attempt in range(2):
+        try:
+            done = await publisher.publish_one(
+                entry, principal.key_id, cached.generation, limiter.args(1)
+            )
+        except _REDIS_REFUSED as exc:
+            raise DependencyUnavailable(
+                "Redis is unreachable; nothing was written, retry later", retry_after=_RETRY_AFTER
+            ) from exc
+        if isinstance(done, Outcome):
+            EVENTS_ACCEPTED.inc(int(done.written))
+            return JSONResponse(_result(parsed, done), status_code=202)
+        if not done.stale:
+            raise RateLimited(
+                f"rate limit of {limiter.rate:g} events/s for this key exceeded",
+                retry_after=limiter.wait_seconds(done.wait_ms),
+            )
+        # A key was revoked (or the mirror rebuilt) since this one was cached: look it up again.
+        request.app.state.principals.forget(hash_key(bearer_token(request)))
+        cached = await _cached_writer(request)
+    raise DependencyUnavailable("the API key mirror keeps changing; retry", retry_after=1)
+
+
+async def _cached_writer(request: Request) -> Cached:
+    """The caller's principal (cached, see `PrincipalCache`), with the events:write scope."""
+    token = bearer_token(request)
+    cache: PrincipalCache = request.app.state.principals
+    try:
+        cached = await cache.lookup(request.app.state.redis, token, time.monotonic())
+    except _REDIS_DOWN as exc:
+        raise DependencyUnavailable("Redis is unreachable; try again", retry_after=2) from exc
+    if cached is None:
+        raise Unauthorized("the API key is unknown or revoked", field="authorization")
+    if not cached.principal.allows(Scope.EVENTS_WRITE):
+        raise Forbidden(
+            f"this key lacks the '{Scope.EVENTS_WRITE.value}' scope", field="authorization"
+        )
+    return cached
+
+
+async def _recheck(request: Request, cached: Cached) -> None:
+    """Before answering a bad event: the key is still valid (uncached) and its rate allows it,
+    so a revoked key learns nothing and a flood of bad events is refused like good ones."""
+    principal = await authenticate(request)
+    if principal.key_id != cached.principal.key_id:
+        raise Unauthorized("the API key is unknown or revoked", field="authorization")
+    await _limit(request, principal, 1)
 
 
 @router.post(

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from services.notify.matching import matches
 from services.notify.metrics import GIVEN_UP, LAG, refresh_queue_depth
 from services.notify.schedule import next_delay, parse_retry_after
-from services.notify.ssrf import UnsafeTarget, vet
+from services.notify.ssrf import Target, UnsafeTarget, vet
 from shared.db import Delivery, DeliveryAttempt, EndpointRecord, Event, Outbox, Subscription
 from shared.logs import correlation_id
 from shared.metrics import DELIVERIES
@@ -80,7 +80,70 @@ def build_body(
 
 
 def _insert_delivery(
-    session: Session,
+    session: Session, sub: Subscription, kind: str, data: dict[str, Any], now: datetime
+) -> uuid.UUID | None:
+    """Give the subscription its next sequence number and queue one delivery."""
+    stmt = pg_insert(Delivery).values(_delivery_values(sub, kind, data, now)).returning(Delivery.id)
+    inserted: uuid.UUID | None = session.execute(stmt).scalar()
+    return inserted
+
+
+def _fan(
+    session: Session, rows: Sequence[Outbox], subs: Sequence[Subscription], now: datetime
+) -> list[uuid.UUID]:
+    """Queue a delivery per (outbox row, matching subscription) not queued before.
+
+    A fixed number of statements whatever the fan-out: one SELECT of the events, one of the
+    pairs already queued, then multi-row INSERTs. The caller holds the subscriptions' row locks,
+    so the sequence numbers given here are the endpoint's next ones.
+    """
+    events = {
+        e.id: e
+        for e in session.scalars(select(Event).where(Event.id.in_({r.event_id for r in rows})))
+    }
+    known = {
+        (sub_id, outbox_id)
+        for sub_id, outbox_id in session.execute(
+            select(Delivery.subscription_id, Delivery.outbox_id).where(
+                Delivery.outbox_id.in_([r.id for r in rows]),
+                Delivery.subscription_id.in_([s.id for s in subs]),
+            )
+        )
+    }
+    values: list[dict[str, Any]] = []
+    for row in rows:
+        ev = events.get(row.event_id)
+        if ev is None or ev.duplicate_of is not None or not ev.published:
+            continue
+        doc = event_document(ev)
+        for sub in subs:
+            if (sub.id, row.id) in known or not matches(sub.event_types, sub.filter, row.kind, doc):
+                continue
+            values.append(
+                _delivery_values(
+                    sub,
+                    row.kind,
+                    {"event": doc},
+                    now,
+                    outbox_id=row.id,
+                    event_id=ev.id,
+                    correlation_id=row.correlation_id,
+                )
+            )
+    created: list[uuid.UUID] = []
+    # At most ~65k parameters per statement (13 columns per row).
+    for start in range(0, len(values), 4000):
+        stmt = (
+            pg_insert(Delivery)
+            .values(values[start : start + 4000])
+            .on_conflict_do_nothing(constraint="uq_deliveries_subscription_outbox")
+            .returning(Delivery.id)
+        )
+        created.extend(session.scalars(stmt).all())
+    return created
+
+
+def _delivery_values(
     sub: Subscription,
     kind: str,
     data: dict[str, Any],
@@ -89,67 +152,29 @@ def _insert_delivery(
     outbox_id: int | None = None,
     event_id: uuid.UUID | None = None,
     correlation_id: str | None = None,
-) -> uuid.UUID | None:
-    """Give the subscription its next sequence number and queue one delivery (None: it exists)."""
+) -> dict[str, Any]:
+    """The row of the subscription's next delivery (its sequence number taken)."""
     delivery_id = uuid.uuid4()
     webhook_id = f"msg_{delivery_id.hex}"
     sub.sequence += 1
     body = build_body(
         webhook_id, kind, sub.sequence, data, str(event_id) if event_id is not None else None
     )
-    stmt = (
-        pg_insert(Delivery)
-        .values(
-            id=delivery_id,
-            subscription_id=sub.id,
-            outbox_id=outbox_id,
-            event_id=event_id,
-            event_type=kind,
-            webhook_id=webhook_id,
-            sequence=sub.sequence,
-            body=body,
-            status="pending",
-            next_attempt_at=now,
-            correlation_id=correlation_id,
-        )
-        .on_conflict_do_nothing(constraint="uq_deliveries_subscription_outbox")
-        .returning(Delivery.id)
-    )
-    inserted = session.execute(stmt).scalar()
-    if inserted is None:
-        sub.sequence -= 1  # already fanned out by an earlier run
-    return inserted
-
-
-def _fan(
-    session: Session, rows: Sequence[Outbox], subs: Sequence[Subscription], now: datetime
-) -> list[uuid.UUID]:
-    events = {
-        e.id: e
-        for e in session.scalars(select(Event).where(Event.id.in_({r.event_id for r in rows})))
+    return {
+        "id": delivery_id,
+        "subscription_id": sub.id,
+        "outbox_id": outbox_id,
+        "event_id": event_id,
+        "event_type": kind,
+        "webhook_id": webhook_id,
+        "sequence": sub.sequence,
+        "body": body,
+        "status": "pending",
+        "next_attempt_at": now,
+        "correlation_id": correlation_id,
+        "attempts": 0,
+        "schedule_from": 0,
     }
-    created: list[uuid.UUID] = []
-    for row in rows:
-        ev = events.get(row.event_id)
-        if ev is None or ev.duplicate_of is not None or not ev.published:
-            continue
-        doc = event_document(ev)
-        for sub in subs:
-            if not matches(sub.event_types, sub.filter, row.kind, doc):
-                continue
-            new = _insert_delivery(
-                session,
-                sub,
-                row.kind,
-                {"event": doc},
-                now,
-                outbox_id=row.id,
-                event_id=ev.id,
-                correlation_id=row.correlation_id,
-            )
-            if new is not None:
-                created.append(new)
-    return created
 
 
 def fanout(session: Session, outbox_ids: list[int]) -> list[uuid.UUID]:
@@ -306,18 +331,33 @@ class Result:
     refused: bool = False
 
 
-async def _send_one(client: httpx.AsyncClient, c: Claimed, settings: Settings) -> Result:
+Vetting = dict[str, "asyncio.Future[Target]"]
+
+
+async def _vet(c: Claimed, settings: Settings, vetted: Vetting) -> Target:
+    """Vetted again for every batch of sends: DNS may now answer differently (rebinding), and
+    the allowed networks may have changed since the subscription was made. Within one batch
+    (sent at one moment) a URL is resolved once, however many deliveries go to it."""
+    pending = vetted.get(c.url)
+    if pending is None:
+        pending = vetted[c.url] = asyncio.ensure_future(
+            asyncio.to_thread(
+                vet, c.url, settings.allow_private_webhook_targets, settings.webhook_allow_networks
+            )
+        )
+    return await asyncio.shield(pending)
+
+
+async def _send_one(
+    client: httpx.AsyncClient, c: Claimed, settings: Settings, vetted: Vetting
+) -> Result:
     wait = (c.send_at - datetime.now(UTC)).total_seconds()
     if wait > 0:
         await asyncio.sleep(wait)
     started_at = datetime.now(UTC)
     start = time.perf_counter()
     try:
-        # Vetted again at every delivery: DNS may now answer differently (rebinding), and the
-        # allowed networks may have changed since the subscription was made.
-        target = await asyncio.to_thread(
-            vet, c.url, settings.allow_private_webhook_targets, settings.webhook_allow_networks
-        )
+        target = await _vet(c, settings, vetted)
     except UnsafeTarget as exc:
         return Result(c.id, started_at, c.due_at, None, 0.0, "", f"refused: {exc}", refused=True)
     timestamp = int(time.time())
@@ -359,15 +399,33 @@ async def _send_one(client: httpx.AsyncClient, c: Claimed, settings: Settings) -
         )
 
 
+# Requests in flight at once, and the pool's size. httpcore matches each request to a connection
+# by polling every pooled connection (a syscall each): with 100 connections and 500 queued
+# requests that cost 9 ms of CPU per delivery (profiled); 32 in flight keeps it small.
+SEND_CONCURRENCY = 32
+
+
 async def send_all(claimed: list[Claimed], settings: Settings) -> list[Result]:
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
+    limits = httpx.Limits(
+        max_connections=SEND_CONCURRENCY, max_keepalive_connections=SEND_CONCURRENCY
+    )
+    gate = asyncio.Semaphore(SEND_CONCURRENCY)
+
+    async def send(c: Claimed) -> Result:
+        wait = (c.send_at - datetime.now(UTC)).total_seconds()
+        if wait > 0:  # a rate-limited endpoint's slot: wait without holding a connection
+            await asyncio.sleep(wait)
+        async with gate:
+            return await _send_one(client, c, settings, vetted)
+
     async with httpx.AsyncClient(
         timeout=settings.webhook_timeout_seconds,
         follow_redirects=False,  # a 3xx is a failure, never followed (SSRF)
         limits=limits,
         trust_env=False,
     ) as client:
-        return list(await asyncio.gather(*(_send_one(client, c, settings) for c in claimed)))
+        vetted: Vetting = {}
+        return list(await asyncio.gather(*(send(c) for c in claimed)))
 
 
 def _outcome(r: Result) -> str:
@@ -381,8 +439,30 @@ def _outcome(r: Result) -> str:
 def record(session: Session, settings: Settings, results: list[Result]) -> None:
     """Write each attempt and decide: succeeded, retry at a time, failed, or endpoint disabled."""
     now = datetime.now(UTC)
+    # Two statements lock what every result needs (deliveries, then their endpoints, each in id
+    # order as claim does), instead of two locking reads per delivery.
+    ids = sorted({r.delivery_id for r in results})
+    rows = {
+        d.id: d
+        for d in session.scalars(
+            select(Delivery)
+            .where(Delivery.id.in_(ids))
+            .order_by(Delivery.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    sub_ids = sorted({d.subscription_id for d in rows.values()})
+    if sub_ids:
+        session.scalars(
+            select(Subscription)
+            .where(Subscription.id.in_(sub_ids))
+            .order_by(Subscription.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
     for r in sorted(results, key=lambda x: x.delivery_id):
-        d = session.get(Delivery, r.delivery_id, with_for_update=True, populate_existing=True)
+        d = rows.get(r.delivery_id)
         if d is None or d.status != "pending":
             continue  # deleted, or already settled by another worker after a lease expired
         # The event's correlation id (set at ingest) follows it into its delivery log lines.
@@ -396,7 +476,7 @@ def record(session: Session, settings: Settings, results: list[Result]) -> None:
 def _record_one(
     session: Session, settings: Settings, r: Result, d: Delivery, now: datetime
 ) -> None:
-    sub = session.get(Subscription, d.subscription_id, with_for_update=True, populate_existing=True)
+    sub = session.get(Subscription, d.subscription_id)  # locked (and loaded) by record()
     assert sub is not None
     session.add(
         DeliveryAttempt(
@@ -546,7 +626,7 @@ def deliver(
 ) -> int:
     """Claim, send, record. Returns how many were attempted."""
     with sessions() as session, session.begin():
-        claimed = claim(session, settings, ids)
+        claimed = claim(session, settings, ids, limit=max(200, len(ids or ())))
     if not claimed:
         return 0
     results = asyncio.run(send_all(claimed, settings))

@@ -15,6 +15,8 @@ from shared.resources import resources
 from shared.settings import get_settings
 
 log = logging.getLogger("pivotwatch.notify")
+# Deliveries a fan-out sends per claim-send-record round.
+FANOUT_SEND_BATCH = 500
 
 
 @signals.worker_process_init.connect
@@ -39,8 +41,9 @@ def fanout_task(outbox_ids: list[int]) -> int:
     r = resources()
     with r.sessions() as session, session.begin():
         created = fanout(session, outbox_ids)
-    if created:
-        deliver(r.sessions, r.settings, created)
+    # Sent at once, in batches (the beat dispatcher would otherwise pick the rest up a tick later).
+    for start in range(0, len(created), FANOUT_SEND_BATCH):
+        deliver(r.sessions, r.settings, created[start : start + FANOUT_SEND_BATCH])
     return len(created)
 
 

@@ -16,7 +16,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="pivotwatch timeline",
         version="0.1.0",
-        lifespan=database_and_redis(settings),
+        # Pool as large as the concurrency it serves: connections past the pool are closed on
+        # return, and reconnecting costs more than the query.
+        lifespan=database_and_redis(settings, pool_size=32, read_only=True),
         description="The sourced chronology of company strategy, at each event's real precision.",
     )
     app.state.settings = settings

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TEXT, array, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, defer
 
 from shared.db import Event, EventLink, EventVersion
 from shared.errors import InvalidInput
@@ -94,9 +94,16 @@ class _Columns:
     matches_text: Callable[[str], ColumnElement[bool]]
 
 
+_UNSHOWN = tuple(
+    defer(c, raiseload=True)
+    for c in (Event.search, Event.raw, Event.evidence, Event.body, Event.entity_values)
+)
+
+
 def _current() -> _Columns:
     return _Columns(
-        stmt=select(Event).where(Event.published.is_(True)),
+        # Not the columns a page never shows (the text search vector, the raw report, evidence).
+        stmt=select(Event).options(*_UNSHOWN).where(Event.published.is_(True)),
         id=Event.id,
         company=Event.company,
         occurred_start=Event.occurred_start,
@@ -114,11 +121,27 @@ def _current() -> _Columns:
     )
 
 
-def _recorded_by(moment: datetime) -> _Columns:
+def _recorded_by(moment: datetime, companies: list[str]) -> _Columns:
+    versions = select(EventVersion.event_id, EventVersion.data).where(
+        EventVersion.recorded_at <= moment
+    )
+    if companies:
+        # Start from the events that ever belonged to (or named) these companies: an indexed
+        # lookup (migration 0006_perf) instead of every version of every event. Their latest
+        # version by `moment` is then filtered on the company again, so an event moved to
+        # another company by a later correction is judged by the version that counts.
+        ever = select(EventVersion.event_id).where(
+            or_(
+                EventVersion.data["company"].astext.in_(companies),
+                # `->`, the spelling the index has (SQLAlchemy would write data['companies']).
+                type_coerce(EventVersion.data.op("->")("companies"), JSONB).has_any(
+                    array(companies)
+                ),
+            )
+        )
+        versions = versions.where(EventVersion.event_id.in_(ever))
     latest = (
-        select(EventVersion.event_id, EventVersion.data)
-        .where(EventVersion.recorded_at <= moment)
-        .ext(distinct_on(EventVersion.event_id))
+        versions.ext(distinct_on(EventVersion.event_id))
         .order_by(EventVersion.event_id, EventVersion.version.desc())
         .subquery("v")
     )
@@ -168,7 +191,7 @@ def build(query: TimelineQuery) -> Select[Any]:
     # The order is (start, end, id): a year-precision event sorts before the days of that year,
     # a month before its days; the id makes it total, so cursor pages never skip or repeat rows
     # while new events arrive.
-    c = _recorded_by(query.as_of) if query.as_of else _current()
+    c = _recorded_by(query.as_of, query.companies) if query.as_of else _current()
     stmt = c.stmt
     if query.companies:
         stmt = stmt.where(

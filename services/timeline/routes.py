@@ -89,19 +89,17 @@ def _event_id(raw: str) -> uuid.UUID:
 class Filters:
     def __init__(
         self,
-        from_: Annotated[date | None, Query(alias="from")] = None,
-        to: date | None = None,
-        category: Annotated[list[str] | None, Query()] = None,
-        phase: Annotated[str | None, Query(max_length=100)] = None,
-        entity: Annotated[str | None, Query(max_length=200)] = None,
-        q: Annotated[str | None, Query(max_length=500)] = None,
-        min_importance: Annotated[int | None, Query(ge=0, le=100)] = None,
-        include_duplicates: bool = False,
-        as_of: AsOf = None,
-        limit: Annotated[
-            int | None, Query(ge=1, le=EXPORT_MAX, description="JSON: at most 500")
-        ] = None,
-        cursor: Annotated[str | None, Query(max_length=500)] = None,
+        from_: date | None,
+        to: date | None,
+        category: list[str] | None,
+        phase: str | None,
+        entity: str | None,
+        q: str | None,
+        min_importance: int | None,
+        include_duplicates: bool,
+        as_of: datetime | None,
+        limit: int | None,
+        cursor: str | None,
     ) -> None:
         if from_ and to and from_ > to:
             raise InvalidInput("'from' is after 'to'", field="from")
@@ -133,7 +131,39 @@ class Filters:
         return TimelineQuery(companies=companies, limit=limit, **self.kwargs)
 
 
-FiltersDep = Annotated[Filters, Depends()]
+async def filters(
+    from_: Annotated[date | None, Query(alias="from")] = None,
+    to: date | None = None,
+    category: Annotated[list[str] | None, Query()] = None,
+    phase: Annotated[str | None, Query(max_length=100)] = None,
+    entity: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=500)] = None,
+    min_importance: Annotated[int | None, Query(ge=0, le=100)] = None,
+    include_duplicates: bool = False,
+    as_of: AsOf = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=EXPORT_MAX, description="JSON: at most 500")
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Filters:
+    """The query parameters every timeline route takes. A coroutine: FastAPI would run a plain
+    class dependency in a worker thread, a thread hand-off on every request."""
+    return Filters(
+        from_,
+        to,
+        category,
+        phase,
+        entity,
+        q,
+        min_importance,
+        include_duplicates,
+        as_of,
+        limit,
+        cursor,
+    )
+
+
+FiltersDep = Annotated[Filters, Depends(filters)]
 
 
 async def _phases(session: AsyncSession, company: str, as_of: datetime | None) -> list[Doc]:
@@ -143,6 +173,8 @@ async def _phases(session: AsyncSession, company: str, as_of: datetime | None) -
 
 
 async def _require_companies(session: AsyncSession, slugs: list[str], merged: bool) -> None:
+    if not slugs:
+        return
     missing = await queries.missing_companies(session, slugs, merged)
     if missing:
         raise NotFound(
@@ -162,9 +194,16 @@ async def _timeline(
     slugs: list[str],
     fmt: Format,
     head: dict[str, Any],
+    merged: bool,
 ) -> Response:
     query = filters.query(slugs, fmt)
     docs, cursor = await queries.page(session, query)
+    # A company that appears in the page exists; only the others need the existence query
+    # (the common case, a non-empty page of one company, costs no second round trip).
+    present = {d["company"] for d in docs}
+    if merged:
+        present.update(c for d in docs for c in d.get("companies") or ())
+    await _require_companies(session, [s for s in slugs if s not in present], merged)
     if fmt is Format.JSON:
         as_of = {"as_of": filters.as_of.isoformat()} if filters.as_of else {}
         return JSONResponse({**head, **as_of, "events": docs, "next_cursor": cursor})
@@ -201,8 +240,7 @@ async def company_timeline(
     format: FormatParam = Format.JSON,
 ) -> Response:
     slug = slug.lower()
-    await _require_companies(session, [slug], merged=False)
-    return await _timeline(request, session, filters, [slug], format, {"company": slug})
+    return await _timeline(request, session, filters, [slug], format, {"company": slug}, False)
 
 
 @router.get("/companies/{slug}/phases")
@@ -223,8 +261,7 @@ async def merged_timeline(
     slugs = _slug_list(companies)
     if not slugs:
         raise InvalidInput("name at least one company slug", field="companies")
-    await _require_companies(session, slugs, merged=True)
-    return await _timeline(request, session, filters, slugs, format, {"companies": slugs})
+    return await _timeline(request, session, filters, slugs, format, {"companies": slugs}, True)
 
 
 @router.get("/events/{event_id}")
