@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: install up test test-unit test-integration test-e2e test-browser test-external check fmt clean \
-	fuzz bench bench-quick bench-pipeline
+	fuzz bench bench-quick bench-pipeline test-faults soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+# Faults injected into the whole stack under load (also part of `make test`, where they run with
+# 2000 events and an 8 s PostgreSQL outage); here with 3000 events and PostgreSQL down for 30 s.
+test-faults: $(STAMP)
+	PIVOTWATCH_FAULT_EVENTS=3000 PIVOTWATCH_FAULT_PG_SECONDS=30 $(BIN)/python -m pytest tests/faults -s
 
 # Needs Debian's chromium at /usr/bin/chromium (`apt-get install chromium`); skipped without it.
 test-browser: $(STAMP)
