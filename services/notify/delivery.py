@@ -47,6 +47,10 @@ log = logging.getLogger("pivotwatch.notify")
 
 EXCERPT_BYTES = 1024
 SOURCE = "/pivotwatch/notify"
+# Connections one worker holds open at once, and so the most deliveries one pass claims: a claimed
+# delivery must never wait for a connection held by a slow endpoint, or it fails (PoolTimeout)
+# without being sent, charged an attempt the endpoint never saw.
+MAX_IN_FLIGHT = 100
 
 
 def active_secrets(sub: Subscription, now: datetime) -> list[str]:
@@ -216,7 +220,10 @@ def _rate_slot(
 
 
 def claim(
-    session: Session, settings: Settings, ids: list[uuid.UUID] | None = None, limit: int = 200
+    session: Session,
+    settings: Settings,
+    ids: list[uuid.UUID] | None = None,
+    limit: int = MAX_IN_FLIGHT,
 ) -> list[Claimed]:
     """Lease due deliveries (or the given ones) to this worker; commit before sending."""
     now = datetime.now(UTC)
@@ -360,7 +367,7 @@ async def _send_one(client: httpx.AsyncClient, c: Claimed, settings: Settings) -
 
 
 async def send_all(claimed: list[Claimed], settings: Settings) -> list[Result]:
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
+    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=50)
     async with httpx.AsyncClient(
         timeout=settings.webhook_timeout_seconds,
         follow_redirects=False,  # a 3xx is a failure, never followed (SSRF)
