@@ -365,6 +365,18 @@ class Receiver:
             self.server.server_close()
             self.server = None
 
+    def answer(self, reply: Reply) -> Callable[[], int]:
+        """Answer every request with `reply` from now on; returns a count of those answered."""
+        count = [0]
+
+        def policy(hook: str) -> Reply:
+            count[0] += 1
+            return reply
+
+        with self.lock:
+            self.policy = policy
+        return lambda: count[0]
+
     def snapshot(self) -> list[Got]:
         with self.lock:
             return list(self.got)
@@ -639,6 +651,14 @@ def _db_counts(database_url: str, source: str, hooks: list[Hook]) -> dict[str, A
         "dead_letters": int(dead[0]) if dead else 0,
         "disabled": int(enabled[0]) if enabled else 0,
     }
+
+
+def attempts_by_answer(sc: Scenario) -> dict[str, int]:
+    """Delivery attempts so far, by status code or, with no answer, by error (ConnectError...)."""
+    try:
+        return dict(_db_counts(sc.stack.database_url, sc.source, sc.hooks)["attempts"])
+    except psycopg.Error:
+        return {}
 
 
 def _ingest_log(redis_url: str) -> dict[str, int]:

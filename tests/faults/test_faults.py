@@ -8,6 +8,7 @@ killed process; nothing else is done by hand), and ends with the audit, printed 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.faults.harness import (
     Load,
     Reply,
     Scenario,
+    attempts_by_answer,
     audit,
     ingest_pending_by_consumer,
     received_then_not_succeeded,
@@ -137,26 +139,36 @@ class TestNotifyWorkerKilled:
 
 class TestReceiverMisbehaves:
     def test_down_slow_500_429_then_recovers_and_gets_everything(self, sc: Scenario) -> None:
-        phase_seconds = 3.0
-        load = sc.load(EVENTS, max(LOAD_SECONDS, 4 * phase_seconds + 2))
+        # Each phase lasts at least PHASE seconds and until attempts have met it: retries are
+        # spread by the schedule, so a phase measured by the clock alone could fall between them.
+        load = sc.load(EVENTS, max(LOAD_SECONDS, 4 * PHASE + 2))
         _started(load, 0.05)
         sc.receiver.down()
         sc.stack.note("receiver down (connections refused)")
-        time.sleep(phase_seconds)
-        sc.receiver.policy = lambda hook: Reply(delay=WEBHOOK_TIMEOUT + 1)
-        sc.receiver.up()
-        sc.stack.note("receiver up, answering after the timeout")
-        time.sleep(phase_seconds)
-        sc.receiver.policy = lambda hook: Reply(status=500)
-        sc.stack.note("receiver answers 500")
-        time.sleep(phase_seconds)
-        sc.receiver.policy = lambda hook: Reply(status=429, headers={"Retry-After": "1"})
-        sc.stack.note("receiver answers 429 with Retry-After: 1")
-        time.sleep(phase_seconds)
-        sc.receiver.policy = lambda hook: Reply()
+        _phase(lambda: attempts_by_answer(sc).get("ConnectError", 0) >= 1)
+        slow = Reply(delay=WEBHOOK_TIMEOUT + 1)
+        for reply, what in (
+            (slow, "answering after the timeout"),
+            (Reply(status=500), "answering 500"),
+            (Reply(status=429, headers={"Retry-After": "1"}), "answering 429, Retry-After: 1"),
+        ):
+            answered = sc.receiver.answer(reply)
+            if reply is slow:
+                sc.receiver.up()
+            sc.stack.note(f"receiver {what}")
+            _phase(lambda n=answered: n() >= 1)
+        sc.receiver.answer(Reply())
         sc.stack.note("receiver recovered")
         result = audit("webhook receiver down, slow, 500, 429, then recovered", sc, load)
         answers = result.counts["delivery attempts by answer"]
         for kind in ("ConnectError", "ReadTimeout", "500", "429", "200"):
             assert answers.get(kind, 0) >= 1, f"no attempt met {kind}: {answers}"
         result.check()
+
+
+PHASE = 3.0
+
+
+def _phase(met: Callable[[], bool]) -> None:
+    time.sleep(PHASE)
+    assert wait_until(met, 60), "no delivery attempt met this phase of the receiver"
