@@ -69,6 +69,7 @@ TUNING = {
     "PIVOTWATCH_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',
 }
 WEBHOOK_TIMEOUT = float(TUNING["PIVOTWATCH_WEBHOOK_TIMEOUT_SECONDS"])
+VISIBILITY_TIMEOUT = float(TUNING["PIVOTWATCH_VISIBILITY_TIMEOUT"])
 SERVICES = ("ingest", "timeline", "notify")
 
 
@@ -855,7 +856,9 @@ def audit(name: str, sc: Scenario, load: Load, timeout: float = 150) -> Audit:
 
 
 def received_then_not_succeeded(log: str) -> set[str]:
-    """Celery task ids the worker log shows received but never finished (in flight)."""
-    received = set(re.findall(r"Task [\w.]+\[([0-9a-f-]{36})\] received", log))
-    done = set(re.findall(r"Task [\w.]+\[([0-9a-f-]{36})\] (?:succeeded|failed|retry)", log))
+    """Chunk tasks (enrich.store_chunk) the worker log shows received but never finished."""
+    received = set(re.findall(r"Task enrich\.store_chunk\[([0-9a-f-]{36})\] received", log))
+    done = set(
+        re.findall(r"Task enrich\.store_chunk\[([0-9a-f-]{36})\] (?:succeeded|failed|retry)", log)
+    )
     return received - done

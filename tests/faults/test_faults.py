@@ -14,6 +14,7 @@ import pytest
 
 from tests.faults.conftest import EVENTS, LOAD_SECONDS, PG_SECONDS, REDIS_SECONDS
 from tests.faults.harness import (
+    VISIBILITY_TIMEOUT,
     WEBHOOK_TIMEOUT,
     Load,
     Reply,
@@ -51,6 +52,12 @@ class TestEnrichWorkerKilled:
             sc.stack.note(f"chunks in the worker when it died: {len(in_flight)}")
             sc.stack.wait_restarted("enrich-worker")
         result = audit("enrich worker SIGKILL mid-chunk", sc, load)
+        # The held chunk comes back after the visibility timeout, whether or not its events were
+        # committed before the kill (then the outbox sweep has announced them already).
+        wait_until(
+            lambda: not in_flight & received_then_not_succeeded(sc.stack.log("enrich-worker")),
+            VISIBILITY_TIMEOUT + 20,
+        )
         finished = in_flight - received_then_not_succeeded(sc.stack.log("enrich-worker"))
         result.counts["kills"] = kills
         result.counts["chunks in flight at the kill / finished after redelivery"] = (
