@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: install up test test-unit test-integration test-e2e test-browser test-external check fmt clean \
-	fuzz bench bench-quick bench-pipeline
+	fuzz bench bench-quick bench-pipeline test-faults soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,16 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+# Faults injected into the whole stack under load (also part of `make test`, where they run with
+# 2000 events and an 8 s PostgreSQL outage); here with 3000 events and PostgreSQL down for 30 s.
+test-faults: $(STAMP)
+	PIVOTWATCH_FAULT_EVENTS=3000 PIVOTWATCH_FAULT_PG_SECONDS=30 $(BIN)/python -m pytest tests/faults -s
+
+# The whole stack at a steady rate with zero loss and flat memory (not in CI): 200 events/s for
+# 10 minutes by default; e.g. `make soak SOAK_ARGS="--rate 100 --minutes 2"`.
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 # Needs Debian's chromium at /usr/bin/chromium (`apt-get install chromium`); skipped without it.
 test-browser: $(STAMP)

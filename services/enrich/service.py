@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 from celery.exceptions import SoftTimeLimitExceeded
+from kombu.exceptions import OperationalError as BrokerUnavailable
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -38,12 +39,14 @@ STATUS_TTL_SECONDS = 7 * 24 * 3600
 Requeue = Callable[[dict[str, str]], None]
 
 # Failures that say nothing about the entries (a lost connection, a deadlock, a concurrent write,
-# the time limit): the whole chunk is retried later, nobody is dead-lettered for them.
+# the time limit): the whole chunk is retried later, nobody is dead-lettered for them. Celery's
+# broker being unreachable when the fan-out is sent surfaces as kombu's own OperationalError.
 TRANSIENT: tuple[type[BaseException], ...] = (
     OperationalError,
     InterfaceError,
     RedisConnectionError,
     RedisTimeoutError,
+    BrokerUnavailable,
     ConcurrentWrite,
     SoftTimeLimitExceeded,
 )

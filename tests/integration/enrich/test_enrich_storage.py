@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from kombu.exceptions import OperationalError as KombuOperationalError
 from redis import Redis
 from sqlalchemy import event, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -325,3 +327,28 @@ class TestPoison:
             assert (row.attempts, row.status) == (2, "dead") and row.dead_at is not None
         assert redis_client.hget(status_key(poison["id"]), "state") == b"rejected"
         assert _count(sessions, Event) == 5
+
+    def test_a_broker_outage_while_announcing_is_transient_not_a_poison_entry(
+        self, sessions: sessionmaker[Session], redis_client: Redis
+    ) -> None:
+        # The chunk is stored, then the notify fan-out cannot be sent (Celery's broker is down:
+        # kombu raises its own OperationalError). That says nothing about the entries: the chunk
+        # must be retried whole, not split and its entries counted towards dead-lettering.
+        chunk = [
+            event_entry(f"ok-{i}", report(f"Acme {i} ships", "2024-05-01", f"https://e.org/{i}"))
+            for i in range(4)
+        ]
+
+        def broker_down(outbox_ids: list[int]) -> None:
+            raise KombuOperationalError(
+                "Error 111 connecting to 127.0.0.1:6379. Connection refused."
+            )
+
+        requeued: list[dict[str, str]] = []
+        with pytest.raises(KombuOperationalError):
+            service.process_resilient(
+                sessions, redis_client, chunk, broker_down, max_attempts=2, requeue=requeued.append
+            )
+        assert requeued == []
+        assert _count(sessions, DeadLetter) == 0
+        assert _count(sessions, Event) == 4  # stored; the retried chunk finds them unchanged

@@ -175,6 +175,26 @@ class TestRetries:
         assert {g.path for g in receiver.snapshot()} == {"/hook"}
 
 
+class TestSlowEndpoint:
+    def test_a_slow_endpoint_does_not_fail_another_endpoints_deliveries(
+        self, kit: Any, receiver: Any, make_receiver: Any
+    ) -> None:
+        # More deliveries to a slow endpoint than the sender has connections, then a few to a
+        # healthy one: the healthy ones must not wait for a connection until their own timeout
+        # (recorded as a failed attempt the endpoint never saw).
+        healthy = make_receiver()
+        receiver.respond = lambda got, nth: receiver.Reply(200, delay=1.5)
+        slow_id, _ = kit.subscribe(receiver.url, filter={"companies": ["slowco"]})
+        ok_id, _ = kit.subscribe(healthy.url, filter={"companies": ["okco"]})
+        kit.fanout(*[kit.add_event(company="slowco", title=f"slow {i}") for i in range(110)])
+        kit.fanout(*[kit.add_event(company="okco", title=f"ok {i}") for i in range(5)])
+        kit.drive(kit.settled(ok_id, 5), timeout=20)
+        for d in kit.deliveries(ok_id):
+            assert [(a.status_code, a.error) for a in kit.attempts(d.id)] == [(200, None)]
+        assert len(healthy.snapshot()) == 5
+        assert len(kit.deliveries(slow_id)) == 110
+
+
 class TestSsrfAtDelivery:
     def test_a_target_no_longer_allowed_is_refused_and_recorded(
         self, kit: Any, receiver: Any, nsettings: Settings

@@ -1,0 +1,864 @@
+"""The fault-test harness: a whole stack, a webhook receiver, a paced load, and the audit.
+
+`FaultStack` runs what `pivotwatch up` runs (embedded PostgreSQL and Redis, ingest, timeline,
+notify, the relay, the enrich and notify workers, beat) with the supervisor restarting dead
+children, but in this process, so a test can SIGKILL a child, restart Redis on its port and data
+dir, or stop PostgreSQL and start it again. The settings in `TUNING` shrink every recovery delay
+(visibility timeout, XAUTOCLAIM idle time, delivery lease, retry schedule, outbox sweep) to seconds.
+
+`Load` posts events in batches through the real ingest API at a steady pace, as a client would:
+a 503 or 429 is retried after its Retry-After. It records what was answered 202.
+
+`audit()` waits until the pipeline is quiet, then counts, from PostgreSQL, the receiver and the
+load's own records, everything the promise covers: every 202'd event stored exactly once,
+every outbox row processed, every matching subscription's deliveries settled (succeeded or
+visibly failed, none pending or leased), every event seen by the receiver (duplicates only with
+the same webhook-id), every service ready again. It prints the counts; `Audit.check()` asserts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import signal
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psutil
+import psycopg
+from redis import Redis
+from standardwebhooks import Webhook
+
+from pivotwatch.cli import dev_key
+from pivotwatch.embedded import free_port
+from pivotwatch.supervisor import Child, Stack
+from shared.events import event_uuid
+from shared.migrate import upgrade
+from shared.redis_keys import INGEST_STREAM, RELAY_GROUP
+from shared.settings import Settings
+
+# Recovery in seconds, not the production minutes and hours.
+TUNING = {
+    "PIVOTWATCH_LOG_LEVEL": "INFO",
+    # A dead worker's unacknowledged chunk comes back after this; tasks are bounded under it.
+    "PIVOTWATCH_VISIBILITY_TIMEOUT": "20",
+    "PIVOTWATCH_UNACKED_RESTORE_INTERVAL": "2",
+    # Entries a killed relay read but did not acknowledge are claimed after this.
+    "PIVOTWATCH_RELAY_CLAIM_IDLE_MS": "2000",
+    # Outbox rows a dead worker left unannounced are sent again after this (longer than a busy
+    # notify queue takes to drain, or the sweep would only add duplicate fan-out tasks).
+    "PIVOTWATCH_OUTBOX_SWEEP_AFTER_SECONDS": "15",
+    "PIVOTWATCH_ENRICH_RETRY_DELAY_SECONDS": "0.5",
+    # Outlasts the receiver's bad spell in the webhook test (about 31 s of retries).
+    "PIVOTWATCH_RETRY_SCHEDULE_SECONDS": "[0, 0.5, 1, 2, 3, 5, 5, 5, 5, 5]",
+    "PIVOTWATCH_RETRY_JITTER": "0",
+    "PIVOTWATCH_DISPATCH_INTERVAL_SECONDS": "0.5",
+    "PIVOTWATCH_WEBHOOK_TIMEOUT_SECONDS": "2",
+    "PIVOTWATCH_WEBHOOK_LEASE_GRACE_SECONDS": "2",
+    "PIVOTWATCH_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',
+}
+WEBHOOK_TIMEOUT = float(TUNING["PIVOTWATCH_WEBHOOK_TIMEOUT_SECONDS"])
+VISIBILITY_TIMEOUT = float(TUNING["PIVOTWATCH_VISIBILITY_TIMEOUT"])
+SERVICES = ("ingest", "timeline", "notify")
+
+
+def env_number(name: str, default: float) -> float:
+    """A fault test's knob (PIVOTWATCH_FAULT_*), read by the test harness, never by the services."""
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+def wait_until(check: Callable[[], Any], timeout: float, every: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(every)
+    return bool(check())
+
+
+# -- the stack -----------------------------------------------------------------------------------
+class _Supervised(Stack):
+    """`pivotwatch up`'s stack, with the fault settings in its children's environment."""
+
+    extra_env: dict[str, str]
+
+    def child_env(self) -> dict[str, str]:
+        return {**super().child_env(), **self.extra_env}
+
+
+class FaultStack:
+    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
+        self.home = home
+        ports = {n: free_port() for n in ("ingest", "timeline", "notify", "pg", "redis")}
+        self.env = {
+            **TUNING,
+            "PIVOTWATCH_INGEST_PORT": str(ports["ingest"]),
+            "PIVOTWATCH_TIMELINE_PORT": str(ports["timeline"]),
+            "PIVOTWATCH_NOTIFY_PORT": str(ports["notify"]),
+            **(env or {}),
+        }
+        settings = Settings(
+            home=home,
+            ingest_port=ports["ingest"],
+            timeline_port=ports["timeline"],
+            notify_port=ports["notify"],
+            embedded_postgres_port=ports["pg"],
+            embedded_redis_port=ports["redis"],
+            database_url="",
+            redis_url="",
+        )
+        self.stack = _Supervised(settings, home, seed=False, quiet=True)
+        self.stack.extra_env = self.env
+        self.key = ""
+        self.urls = self.stack.urls()
+        self.supervisor: threading.Thread | None = None
+        self.events: list[str] = []  # what the test did, when (for the audit's story)
+        self.t0 = time.monotonic()
+
+    def note(self, what: str) -> None:
+        line = f"{time.monotonic() - self.t0:6.1f}s  {what}"
+        self.events.append(line)
+        print(line, flush=True)
+
+    def start(self) -> None:
+        s = self.stack
+        s.start_servers()
+        upgrade(Settings(database_url=s.database_url).sync_database_url)
+        self.key = dev_key(self.home, s.database_url, s.redis_url)
+        s.start_services()
+        s.wait_ready()
+        self.supervisor = threading.Thread(target=s.supervise, daemon=True)
+        self.supervisor.start()
+        self.note("stack ready")
+
+    def stop(self) -> None:
+        self.stack.stop()
+        if self.supervisor is not None:
+            self.supervisor.join(10)
+
+    @property
+    def database_url(self) -> str:
+        return self.stack.database_url
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.key}"}
+
+    # -- faults ----------------------------------------------------------------------------------
+    def child(self, name: str) -> Child:
+        return next(c for c in self.stack.children if c.name == name)
+
+    def kill(self, name: str) -> int:
+        """SIGKILL a child's whole process group (a prefork worker's pool too); the supervisor
+        starts it again by itself. Returns the killed pid."""
+        proc = self.child(name).proc
+        assert proc is not None and proc.poll() is None, f"{name} is not running"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        self.note(f"{name} (pid {proc.pid}) killed with SIGKILL")
+        return proc.pid
+
+    def wait_restarted(self, name: str, timeout: float = 30) -> None:
+        ok = wait_until(
+            lambda: (p := self.child(name).proc) is not None and p.poll() is None, timeout
+        )
+        assert ok, f"{name} was not restarted"
+        self.note(f"{name} restarted by the supervisor (pid {self.child(name).proc.pid})")  # type: ignore[union-attr]
+
+    def stop_redis(self) -> None:
+        assert self.stack.redis is not None
+        self.stack.redis.stop()
+        self.note("Redis stopped")
+
+    def start_redis(self) -> None:
+        assert self.stack.redis is not None
+        self.stack.redis.start()
+        self.note("Redis started again (same port, same data dir)")
+
+    def stop_postgres(self) -> None:
+        assert self.stack.pg is not None
+        self.stack.pg.stop()
+        self.note("PostgreSQL stopped")
+
+    def start_postgres(self) -> None:
+        assert self.stack.pg is not None
+        self.stack.pg.start()
+        self.note("PostgreSQL started again")
+
+    # -- observation -----------------------------------------------------------------------------
+    def ready(self) -> dict[str, int]:
+        out = {}
+        for name, url in self.urls.items():
+            try:
+                out[name] = httpx.get(f"{url}/readyz", timeout=2).status_code
+            except httpx.HTTPError:
+                out[name] = 0
+        return out
+
+    def log(self, name: str) -> str:
+        path = self.home / "logs" / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def tails(self, chars: int = 2500) -> str:
+        logs = self.home / "logs"
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}"
+            for p in sorted(logs.glob("*.log"))
+        )
+
+    def rss(self) -> dict[str, float]:
+        """Resident memory (MB) of each child with its own children (a worker's pool)."""
+        out: dict[str, float] = {}
+        for c in self.stack.children:
+            if c.proc is None or c.proc.poll() is not None:
+                out[c.name] = 0.0
+                continue
+            try:
+                p = psutil.Process(c.proc.pid)
+                procs = [p, *p.children(recursive=True)]
+                out[c.name] = sum(q.memory_info().rss for q in procs) / 1e6
+            except psutil.NoSuchProcess:
+                out[c.name] = 0.0
+        for name, server in (("postgres", self.stack.pg), ("redis", self.stack.redis)):
+            if server is not None and server.proc is not None:
+                try:
+                    p = psutil.Process(server.proc.pid)
+                    procs = [p, *p.children(recursive=True)]
+                    out[name] = sum(q.memory_info().rss for q in procs) / 1e6
+                except psutil.NoSuchProcess:
+                    out[name] = 0.0
+        return out
+
+    def subscribe(self, url: str, companies: list[str]) -> tuple[str, str]:
+        r = httpx.post(
+            f"{self.urls['notify']}/v1/subscriptions",
+            headers=self.auth,
+            json={"url": url, "filter": {"companies": companies}},
+            timeout=10,
+        )
+        assert r.status_code == 201, r.text
+        body = r.json()
+        return str(body["id"]), str(body["secret"])
+
+
+@contextlib.contextmanager
+def running(home: Path, env: dict[str, str] | None = None) -> Iterator[FaultStack]:
+    stack = FaultStack(home, env)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+# -- the webhook receiver ------------------------------------------------------------------------
+@dataclass
+class Reply:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering (past the webhook timeout: the answer is lost)
+
+
+@dataclass
+class Got:
+    hook: str  # which subscription's endpoint (the path's last part)
+    webhook_id: str
+    event_id: str | None
+    headers: dict[str, str]
+    body: bytes
+    status: int
+    acknowledged: bool  # a 2xx answered in time: the sender can have seen it
+
+
+class Receiver:
+    """Webhook endpoints `/hooks/<name>` on one loopback port. `policy(hook)` decides each answer;
+    `down()` closes the port (connections are refused) and `up()` opens the same port again."""
+
+    def __init__(self) -> None:
+        self.got: list[Got] = []
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.policy: Callable[[str], Reply] = lambda hook: Reply()
+        self.port = 0
+        self.server: ThreadingHTTPServer | None = None
+        self.up()
+
+    def url(self, hook: str) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/{hook}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real endpoint
+            disable_nagle_algorithm = True  # headers and body go in two writes
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                hook = self.path.rsplit("/", 1)[-1]
+                with receiver.lock:
+                    receiver.in_flight += 1
+                    reply = receiver.policy(hook)
+                try:
+                    if reply.delay:
+                        time.sleep(reply.delay)
+                    try:
+                        doc = orjson.loads(body)
+                        event_id = ((doc.get("data") or {}).get("event") or {}).get("id")
+                    except orjson.JSONDecodeError:
+                        event_id = None
+                    ok = 200 <= reply.status < 300 and reply.delay < WEBHOOK_TIMEOUT
+                    with receiver.lock:
+                        receiver.got.append(
+                            Got(
+                                hook,
+                                headers.get("webhook-id", ""),
+                                event_id,
+                                headers,
+                                body,
+                                reply.status,
+                                ok,
+                            )
+                        )
+                    self.send_response(reply.status)
+                    for k, v in reply.headers.items():
+                        self.send_header(k, v)
+                    self.send_header("content-length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                finally:
+                    with receiver.lock:
+                        receiver.in_flight -= 1
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        return Handler
+
+    def up(self) -> None:
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 512  # the default 5 drops a sender's burst of connections
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                return None  # the sender gave up on a slow answer: a broken pipe is expected
+
+        self.server = Server(("127.0.0.1", self.port), self._handler())
+        self.port = int(self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def answer(self, reply: Reply) -> Callable[[], int]:
+        """Answer every request with `reply` from now on; returns a count of those answered."""
+        count = [0]
+
+        def policy(hook: str) -> Reply:
+            count[0] += 1
+            return reply
+
+        with self.lock:
+            self.policy = policy
+        return lambda: count[0]
+
+    def snapshot(self) -> list[Got]:
+        with self.lock:
+            return list(self.got)
+
+    def close(self) -> None:
+        self.down()
+
+
+# -- the load ------------------------------------------------------------------------------------
+_WORDS = tuple(
+    re.findall(
+        r"\w+",
+        "lattice harbour quorum meridian cobalt tundra saffron beacon orchard vertex gravel prism "
+        "lantern estuary falcon granite kestrel mosaic nimbus obsidian pylon quartz rampart "
+        "sextant thimble umber vellum willow zephyr anchor bramble cinder dune ember fjord "
+        "glacier heron iris juniper kelp lichen marrow nectar opal pebble quill reef sorrel",
+    )
+)
+EPOCH = date(1980, 1, 1)
+
+
+def company_names(tag: str) -> list[str]:
+    """Two companies no registry entry knows, so each has its own slug and its own events."""
+    return [f"Faultline {tag} Alpha", f"Faultline {tag} Beta"]
+
+
+def slug(name: str) -> str:
+    return "-".join(name.lower().split())
+
+
+def make_event(source: str, n: int, companies: list[str]) -> dict[str, Any]:
+    """Event n. Companies alternate and days advance by two, so one company's events are four days
+    apart: never near-duplicates of each other (compared within three days), all distinct."""
+    rng = random.Random(n)
+    words = " ".join(rng.sample(_WORDS, 5))
+    return {
+        "specversion": "1.0",
+        "id": f"fault-{n}",
+        "source": source,
+        "type": "dev.pivotwatch.strategy.reported",
+        "data": {
+            "company": companies[n % len(companies)],
+            "occurred": (EPOCH + timedelta(days=2 * n)).isoformat(),
+            "title": f"Report {n}: {words}",
+            "sources": [{"url": f"https://example.org/faults/{n}"}],
+        },
+    }
+
+
+class Load(threading.Thread):
+    """`total` events in batches of `batch`, spread over `seconds`, through POST /v1/events/batch.
+
+    A 503 or 429 is answered by waiting its Retry-After and sending the same batch again (nothing
+    of it was written); every other non-202 answer is recorded as an error.
+    """
+
+    def __init__(
+        self,
+        stack: FaultStack,
+        source: str,
+        companies: list[str],
+        total: int,
+        seconds: float,
+        batch: int = 50,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.url = f"{stack.urls['ingest']}/v1/events/batch"
+        self.auth = stack.auth
+        self.source = source
+        self.companies = companies
+        self.total = total
+        self.seconds = seconds
+        self.batch = batch
+        self.accepted: dict[str, dict[str, Any]] = {}  # event id -> the event (202, accepted)
+        self.duplicates = 0  # 202 with status duplicate: an earlier send was already written
+        self.rejected = 0  # items refused inside a 202 (none expected)
+        self.statuses: Counter[int] = Counter()
+        self.unavailable = 0  # 503 answers, all with Retry-After
+        self.limited = 0  # 429 answers
+        self.missing_retry_after = 0
+        self.errors: list[str] = []
+        self.posted = 0
+        self.lock = threading.Lock()
+
+    def accepted_count(self) -> int:
+        with self.lock:
+            return len(self.accepted)
+
+    def run(self) -> None:
+        start = time.monotonic()
+        rate = self.total / max(self.seconds, 0.1)
+        with httpx.Client(timeout=30, headers=self.auth) as client:
+            for first in range(0, self.total, self.batch):
+                pause = start + first / rate - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                events = [
+                    make_event(self.source, n, self.companies)
+                    for n in range(first, min(first + self.batch, self.total))
+                ]
+                self._send(client, events)
+
+    def _send(self, client: httpx.Client, events: list[dict[str, Any]]) -> None:
+        body = orjson.dumps(events)
+        for _ in range(200):
+            try:
+                r = client.post(
+                    self.url,
+                    content=body,
+                    headers={"content-type": "application/cloudevents-batch+json"},
+                )
+            except httpx.HTTPError as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                time.sleep(0.5)
+                continue
+            self.statuses[r.status_code] += 1
+            if r.status_code in (429, 503):
+                if r.status_code == 503:
+                    self.unavailable += 1
+                else:
+                    self.limited += 1
+                retry_after = r.headers.get("retry-after")
+                if retry_after is None:
+                    self.missing_retry_after += 1
+                time.sleep(min(float(retry_after or 1), 5))
+                continue
+            if r.status_code != 202:
+                self.errors.append(f"{r.status_code}: {r.text[:300]}")
+                return
+            by_index = {int(x["index"]): x for x in r.json()["results"]}
+            with self.lock:
+                self.posted += len(events)
+                for i, ev in enumerate(events):
+                    item = by_index[i]
+                    if item["status"] == "accepted":
+                        self.accepted[str(item["id"])] = ev
+                    elif item["status"] == "duplicate":
+                        self.duplicates += 1
+                        self.accepted[str(item["id"])] = ev
+                    else:
+                        self.rejected += 1
+                        self.errors.append(f"rejected: {item}")
+            return
+        self.errors.append("a batch was refused 200 times in a row")
+
+
+# -- the audit -----------------------------------------------------------------------------------
+@dataclass
+class Hook:
+    """One subscription of the scenario: its receiver path and the companies it follows."""
+
+    name: str
+    companies: list[str]
+    id: str = ""
+    secret: str = ""
+
+
+@dataclass
+class Scenario:
+    """What a fault test sets up: a stack, a receiver, subscriptions, and the load's source."""
+
+    stack: FaultStack
+    receiver: Receiver
+    tag: str
+    hooks: list[Hook]
+    source: str
+    companies: list[str]
+
+    def load(self, total: int, seconds: float, batch: int = 50) -> Load:
+        load = Load(self.stack, self.source, self.companies, total, seconds, batch)
+        load.start()
+        return load
+
+    def expected(self, load: Load) -> dict[str, set[str]]:
+        """Per hook, the event ids it must be told about (from what was answered 202)."""
+        out: dict[str, set[str]] = {}
+        with load.lock:
+            accepted = dict(load.accepted)
+        for hook in self.hooks:
+            follows = {slug(c) for c in hook.companies}
+            out[hook.name] = {
+                i for i, ev in accepted.items() if slug(ev["data"]["company"]) in follows
+            }
+        return out
+
+
+def scenario(stack: FaultStack, receiver: Receiver, tag: str) -> Scenario:
+    """Two subscriptions that match (both companies; the first only) and one that matches
+    nothing, each on its own receiver path: every event fans out to one or two endpoints."""
+    companies = company_names(tag)
+    hooks = [
+        Hook("both", companies),
+        Hook("alpha", companies[:1]),
+        Hook("nobody", [f"Faultline {tag} Nobody"]),
+    ]
+    for hook in hooks:
+        hook.id, hook.secret = stack.subscribe(
+            receiver.url(hook.name), [slug(c) for c in hook.companies]
+        )
+    return Scenario(stack, receiver, tag, hooks, f"/faults/{tag}", companies)
+
+
+@dataclass
+class Audit:
+    name: str
+    counts: dict[str, Any]
+    problems: list[str]
+    story: list[str]
+    tails: str = ""
+
+    def report(self) -> str:
+        lines = [f"AUDIT {self.name}"]
+        lines += [f"  {k}: {v}" for k, v in self.counts.items()]
+        lines.append("  problems: " + ("none" if not self.problems else ""))
+        lines += [f"    - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+    def check(self) -> None:
+        if self.problems:
+            raise AssertionError(self.report() + "\n" + "\n".join(self.story) + "\n" + self.tails)
+
+
+def _db_counts(database_url: str, source: str, hooks: list[Hook]) -> dict[str, Any]:
+    hook_ids = [h.id for h in hooks]
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
+        stored = {
+            str(r[0]): (r[1], r[2], r[3])
+            for r in conn.execute(
+                "SELECT id, ce_id, version, duplicate_of FROM events WHERE source = %s", (source,)
+            )
+        }
+        dup_keys = conn.execute(
+            "SELECT count(*) FROM (SELECT ce_id FROM events WHERE source = %s "
+            "GROUP BY ce_id HAVING count(*) > 1) d",
+            (source,),
+        ).fetchone()
+        versions = conn.execute(
+            "SELECT count(*) FILTER (WHERE n <> 1) FROM (SELECT e.id, count(v.event_id) AS n "
+            "FROM events e LEFT JOIN event_versions v ON v.event_id = e.id "
+            "WHERE e.source = %s GROUP BY e.id) x",
+            (source,),
+        ).fetchone()
+        outbox = conn.execute(
+            "SELECT count(*), count(o.processed_at) FROM outbox o JOIN events e "
+            "ON e.id = o.event_id WHERE e.source = %s",
+            (source,),
+        ).fetchone()
+        deliveries = conn.execute(
+            "SELECT subscription_id::text, event_id::text, webhook_id, status, "
+            "next_attempt_at IS NOT NULL AND next_attempt_at > now() AS leased, attempts "
+            "FROM deliveries WHERE subscription_id::text = ANY(%s)",
+            (hook_ids,),
+        ).fetchall()
+        attempts = conn.execute(
+            "SELECT coalesce(a.status_code::text, split_part(a.error, ':', 1)), count(*) "
+            "FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id "
+            "WHERE d.subscription_id::text = ANY(%s) GROUP BY 1 ORDER BY 1",
+            (hook_ids,),
+        ).fetchall()
+        dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
+        enabled = conn.execute(
+            "SELECT count(*) FROM subscriptions WHERE id::text = ANY(%s) AND NOT enabled",
+            (hook_ids,),
+        ).fetchone()
+    return {
+        "stored": stored,
+        "dup_keys": int(dup_keys[0]) if dup_keys else 0,
+        "bad_versions": int(versions[0]) if versions else 0,
+        "outbox": (int(outbox[0]), int(outbox[1])) if outbox else (0, 0),
+        "deliveries": deliveries,
+        "attempts": {str(kind): int(n) for kind, n in attempts},
+        "dead_letters": int(dead[0]) if dead else 0,
+        "disabled": int(enabled[0]) if enabled else 0,
+    }
+
+
+def attempts_by_answer(sc: Scenario) -> dict[str, int]:
+    """Delivery attempts so far, by status code or, with no answer, by error (ConnectError...)."""
+    try:
+        return dict(_db_counts(sc.stack.database_url, sc.source, sc.hooks)["attempts"])
+    except psycopg.Error:
+        return {}
+
+
+def _ingest_log(redis_url: str) -> dict[str, int]:
+    """The relay group's pending (read, unacknowledged) and lag (unread) entries."""
+    client = Redis.from_url(redis_url, socket_timeout=5)
+    try:
+        for group in client.xinfo_groups(INGEST_STREAM):
+            if group["name"] in (RELAY_GROUP, RELAY_GROUP.encode()):
+                return {
+                    "pending": int(group.get("pending") or 0),
+                    "lag": int(group.get("lag") or 0),
+                    "length": int(client.xlen(INGEST_STREAM)),
+                }
+        return {}
+    finally:
+        client.close()
+
+
+def ingest_pending_by_consumer(redis_url: str) -> dict[str, int]:
+    """Entries each relay consumer read and has not acknowledged."""
+    client = Redis.from_url(redis_url, socket_timeout=5)
+    try:
+        info = client.xpending(INGEST_STREAM, RELAY_GROUP)
+        return {
+            (c["name"].decode() if isinstance(c["name"], bytes) else str(c["name"])): int(
+                c["pending"]
+            )
+            for c in (info.get("consumers") or [])
+        }
+    finally:
+        client.close()
+
+
+def _settled(sc: Scenario, load: Load) -> bool:
+    """Quiet: everything 202'd stored, outbox processed, nothing pending, every event seen."""
+    try:
+        db = _db_counts(sc.stack.database_url, sc.source, sc.hooks)
+    except psycopg.Error:
+        return False
+    accepted = set(load.accepted)
+    if not accepted <= set(db["stored"]):
+        return False
+    total, processed = db["outbox"]
+    if total != processed or any(d[3] == "pending" for d in db["deliveries"]):
+        return False
+    seen: dict[str, set[str]] = defaultdict(set)
+    for g in sc.receiver.snapshot():
+        if g.acknowledged and g.event_id:
+            seen[g.hook].add(g.event_id)
+    expected = sc.expected(load)
+    failed = {(d[0], d[1]) for d in db["deliveries"] if d[3] == "failed"}
+    by_id = {h.name: h.id for h in sc.hooks}
+    for hook, ids in expected.items():
+        unseen = ids - seen[hook]
+        if any((by_id[hook], i) not in failed for i in unseen):
+            return False
+    return all(code == 200 for code in sc.stack.ready().values())
+
+
+def audit(name: str, sc: Scenario, load: Load, timeout: float = 150) -> Audit:
+    """Wait (up to `timeout`) for the pipeline to settle by itself, then count and judge."""
+    load.join(timeout)
+    t = time.monotonic()
+    settled = wait_until(lambda: _settled(sc, load), timeout, every=1.0)
+    sc.stack.note(
+        f"pipeline {'settled' if settled else 'NOT settled'} "
+        f"{time.monotonic() - t:.1f}s after the load ended"
+    )
+    db = _db_counts(sc.stack.database_url, sc.source, sc.hooks)
+    problems: list[str] = []
+    accepted = set(load.accepted)
+    stored = db["stored"]
+    missing = accepted - set(stored)
+    unexpected = set(stored) - accepted
+    bad_version = sum(1 for v in stored.values() if v[1] != 1)
+    merged = sum(1 for v in stored.values() if v[2] is not None)
+    expected_ids = {str(event_uuid(sc.source, f"fault-{n}")) for n in range(load.total)}
+    counts: dict[str, Any] = {
+        "events posted (202, incl. re-sends)": load.posted,
+        "events answered 202": len(accepted),
+        "of them duplicate (re-sent)": load.duplicates,
+        "ingest answers": dict(sorted(load.statuses.items())),
+        "503 answers (all with Retry-After)": load.unavailable,
+        "429 answers": load.limited,
+        "events stored (rows)": len(stored),
+        "duplicate rows by source+id": db["dup_keys"],
+        "events with version != 1": bad_version,
+        "events with other than one version row": db["bad_versions"],
+        "202'd but not stored": len(missing),
+        "stored but never 202'd": len(unexpected),
+        "merged as near-duplicates": merged,
+        "outbox rows (processed/total)": f"{db['outbox'][1]}/{db['outbox'][0]}",
+        "dead letters": db["dead_letters"],
+        "delivery attempts by answer": db["attempts"],
+        "ingest log (relay group)": _ingest_log(sc.stack.stack.redis_url),
+    }
+    if load.errors:
+        problems.append(f"load errors: {load.errors[:5]}")
+    if load.missing_retry_after:
+        problems.append(f"{load.missing_retry_after} 503/429 answers without Retry-After")
+    if accepted != expected_ids:
+        problems.append(f"{len(expected_ids - accepted)} events of the load never answered 202")
+    if missing:
+        problems.append(
+            f"{len(missing)} events answered 202 were not stored: {sorted(missing)[:5]}"
+        )
+    if unexpected:
+        problems.append(f"{len(unexpected)} stored events were never answered 202")
+    if db["dup_keys"] or bad_version or db["bad_versions"]:
+        problems.append("an event was stored more than once or got more than one version")
+    if merged:
+        problems.append(f"{merged} events were merged as near-duplicates (the load must avoid it)")
+    if db["outbox"][0] != db["outbox"][1]:
+        problems.append(f"{db['outbox'][0] - db['outbox'][1]} outbox rows never processed")
+    if db["outbox"][0] < len(stored):
+        problems.append("an event has no outbox row")
+    log_state = counts["ingest log (relay group)"]
+    if log_state.get("pending") or log_state.get("lag"):
+        problems.append(f"the ingest log still holds unrelayed entries: {log_state}")
+    if db["dead_letters"]:
+        problems.append(f"{db['dead_letters']} dead letters")
+    if db["disabled"]:
+        problems.append(f"{db['disabled']} subscriptions were disabled")
+
+    got = sc.receiver.snapshot()
+    expected = sc.expected(load)
+    by_hook: dict[str, list[Any]] = defaultdict(list)
+    for d in db["deliveries"]:
+        by_hook[d[0]].append(d)
+    for hook in sc.hooks:
+        rows = by_hook[hook.id]
+        status = Counter(d[3] for d in rows)
+        pending_due = sum(1 for d in rows if d[3] == "pending" and not d[4])
+        leased = sum(1 for d in rows if d[3] == "pending" and d[4])
+        delivered_ids = {d[1] for d in rows}
+        webhook_of = {d[1]: d[2] for d in rows}
+        mine = [g for g in got if g.hook == hook.name]
+        acked = {g.event_id for g in mine if g.acknowledged}
+        ids_per_event: dict[str | None, set[str]] = defaultdict(set)
+        for g in mine:
+            ids_per_event[g.event_id].add(g.webhook_id)
+        extra_ids = sum(1 for s in ids_per_event.values() if len(s) > 1)
+        foreign = sum(1 for g in mine if webhook_of.get(str(g.event_id)) != g.webhook_id)
+        want = expected[hook.name]
+        failed = {d[1] for d in rows if d[3] == "failed"}
+        unseen = want - acked - failed
+        dupes = len(mine) - len({g.webhook_id for g in mine})
+        bad_sig = 0
+        wh = Webhook(hook.secret)
+        for g in mine:
+            try:
+                wh.verify(g.body, g.headers)
+            except Exception:
+                bad_sig += 1
+        counts[f"hook {hook.name}"] = (
+            f"expected {len(want)}, deliveries {len(rows)} "
+            f"(succeeded {status['succeeded']}, failed {status['failed']}, "
+            f"pending past due {pending_due}, leased {leased}), "
+            f"receiver saw {len({g.event_id for g in mine})} events in {len(mine)} requests "
+            f"({dupes} repeats, all with the same webhook-id: {extra_ids == 0}), "
+            f"bad signatures {bad_sig}"
+        )
+        if delivered_ids != want:
+            problems.append(
+                f"hook {hook.name}: deliveries for {len(delivered_ids)} events, "
+                f"expected {len(want)}"
+            )
+        if pending_due or leased:
+            problems.append(f"hook {hook.name}: {pending_due} pending past due, {leased} leased")
+        if unseen:
+            problems.append(f"hook {hook.name}: {len(unseen)} events neither received nor failed")
+        if extra_ids or foreign:
+            problems.append(f"hook {hook.name}: an event arrived under another webhook-id")
+        if bad_sig:
+            problems.append(f"hook {hook.name}: {bad_sig} requests with a bad signature")
+    ready = sc.stack.ready()
+    counts["readyz"] = ready
+    if any(code != 200 for code in ready.values()):
+        problems.append(f"not ready again: {ready}")
+    restarts = {c.name: c.restarts for c in sc.stack.stack.children if c.restarts}
+    counts["restarts by the supervisor"] = restarts
+    dead = [c.name for c in sc.stack.stack.children if c.proc is None or c.proc.poll() is not None]
+    if dead:
+        problems.append(f"not running at the end: {dead}")
+    result = Audit(
+        name,
+        counts,
+        problems,
+        sc.stack.events,
+        sc.stack.tails() if problems else "",
+    )
+    print(result.report(), flush=True)
+    return result
+
+
+def received_then_not_succeeded(log: str) -> set[str]:
+    """Chunk tasks (enrich.store_chunk) the worker log shows received but never finished."""
+    received = set(re.findall(r"Task enrich\.store_chunk\[([0-9a-f-]{36})\] received", log))
+    done = set(
+        re.findall(r"Task enrich\.store_chunk\[([0-9a-f-]{36})\] (?:succeeded|failed|retry)", log)
+    )
+    return received - done
