@@ -2,8 +2,9 @@
 
 The events are inserted directly (one INSERT ... SELECT generate_series, then ANALYZE): the
 scenario measures the read side, and going through ingest would take hours for a million events.
-Their columns look like what storage writes: 1,000 companies, days spread over 25 years, eight
-categories, importance 0-99, one version each (10% corrected: two), recorded over the last hour.
+Their columns look like what storage writes: 1,000 events per company, days spread over 25
+years, eight categories, importance 0-99, one version each (10% corrected: two), recorded over
+the last hour.
 """
 
 from __future__ import annotations
@@ -98,10 +99,10 @@ WHERE source = '/bench/p4' AND fingerprint % 10 = 0
 """
 
 
-def fill(database_url: str, n: int) -> float:
+def fill(database_url: str, n: int, companies: int = COMPANIES) -> float:
     start = time.monotonic()
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(_EVENTS, {"n": n, "companies": COMPANIES})
+        conn.execute(_EVENTS, {"n": n, "companies": companies})
         conn.execute(_VERSIONS)
         for stmt in _CORRECTIONS.split(";"):
             conn.execute(stmt)
@@ -167,7 +168,8 @@ def p4_reads(report: Report, seconds: float) -> None:
         tempfile.TemporaryDirectory() as home,
         running_stack(Path(home)) as (stack, _key),
     ):
-        fill_s = fill(stack.database_url, n)
+        # A thousand events per company, so the filtered page is a full page of 50.
+        fill_s = fill(stack.database_url, n, n // 1000)
         base = stack.urls()["timeline"]
         timeline_pid = next(c.proc.pid for c in stack.children if c.name == "timeline" and c.proc)
         slug = "bench-co-7"

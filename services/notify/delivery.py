@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from services.notify.matching import matches
 from services.notify.metrics import GIVEN_UP, LAG, refresh_queue_depth
 from services.notify.schedule import next_delay, parse_retry_after
-from services.notify.ssrf import Target, UnsafeTarget, vet
+from services.notify.ssrf import UnsafeTarget, vet
 from shared.db import Delivery, DeliveryAttempt, EndpointRecord, Event, Outbox, Subscription
 from shared.logs import correlation_id
 from shared.metrics import DELIVERIES
@@ -137,17 +137,17 @@ def _fan(
                     correlation_id=row.correlation_id,
                 )
             )
-    created: list[uuid.UUID] = []
-    # At most ~65k parameters per statement (13 columns per row).
-    for start in range(0, len(values), 4000):
-        stmt = (
-            pg_insert(Delivery)
-            .values(values[start : start + 4000])
-            .on_conflict_do_nothing(constraint="uq_deliveries_subscription_outbox")
-            .returning(Delivery.id)
-        )
-        created.extend(session.scalars(stmt).all())
-    return created
+    if not values:
+        return []
+    # A bulk INSERT with the rows as parameters: SQLAlchemy sends them as multi-row statements
+    # ("insertmanyvalues") compiled once, where .values(rows) would compile and cache a new
+    # statement for every distinct number of rows.
+    stmt = (
+        pg_insert(Delivery)
+        .on_conflict_do_nothing(constraint="uq_deliveries_subscription_outbox")
+        .returning(Delivery.id)
+    )
+    return [i for i in session.scalars(stmt, values).all() if i is not None]
 
 
 def _delivery_values(
@@ -345,33 +345,18 @@ class Result:
     refused: bool = False
 
 
-Vetting = dict[str, "asyncio.Future[Target]"]
-
-
-async def _vet(c: Claimed, settings: Settings, vetted: Vetting) -> Target:
-    """Vetted again for every batch of sends: DNS may now answer differently (rebinding), and
-    the allowed networks may have changed since the subscription was made. Within one batch
-    (sent at one moment) a URL is resolved once, however many deliveries go to it."""
-    pending = vetted.get(c.url)
-    if pending is None:
-        pending = vetted[c.url] = asyncio.ensure_future(
-            asyncio.to_thread(
-                vet, c.url, settings.allow_private_webhook_targets, settings.webhook_allow_networks
-            )
-        )
-    return await asyncio.shield(pending)
-
-
-async def _send_one(
-    client: httpx.AsyncClient, c: Claimed, settings: Settings, vetted: Vetting
-) -> Result:
+async def _send_one(client: httpx.AsyncClient, c: Claimed, settings: Settings) -> Result:
     wait = (c.send_at - datetime.now(UTC)).total_seconds()
     if wait > 0:
         await asyncio.sleep(wait)
     started_at = datetime.now(UTC)
     start = time.perf_counter()
     try:
-        target = await _vet(c, settings, vetted)
+        # Vetted again at every delivery: DNS may now answer differently (rebinding), and the
+        # allowed networks may have changed since the subscription was made.
+        target = await asyncio.to_thread(
+            vet, c.url, settings.allow_private_webhook_targets, settings.webhook_allow_networks
+        )
     except UnsafeTarget as exc:
         return Result(c.id, started_at, c.due_at, None, 0.0, "", f"refused: {exc}", refused=True)
     timestamp = int(time.time())
@@ -424,7 +409,7 @@ async def send_all(claimed: list[Claimed], settings: Settings) -> list[Result]:
         if wait > 0:  # a rate-limited endpoint's slot: wait without holding a connection
             await asyncio.sleep(wait)
         async with gate:
-            return await _send_one(client, c, settings, vetted)
+            return await _send_one(client, c, settings)
 
     async with httpx.AsyncClient(
         timeout=settings.webhook_timeout_seconds,
@@ -432,7 +417,6 @@ async def send_all(claimed: list[Claimed], settings: Settings) -> list[Result]:
         limits=limits,
         trust_env=False,
     ) as client:
-        vetted: Vetting = {}
         return list(await asyncio.gather(*(send(c) for c in claimed)))
 
 
