@@ -306,7 +306,13 @@ class Receiver:
             disable_nagle_algorithm = True  # headers and body go in two writes
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender died in the middle of the request (a SIGKILL between headers
+                    # and body): nothing arrived, as a real endpoint would see it.
+                    self.close_connection = True
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 hook = self.path.rsplit("/", 1)[-1]
                 with receiver.lock:
@@ -721,7 +727,7 @@ def _settled(sc: Scenario, load: Load) -> bool:
 
 def audit(name: str, sc: Scenario, load: Load, timeout: float = 150) -> Audit:
     """Wait (up to `timeout`) for the pipeline to settle by itself, then count and judge."""
-    load.join(timeout)
+    load.join(load.seconds + timeout)
     t = time.monotonic()
     settled = wait_until(lambda: _settled(sc, load), timeout, every=1.0)
     sc.stack.note(
