@@ -197,7 +197,7 @@ def p1_bulk(report: Report, seconds: float) -> None:
         rate = stored / elapsed
         cpu = {c.name: cpu_seconds(c.proc.pid) for c in stack.children if c.proc}
         rss = {c.name: rss_mb(c.proc.pid) for c in stack.children if c.proc}
-        naive = _naive_rate(stack.database_url, stack.redis_url, 1000 if report.quick else 6000)
+        naive = _naive_rate(stack.database_url, stack.redis_url, 400 if report.quick else 6000)
     report.add(
         "P1 bulk throughput",
         accepted=accepted,
