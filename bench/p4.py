@@ -163,7 +163,7 @@ def explain(database_url: str, stmt: Any) -> list[str]:
 def p4_reads(report: Report, seconds: float) -> None:
     from services.timeline.queries import TimelineQuery, build
 
-    n = 100_000 if report.quick else 1_000_000
+    n = 50_000 if report.quick else 1_000_000
     with (
         tempfile.TemporaryDirectory() as home,
         running_stack(Path(home)) as (stack, _key),

@@ -194,7 +194,7 @@ def naive_deliveries(redis_url: str, count: int) -> dict[str, Any]:
 
 
 def p5_webhooks(report: Report, seconds: float) -> None:
-    events = 40 if report.quick else 1200
+    events = 20 if report.quick else 1200
     subs = 100
     with (
         tempfile.TemporaryDirectory() as home,
@@ -240,7 +240,7 @@ def p5_webhooks(report: Report, seconds: float) -> None:
                 unique=True,
             )
             offered = res["statuses"].get("202", 0)
-            lat_stats = wait_received(base, offered * 10, 300)
+            lat_stats = wait_received(base, offered * 10, 20 if report.quick else 300)
         late = arrivals(out)
         with psycopg.connect(stack.database_url) as conn:
             rows = conn.execute(
@@ -250,7 +250,7 @@ def p5_webhooks(report: Report, seconds: float) -> None:
         stored = {w: float(t) for w, t in rows}
         lags = sorted((t - stored[w]) * 1000 for w, t in late if w in stored)
         late_dupes = sum(n - 1 for n in Counter(w for w, _ in late).values() if n > 1)
-        naive = naive_deliveries(stack.redis_url, 300 if report.quick else 3000)
+        naive = naive_deliveries(stack.redis_url, 100 if report.quick else 3000)
     report.add(
         "P5 webhooks",
         subscriptions=subs,

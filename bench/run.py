@@ -192,12 +192,12 @@ def p1_bulk(report: Report, seconds: float) -> None:
         offer = 2.0 if report.quick else seconds
         res = loadgen(url, offer, 4, batch_body("p1", size), headers, "POST", unique=True)
         accepted = res["statuses"].get("202", 0) * size
-        stored, done = _wait_count(stack.database_url, accepted, 45 if report.quick else 600)
+        stored, done = _wait_count(stack.database_url, accepted, 25 if report.quick else 600)
         elapsed = done - start
         rate = stored / elapsed
         cpu = {c.name: cpu_seconds(c.proc.pid) for c in stack.children if c.proc}
         rss = {c.name: rss_mb(c.proc.pid) for c in stack.children if c.proc}
-        naive = _naive_rate(stack.database_url, stack.redis_url, 1000 if report.quick else 6000)
+        naive = _naive_rate(stack.database_url, stack.redis_url, 400 if report.quick else 6000)
     report.add(
         "P1 bulk throughput",
         accepted=accepted,
@@ -235,7 +235,7 @@ def p3_freshness(report: Report, seconds: float) -> None:
         cursor = last[0][0] if last else b"0-0"
         res = loadgen(url, seconds, 16, event_body("p3"), headers, "POST", rate=1000, unique=True)
         accepted = res["statuses"].get("202", 0)
-        _wait_count(stack.database_url, accepted, 30 if report.quick else 120)
+        _wait_count(stack.database_url, accepted, 15 if report.quick else 120)
         seen: dict[str, float] = {}
         for sid, fields in client.xrange(TIMELINE_STREAM, min=cursor):
             ms = int(sid.split(b"-")[0])
