@@ -6,7 +6,8 @@
 The stack, load, receiver and audit are the fault tests' (tests/faults/harness.py), with no fault:
 events go through the ingest API in batches at the given rate, one subscription takes every event
 and one takes none. Every 10 s the resident memory of each process (a worker with its pool) and
-the backlog (202'd but not yet stored, deliveries pending) are sampled. At the end the audit
+the backlog (202'd but not yet stored, stored but not yet fanned out, deliveries pending) are
+sampled. At the end the audit
 runs (the same counts and checks as the fault tests) and each process's memory growth is
 reported: mean RSS over the load's last minute against its first minute. Exit status 0 only if
 the audit passes and no pivotwatch process (services, relay, workers, beat; the servers are
@@ -55,12 +56,17 @@ def backlog(database_url: str, source: str, accepted: int) -> dict[str, int]:
             pending = conn.execute(
                 "SELECT count(*) FROM deliveries WHERE status = 'pending'"
             ).fetchone()
+            outbox = conn.execute(
+                "SELECT count(*) FROM outbox WHERE processed_at IS NULL"
+            ).fetchone()
     except psycopg.Error:
         return {}
     stored = int(row[0]) if row else 0
     return {
         "accepted": accepted,
         "not_yet_stored": accepted - stored,
+        # Stored but not yet fanned out: the notify side's backlog (its Celery queue).
+        "outbox_unprocessed": int(outbox[0]) if outbox else 0,
         "deliveries_pending": int(pending[0]) if pending else 0,
     }
 
