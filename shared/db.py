@@ -11,6 +11,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -328,6 +329,8 @@ def make_async_engine(
         pool_size=pool_size,
         pool_pre_ping=True,
         max_overflow=10,
+        # JSONB columns (a page's entities and sources) parsed by orjson, not the json module.
+        json_deserializer=orjson.loads,
         **options,
     )
 

@@ -34,11 +34,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TEXT, array, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, defer
+from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.db import Event, EventLink, EventVersion
 from shared.errors import InvalidInput
-from shared.views import event_document
+from shared.views import DOCUMENT_COLUMNS, event_document
 
 Doc = dict[str, Any]
 Col = ColumnElement[Any] | InstrumentedAttribute[Any]
@@ -94,16 +94,11 @@ class _Columns:
     matches_text: Callable[[str], ColumnElement[bool]]
 
 
-_UNSHOWN = tuple(
-    defer(c, raiseload=True)
-    for c in (Event.search, Event.raw, Event.evidence, Event.body, Event.entity_values)
-)
-
-
 def _current() -> _Columns:
     return _Columns(
-        # Not the columns a page never shows (the text search vector, the raw report, evidence).
-        stmt=select(Event).options(*_UNSHOWN).where(Event.published.is_(True)),
+        # Only the columns of the document (not the text search vector, the raw report, the
+        # evidence), as plain rows: no ORM instance is built or tracked per event.
+        stmt=select(*DOCUMENT_COLUMNS).where(Event.published.is_(True)),
         id=Event.id,
         company=Event.company,
         occurred_start=Event.occurred_start,
@@ -231,7 +226,7 @@ async def page(session: AsyncSession, query: TimelineQuery) -> tuple[list[Doc], 
     if query.as_of:
         docs: list[Doc] = [row[0] for row in result.all()]
     else:
-        docs = [event_document(ev) for ev in result.scalars().all()]
+        docs = [event_document(row) for row in result.all()]
     more = len(docs) > query.limit
     docs = docs[: query.limit]
     return docs, (encode_cursor(docs[-1]) if more and docs else None)
