@@ -66,7 +66,8 @@ test-external: $(STAMP)
 
 # Longer property-based runs against every service's OpenAPI (CI runs a bounded version).
 fuzz: $(STAMP)
-	PIVOTWATCH_FUZZ_EXAMPLES=300 PIVOTWATCH_FUZZ_RANDOM=1 $(BIN)/python -m pytest tests/fuzz -p no:cacheprovider
+	PIVOTWATCH_FUZZ_EXAMPLES=300 PIVOTWATCH_FUZZ_RANDOM=1 $(BIN)/python -m pytest tests/fuzz -p no:cacheprovider \
+		-o timeout=3600 -s
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

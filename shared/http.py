@@ -147,12 +147,12 @@ def database_and_redis_checks(app: FastAPI) -> dict[str, Check]:
     return {"postgres": postgres_check(app.state.engine), "redis": redis_check(app.state.redis)}
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_redis(request: Request) -> aioredis.Redis:
+async def get_redis(request: Request) -> aioredis.Redis:
     client: aioredis.Redis = request.app.state.redis
     return client
 

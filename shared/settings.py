@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     require_read_key: bool = False
     # Live stream (SSE): a comment line this often keeps proxies from closing an idle connection.
     stream_heartbeat_seconds: float = 15.0
+    # A stream ends after this long (EventSource reconnects with Last-Event-ID and loses nothing),
+    # so long-lived connections get spread again over the processes behind a balancer.
+    stream_max_seconds: float = Field(default=3600.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_insecure_outside_development(self) -> Settings:

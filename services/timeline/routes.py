@@ -322,9 +322,16 @@ async def live_stream(
     client = request.app.state.redis
     # Fix the starting point before answering, so nothing stored after the answer is missed.
     after = stream.resume_id(last_event_id, resume) or await stream.feed_position(client)
-    heartbeat = request.app.state.settings.stream_heartbeat_seconds
+    settings = request.app.state.settings
     return StreamingResponse(
-        stream.events(client, request.app.state.sessions, after, flt, heartbeat),
+        stream.events(
+            client,
+            request.app.state.sessions,
+            after,
+            flt,
+            settings.stream_heartbeat_seconds,
+            settings.stream_max_seconds,
+        ),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )

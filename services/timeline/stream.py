@@ -130,13 +130,15 @@ async def events(
     after: str,
     flt: StreamFilter,
     heartbeat: float,
+    max_seconds: float = 3600.0,
 ) -> AsyncIterator[bytes]:
-    """SSE bytes for every matching change after feed id `after`, until the client leaves."""
+    """SSE bytes for every matching change after feed id `after`, until the client leaves or
+    `max_seconds` have passed (the client then resumes from the last id it received)."""
     yield b"retry: 3000\n: connected\n\n"
     position = after
-    block_ms = max(int(min(heartbeat, MAX_BLOCK_SECONDS) * 1000), 1)
-    last_sent = time.monotonic()
-    while True:
+    block_ms = max(int(min(heartbeat, MAX_BLOCK_SECONDS, max_seconds) * 1000), 1)
+    last_sent = started = time.monotonic()
+    while time.monotonic() - started < max_seconds:
         try:
             reply: Any = await client.xread(
                 {TIMELINE_STREAM: position}, count=BATCH, block=block_ms

@@ -56,6 +56,10 @@ def fuzz_settings(migrated: Any) -> Settings:
         rate_limit_per_second=1e6,
         rate_limit_burst=1_000_000,
         log_level="WARNING",
+        # A live stream ends by itself after half a second, so each generated stream request
+        # is answered in full (the generated ones otherwise wait for events forever).
+        stream_max_seconds=0.5,
+        stream_heartbeat_seconds=0.2,
     )
 
 

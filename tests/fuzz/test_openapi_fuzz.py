@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,18 +46,23 @@ def notify_schema(fuzz_settings: Settings) -> Iterator[Any]:
 
 
 def fuzz(schema: Any, headers: dict[str, str] | None = None) -> int:
-    """Run every operation of `schema` with generated cases; returns how many operations ran."""
+    """Run every operation of `schema` with generated cases; returns how many operations ran.
+    Prints the requests sent and the statuses they got (`make fuzz` shows it)."""
     ran = 0
+    statuses: Counter[int] = Counter()
     for result in schema.get_all_operations():
         operation = result.ok()
 
         @FUZZ
         @given(case=operation.as_strategy())
         def check(case: Any) -> None:
-            case.call_and_validate(headers=headers, checks=[not_a_server_error])
+            response = case.call_and_validate(headers=headers, checks=[not_a_server_error])
+            statuses[response.status_code] += 1
 
         check()
         ran += 1
+    title = schema.raw_schema.get("info", {}).get("title", "?")
+    print(f"\nfuzz {title}: {ran} operations, {statuses.total()} requests, {dict(statuses)}")
     return ran
 
 

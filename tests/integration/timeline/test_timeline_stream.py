@@ -153,6 +153,26 @@ class TestLiveStream:
         ids = [first.id, *[m.id for m in resumed]]
         assert len(set(ids)) == len(ids)
 
+    def test_ends_after_its_maximum_age_and_the_client_resumes(
+        self, settings: Settings, store: Store
+    ) -> None:
+        short = settings.model_copy(
+            update={"stream_heartbeat_seconds": 0.2, "stream_max_seconds": 1.0}
+        )
+        url_params = {"companies": "acme-ai"}
+        with running(create_app(short)) as live, httpx.Client(timeout=TIMEOUT) as client:
+            with client.stream("GET", f"{live}/v1/stream", params=url_params) as r:
+                store(report("m1", "Acme AI raises $5M", "2024-02"))
+                seen = list(messages(r))  # ends by itself: the iteration stops
+            sent = [m for m in seen if m.data is not None]
+            assert [m.data["event"]["title"] for m in sent if m.data] == ["Acme AI raises $5M"]
+            store(report("m2", "Acme AI opens a lab in Paris", "2024-03-01"))
+            headers = {"last-event-id": str(sent[-1].id)}
+            with client.stream("GET", f"{live}/v1/stream", params=url_params, headers=headers) as r:
+                resumed = next_data(messages(r))
+        assert resumed.data is not None
+        assert resumed.data["event"]["title"] == "Acme AI opens a lab in Paris"
+
     def test_resume_point_can_be_a_query_parameter(self, live: str, store: Store) -> None:
         store(report("q1", "Acme AI raises $5M", "2024-02"))
         store(report("q2", "Acme AI opens a lab in Paris", "2024-03-01"))
