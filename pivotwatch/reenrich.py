@@ -17,10 +17,12 @@ def register(sub: Any) -> None:
 
 
 def cmd_reenrich(args: argparse.Namespace) -> int:
+    from redis import Redis
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from pivotwatch.cli import _need_urls, _settings
     from services.enrich.reenrich import count_events, reenrich
+    from shared import feed
     from shared.celery_app import NOTIFY_QUEUE, make_celery
     from shared.db import make_engine, session_factory
 
@@ -28,6 +30,7 @@ def cmd_reenrich(args: argparse.Namespace) -> int:
     _need_urls(settings)
     engine = make_engine(settings, pool_size=1)
     app = make_celery(settings)
+    client = Redis.from_url(settings.redis_url)
 
     def fanout(ids: list[int]) -> None:
         app.send_task("notify.fanout", args=[ids], queue=NOTIFY_QUEUE)
@@ -45,6 +48,7 @@ def cmd_reenrich(args: argparse.Namespace) -> int:
                 batch=args.batch,
                 progress=lambda n: bar.advance(task, n),
                 send_fanout=fanout,
+                announce=lambda items: feed.append(client, items),
             )
         print(
             f"{result.scanned} events re-enriched: {result.changed} changed (new version), "
@@ -53,4 +57,5 @@ def cmd_reenrich(args: argparse.Namespace) -> int:
         )
         return 0
     finally:
+        client.close()
         engine.dispose()

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.enrich.storage import Incoming, prepare
 from shared.db import Event, EventVersion, Outbox
+from shared.feed import Item, item
 from shared.views import event_document
 
 # The columns enrichment computes; the others (keys, clocks, raw) are the report's own.
@@ -51,6 +52,7 @@ _STORAGE_EVIDENCE = ("merged", "duplicate")
 
 Progress = Callable[[int], None]
 SendFanout = Callable[[list[int]], None]
+Announce = Callable[[list[Item]], None]
 
 
 @dataclass(slots=True)
@@ -111,12 +113,15 @@ def reenrich(
     batch: int = 200,
     progress: Progress | None = None,
     send_fanout: SendFanout | None = None,
+    announce: Announce | None = None,
 ) -> ReenrichResult:
-    """Re-enrich stored events (one company's, or all); returns what it did."""
+    """Re-enrich stored events (one company's, or all); returns what it did. After each batch
+    commits, its outbox ids go to `send_fanout` and its change-feed entries to `announce`."""
     result = ReenrichResult()
     after: uuid.UUID | None = None
     while True:
         outbox_ids: list[int] = []
+        feed: list[Item] = []
         with sessions() as session, session.begin():
             query = select(Event).order_by(Event.id).limit(batch).with_for_update(skip_locked=False)
             if company:
@@ -149,6 +154,7 @@ def reenrich(
                         data=event_document(ev),
                     )
                 )
+                feed.append(item(ev, "event.updated", ev.version))
                 if ev.duplicate_of is None:
                     outbox.append(
                         Outbox(
@@ -163,6 +169,8 @@ def reenrich(
             session.flush()
             outbox_ids = [row.id for row in outbox]
             after = rows[-1].id
+        if feed and announce is not None:
+            announce(feed)
         if outbox_ids and send_fanout is not None:
             send_fanout(outbox_ids)
         if progress is not None:

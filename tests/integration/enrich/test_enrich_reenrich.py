@@ -13,6 +13,7 @@ from pivotwatch.cli import main
 from services.enrich import service
 from services.enrich.reenrich import reenrich
 from shared.db import Event, EventVersion, Outbox
+from shared.redis_keys import TIMELINE_STREAM
 from shared.settings import Settings, get_settings
 from tests.integration.enrich.conftest import event_entry, report
 
@@ -82,8 +83,9 @@ class TestReenrich:
                 .values(category="legal", importance=1)
             )
         sent: list[list[int]] = []
+        announced: list[list[dict[str, str]]] = []
 
-        result = reenrich(sessions, send_fanout=sent.append)
+        result = reenrich(sessions, send_fanout=sent.append, announce=announced.append)
 
         assert (result.scanned, result.changed) == (3, 1)
         with sessions() as s:
@@ -96,6 +98,19 @@ class TestReenrich:
             assert snapshot is not None and snapshot.data["category"] == ev.category
             outbox = s.scalars(select(Outbox).where(Outbox.version == 2)).one()
             assert outbox.kind == "event.updated" and sent == [[outbox.id]]
+        # The change feed hears of it too (the live stream and the timeline's page cache).
+        assert announced == [
+            [
+                {
+                    "id": gpt2,
+                    "kind": "event.updated",
+                    "company": "openai",
+                    "version": "2",
+                    "category": ev.category,
+                    "occurred": "2019-02-14",
+                }
+            ]
+        ]
         assert _versions(sessions)[r1] == 1
         assert reenrich(sessions).changed == 0
 
@@ -132,3 +147,27 @@ class TestReenrichCommand:
             get_settings.cache_clear()
         out = capsys.readouterr().out
         assert "2 events re-enriched: 0 changed" in out
+
+    def test_cli_announces_changes_on_the_change_feed(
+        self,
+        sessions: sessionmaker[Session],
+        redis_client: Redis,
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        _gpt2, _dup, r1 = _store(sessions, redis_client)
+        with sessions() as s, s.begin():
+            s.execute(update(Event).where(Event.id == uuid.UUID(r1)).values(importance=0))
+        last = redis_client.xrevrange(TIMELINE_STREAM, count=1)
+        cursor = last[0][0] if last else b"0-0"
+        monkeypatch.setenv("PIVOTWATCH_DATABASE_URL", settings.database_url)
+        monkeypatch.setenv("PIVOTWATCH_REDIS_URL", settings.redis_url)
+        get_settings.cache_clear()
+        try:
+            assert main(["reenrich", "--company", "deepseek"]) == 0
+        finally:
+            get_settings.cache_clear()
+        entries = redis_client.xrange(TIMELINE_STREAM, min=b"(" + cursor)
+        assert [(f[b"id"].decode(), f[b"kind"], f[b"version"]) for _, f in entries] == [
+            (r1, b"event.updated", b"2")
+        ]
