@@ -83,6 +83,10 @@ class Settings(BaseSettings):
 
     # Read side.
     require_read_key: bool = False
+    # Rendered timeline pages kept per timeline process while the change feed shows no change
+    # (services/timeline/cache.py); 0 turns the cache off.
+    timeline_cache_entries: int = Field(default=256, ge=0)
+    timeline_cache_seconds: float = Field(default=30.0, gt=0)
     # Live stream (SSE): a comment line this often keeps proxies from closing an idle connection.
     stream_heartbeat_seconds: float = 15.0
     # A stream ends after this long (EventSource reconnects with Last-Event-ID and loses nothing),

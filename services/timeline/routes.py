@@ -10,6 +10,7 @@ With `require_read_key` on, every route here needs an API key (any scope).
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -21,16 +22,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response, StreamingResponse
 
 from services.timeline import exports, phases, queries, stream
+from services.timeline.cache import PageCache, Rendered
 from services.timeline.exports import Format
 from services.timeline.queries import Doc, TimelineQuery
 from shared.errors import InvalidInput, NotFound
 from shared.events import Category
 from shared.http import authenticate
-from shared.responses import JSONResponse
 
 PAGE_MAX = 500
 EXPORT_MAX = 10_000
 PHASES_MAX = 1000
+CACHE_HEADER = "x-pivotwatch-cache"
 
 
 async def read_access(request: Request) -> None:
@@ -196,6 +198,30 @@ async def _timeline(
     head: dict[str, Any],
     merged: bool,
 ) -> Response:
+    """A timeline page in `fmt`, from the page cache while the chronology has not changed."""
+    pages: PageCache = request.app.state.pages
+    key = str(request.url)
+    feed_id = await pages.feed_id(request.app.state.redis) if pages.enabled else None
+    if feed_id is not None and (hit := pages.get(key, feed_id)) is not None:
+        headers = {**dict(hit.headers), CACHE_HEADER: "hit"}
+        return Response(hit.body, media_type=hit.media_type, headers=headers)
+    body, media_type, headers = await _render(request, session, filters, slugs, fmt, head, merged)
+    if feed_id is not None:
+        pages.put(
+            key, Rendered(body, media_type, tuple(headers.items()), feed_id, time.monotonic())
+        )
+    return Response(body, media_type=media_type, headers={**headers, CACHE_HEADER: "miss"})
+
+
+async def _render(
+    request: Request,
+    session: AsyncSession,
+    filters: Filters,
+    slugs: list[str],
+    fmt: Format,
+    head: dict[str, Any],
+    merged: bool,
+) -> tuple[bytes, str, dict[str, str]]:
     query = filters.query(slugs, fmt)
     docs, cursor = await queries.page(session, query)
     # A company that appears in the page exists; only the others need the existence query
@@ -206,7 +232,8 @@ async def _timeline(
     await _require_companies(session, [s for s in slugs if s not in present], merged)
     if fmt is Format.JSON:
         as_of = {"as_of": filters.as_of.isoformat()} if filters.as_of else {}
-        return JSONResponse({**head, **as_of, "events": docs, "next_cursor": cursor})
+        page = {**head, **as_of, "events": docs, "next_cursor": cursor}
+        return orjson.dumps(page, option=orjson.OPT_NON_STR_KEYS), "application/json", {}
     title = f"{', '.join(slugs)}: timeline"
     now = datetime.now(UTC)
     meta = exports.Meta(title=title, url=str(request.url), generated_at=now)
@@ -223,7 +250,8 @@ async def _timeline(
     headers = {"content-disposition": f'inline; filename="{_filename(slugs, fmt)}"'}
     if cursor:
         headers["link"] = f'<{request.url.include_query_params(cursor=cursor)}>; rel="next"'
-    return Response(content, media_type=exports.MEDIA_TYPES[fmt], headers=headers)
+    body = content.encode() if isinstance(content, str) else content
+    return body, exports.MEDIA_TYPES[fmt], headers
 
 
 @router.get("/companies")
