@@ -7,8 +7,9 @@ Prints one JSON line: requests, statuses, latencies (ms) percentiles, duration, 
     python bench/loadgen.py --url http://127.0.0.1:8001/v1/events --connections 32 --seconds 10 \
         --method POST --header 'content-type: application/cloudevents+json' --body-file body.json
     # --rate N caps the offered rate (requests/s, spread over connections); --unique rewrites
-    # the placeholder {n} in the body with a per-request counter and {d} with a day derived from
-    # it ({md}: that day's month and day), so events are neither duplicates nor all on one day.
+    # the placeholder {n} in the body (and in the URL's path or query) with a per-request
+    # counter and {d} with a day derived from it ({md}: that day's month and day), so events are
+    # neither duplicates nor all on one day, and a URL can miss every cache.
 """
 
 from __future__ import annotations
@@ -78,8 +79,9 @@ async def worker(
                     .replace(b"{d}", day)
                     .replace(b"{md}", day[5:])
                 )
+            target = path.replace("{n}", str(n)) if args.unique else path
             req = (
-                f"{args.method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{headers}"
+                f"{args.method} {target} HTTP/1.1\r\nHost: {host}:{port}\r\n{headers}"
                 f"Content-Length: {len(body)}\r\n\r\n"
             ).encode() + body
             start = time.perf_counter()

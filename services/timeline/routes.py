@@ -191,7 +191,6 @@ def _filename(slugs: list[str], fmt: Format) -> str:
 
 async def _timeline(
     request: Request,
-    session: AsyncSession,
     filters: Filters,
     slugs: list[str],
     fmt: Format,
@@ -205,7 +204,11 @@ async def _timeline(
     if feed_id is not None and (hit := pages.get(key, feed_id)) is not None:
         headers = {**dict(hit.headers), CACHE_HEADER: "hit"}
         return Response(hit.body, media_type=hit.media_type, headers=headers)
-    body, media_type, headers = await _render(request, session, filters, slugs, fmt, head, merged)
+    # A session only on a miss: a hit costs no session and no connection.
+    async with request.app.state.sessions() as session:
+        body, media_type, headers = await _render(
+            request, session, filters, slugs, fmt, head, merged
+        )
     if feed_id is not None:
         pages.put(
             key, Rendered(body, media_type, tuple(headers.items()), feed_id, time.monotonic())
@@ -264,11 +267,10 @@ async def company_timeline(
     slug: str,
     request: Request,
     filters: FiltersDep,
-    session: SessionDep,
     format: FormatParam = Format.JSON,
 ) -> Response:
     slug = slug.lower()
-    return await _timeline(request, session, filters, [slug], format, {"company": slug}, False)
+    return await _timeline(request, filters, [slug], format, {"company": slug}, False)
 
 
 @router.get("/companies/{slug}/phases")
@@ -282,14 +284,13 @@ async def company_phases(slug: str, session: SessionDep, as_of: AsOf = None) -> 
 async def merged_timeline(
     request: Request,
     filters: FiltersDep,
-    session: SessionDep,
     companies: Annotated[str, Query(min_length=1, max_length=1000)],
     format: FormatParam = Format.JSON,
 ) -> Response:
     slugs = _slug_list(companies)
     if not slugs:
         raise InvalidInput("name at least one company slug", field="companies")
-    return await _timeline(request, session, filters, slugs, format, {"companies": slugs}, True)
+    return await _timeline(request, filters, slugs, format, {"companies": slugs}, True)
 
 
 @router.get("/events/{event_id}")
