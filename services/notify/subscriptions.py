@@ -35,7 +35,7 @@ from services.notify.ssrf import UnsafeTarget, parse_url, vet
 from shared.auth import Principal, Scope
 from shared.db import Delivery, DeliveryAttempt, EndpointRecord, Subscription
 from shared.errors import Conflict, InvalidInput, NotFound
-from shared.http import SettingsDep, require
+from shared.http import SettingsDep, UUIDPath, require
 from shared.settings import Settings
 from shared.webhooks import generate_secret
 
@@ -133,14 +133,14 @@ async def list_subscriptions(principal: Manager, session: SessionDep) -> list[di
 
 @router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
 async def get_subscription(
-    subscription_id: str, principal: Manager, session: SessionDep
+    subscription_id: UUIDPath, principal: Manager, session: SessionDep
 ) -> dict[str, Any]:
     return _out(await _owned(session, principal, subscription_id))
 
 
 @router.patch("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
 async def update_subscription(
-    subscription_id: str,
+    subscription_id: UUIDPath,
     body: SubscriptionPatch,
     principal: Manager,
     session: SessionDep,
@@ -158,7 +158,7 @@ async def update_subscription(
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204)
 async def delete_subscription(
-    subscription_id: str, principal: Manager, session: SessionDep
+    subscription_id: UUIDPath, principal: Manager, session: SessionDep
 ) -> None:
     sub = await _owned(session, principal, subscription_id)
     await session.delete(sub)
@@ -184,7 +184,7 @@ def _delivery(d: Delivery) -> dict[str, Any]:
 
 @router.get("/subscriptions/{subscription_id}/deliveries", response_model=list[DeliveryOut])
 async def list_deliveries(
-    subscription_id: str,
+    subscription_id: UUIDPath,
     principal: Manager,
     session: SessionDep,
     status: Annotated[str | None, Query(pattern="^(pending|succeeded|failed)$")] = None,
@@ -199,7 +199,9 @@ async def list_deliveries(
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryDetail)
-async def get_delivery(delivery_id: str, principal: Manager, session: SessionDep) -> dict[str, Any]:
+async def get_delivery(
+    delivery_id: UUIDPath, principal: Manager, session: SessionDep
+) -> dict[str, Any]:
     d = await session.get(Delivery, _uuid(delivery_id, "delivery_id"))
     if d is None:
         raise NotFound("no such delivery", field="delivery_id")
@@ -217,7 +219,7 @@ async def get_delivery(delivery_id: str, principal: Manager, session: SessionDep
 
 @router.post("/subscriptions/{subscription_id}/test", status_code=202, response_model=DeliveryOut)
 async def send_test(
-    subscription_id: str, principal: Manager, session: SessionDep
+    subscription_id: UUIDPath, principal: Manager, session: SessionDep
 ) -> dict[str, Any]:
     """Queue a `subscription.test` delivery; the dispatcher sends it within a second."""
     sub = await _owned(session, principal, subscription_id)
@@ -238,7 +240,7 @@ def _locked(s: Session, sub_id: uuid.UUID) -> Subscription:
     "/subscriptions/{subscription_id}/rotate-secret", status_code=201, response_model=RotatedSecret
 )
 async def rotate_secret(
-    subscription_id: str,
+    subscription_id: UUIDPath,
     principal: Manager,
     session: SessionDep,
     response: Response,
@@ -274,7 +276,7 @@ async def rotate_secret(
 
 @router.post("/subscriptions/{subscription_id}/enable", response_model=EnabledOut)
 async def enable_subscription(
-    subscription_id: str,
+    subscription_id: UUIDPath,
     principal: Manager,
     session: SessionDep,
     body: EnableIn | None = None,
@@ -288,7 +290,7 @@ async def enable_subscription(
 
 @router.post("/subscriptions/{subscription_id}/replay", status_code=202, response_model=ReplayOut)
 async def replay_window(
-    subscription_id: str, body: ReplayIn, principal: Manager, session: SessionDep
+    subscription_id: UUIDPath, body: ReplayIn, principal: Manager, session: SessionDep
 ) -> dict[str, int]:
     """Send again every settled delivery (or only the failed ones) created in [since, until)."""
     until = body.until or datetime.now(UTC)
@@ -305,7 +307,7 @@ async def replay_window(
 
 @router.post("/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryOut)
 async def retry_delivery(
-    delivery_id: str, principal: Manager, session: SessionDep
+    delivery_id: UUIDPath, principal: Manager, session: SessionDep
 ) -> dict[str, Any]:
     """Send one delivery again now, with the same webhook-id and a fresh retry schedule."""
     d = await session.get(
@@ -326,7 +328,7 @@ async def retry_delivery(
 
 @router.get("/subscriptions/{subscription_id}/records", response_model=list[EndpointRecordOut])
 async def list_records(
-    subscription_id: str, principal: Manager, session: SessionDep
+    subscription_id: UUIDPath, principal: Manager, session: SessionDep
 ) -> list[EndpointRecordOut]:
     """Operational records: `endpoint.disabled` (with the reason) and `endpoint.enabled`."""
     sub = await _owned(session, principal, subscription_id)

@@ -27,7 +27,7 @@ from services.timeline.exports import Format
 from services.timeline.queries import Doc, TimelineQuery
 from shared.errors import InvalidInput, NotFound
 from shared.events import Category
-from shared.http import authenticate
+from shared.http import UUIDPath, authenticate
 
 PAGE_MAX = 500
 EXPORT_MAX = 10_000
@@ -294,7 +294,7 @@ async def merged_timeline(
 
 
 @router.get("/events/{event_id}")
-async def get_event(event_id: str, session: SessionDep, as_of: AsOf = None) -> dict[str, Any]:
+async def get_event(event_id: UUIDPath, session: SessionDep, as_of: AsOf = None) -> dict[str, Any]:
     ev_id = _event_id(event_id)
     doc = await queries.event_at(session, ev_id, _utc(as_of))
     if doc is None:
@@ -306,7 +306,7 @@ async def get_event(event_id: str, session: SessionDep, as_of: AsOf = None) -> d
 
 
 @router.get("/events/{event_id}/history")
-async def event_history(event_id: str, session: SessionDep) -> dict[str, Any]:
+async def event_history(event_id: UUIDPath, session: SessionDep) -> dict[str, Any]:
     ev_id = _event_id(event_id)
     versions = await queries.history(session, ev_id)
     if not versions:
