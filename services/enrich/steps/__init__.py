@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from services.enrich.steps.screen import Screen, fold
+from services.enrich.steps.screen import Screen, fold, quick
 
 Evidence = dict[str, Any]
 
@@ -89,7 +89,7 @@ class Lexicon:
         for table, flags in ((self._exact, 0), (self._folded, re.IGNORECASE)):
             if table:
                 alts = _trie_alternation(table)
-                pattern = re.compile(rf"(?<![\w-])(?:{alts})(?!\w)", flags)
+                pattern = quick(re.compile(rf"(?<![\w-])(?:{alts})(?!\w)", flags))
                 self._patterns.append((pattern, flags == 0))
         # Most texts name none of the phrases: a phrase's words must be among the text's words.
         self._screen = Screen(
