@@ -68,6 +68,7 @@ def _cold_us_per_event(reports: list[Report]) -> float:
         dedup._LANES.clear()
         screen._VOCABULARY.clear()
         screen._recent_folds.clear()
+        screen._recent_words.clear()
         start = time.process_time()
         enrich(r)
         total += time.process_time() - start

@@ -43,9 +43,18 @@ def fold(text: str) -> str:
     return folded
 
 
+_recent_words: dict[str, frozenset[str]] = {}
+
+
 def words(folded: str) -> frozenset[str]:
     """The distinct letter/digit runs of a folded text."""
-    return frozenset(_ALNUM.findall(folded))
+    found = _recent_words.get(folded)
+    if found is None:
+        found = frozenset(_ALNUM.findall(folded))
+        if len(_recent_words) >= _RECENT:
+            del _recent_words[next(iter(_recent_words))]
+        _recent_words[folded] = found
+    return found
 
 
 def _char(op: Any, av: Any) -> str | None:

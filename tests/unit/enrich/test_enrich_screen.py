@@ -161,3 +161,14 @@ class TestQuick:
         for ch in "abcdefghijklmnopqrstuvwxyz0123456789":
             found = set(re.findall(ch, every, re.IGNORECASE))
             assert found <= set(ch.lower() + ch.upper() + _CASE_EXTRA.get(ch, "")), ch
+
+
+def test_lexicons_try_their_pattern_wherever_it_can_match() -> None:
+    from services.enrich.steps.companies import _MENTIONS
+
+    texts = TEXTS + _corpus()
+    for lex in (_MENTIONS, entities._PEOPLE_LEX, entities._MODEL_LEX, entities._AGENCY_LEX):
+        for i, (pattern, _) in enumerate(lex._patterns):
+            for text in texts:
+                got = [(m.span(), m.group()) for m in lex._matches(i, pattern, text)]
+                assert got == [(m.span(), m.group()) for m in pattern.finditer(text)], text
