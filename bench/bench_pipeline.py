@@ -66,8 +66,9 @@ def _cold_us_per_event(reports: list[Report]) -> float:
     for r in reports:
         dedup._STEMS.clear()
         dedup._LANES.clear()
-        screen._VOCABULARY.memo.clear()
-        screen._VOCABULARY.last = ("", 0)
+        screen._VOCABULARY.clear()
+        screen._recent_folds.clear()
+        screen._recent_words.clear()
         start = time.process_time()
         enrich(r)
         total += time.process_time() - start

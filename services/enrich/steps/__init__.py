@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from services.enrich.steps.screen import Screen, fold
+from services.enrich.steps.screen import Screen, fold, quick, words
 
 Evidence = dict[str, Any]
 
@@ -31,6 +31,9 @@ class Hit:
     end: int
     text: str
     value: str
+
+
+_ALNUM = re.compile(r"[a-z0-9]+")
 
 
 def _squash(text: str) -> str:
@@ -72,7 +75,7 @@ class Lexicon:
     "DeepSeek-R1") but not preceded by one, so "R1" does not fire inside "DeepSeek-R1".
     """
 
-    __slots__ = ("_exact", "_folded", "_patterns", "_screen")
+    __slots__ = ("_exact", "_firsts", "_folded", "_patterns", "_screen")
 
     def __init__(
         self, entries: Iterable[tuple[str, str]], *, case_sensitive: Iterable[str] = ()
@@ -86,11 +89,18 @@ class Lexicon:
             else:
                 self._folded.setdefault(_squash(phrase).casefold(), value)
         self._patterns: list[tuple[re.Pattern[str], bool]] = []
+        # A match starts where a word of the folded text (see `screen.words`) equals the first
+        # letter/digit run of one of the phrases: the phrase begins with that run, and what follows
+        # it (the end, then no word character; or a space, hyphen, dot...) ends the word there.
+        # So the pattern is tried only where such a word occurs, not scanned for.
+        self._firsts: list[frozenset[str] | None] = []
         for table, flags in ((self._exact, 0), (self._folded, re.IGNORECASE)):
             if table:
                 alts = _trie_alternation(table)
-                pattern = re.compile(rf"(?<![\w-])(?:{alts})(?!\w)", flags)
+                pattern = quick(re.compile(rf"(?<![\w-])(?:{alts})(?!\w)", flags))
                 self._patterns.append((pattern, flags == 0))
+                runs = [_ALNUM.match(phrase.lower()) for phrase in table]
+                self._firsts.append(frozenset(m.group() for m in runs if m) if all(runs) else None)
         # Most texts name none of the phrases: a phrase's words must be among the text's words.
         self._screen = Screen(
             needs=[
@@ -105,7 +115,7 @@ class Lexicon:
         for i, (pattern, exact) in enumerate(self._patterns):
             if not candidates >> i & 1:
                 continue
-            for m in pattern.finditer(text):
+            for m in self._matches(i, pattern, text):
                 key = _squash(m.group())
                 value = self._exact[key] if exact else self._folded[key.casefold()]
                 hits.append(Hit(m.start(), m.end(), m.group(), value))
@@ -114,4 +124,27 @@ class Lexicon:
         for hit in hits:
             if not out or hit.start >= out[-1].end:
                 out.append(hit)
+        return out
+
+    def _matches(self, i: int, pattern: re.Pattern[str], text: str) -> Iterable[re.Match[str]]:
+        """`pattern.finditer(text)`, trying the pattern only where a match can start."""
+        firsts = self._firsts[i]
+        folded = fold(text)
+        if firsts is None or len(folded) != len(text):
+            return pattern.finditer(text)
+        starts: list[int] = []
+        for word in firsts & words(folded):
+            at = folded.find(word)
+            while at >= 0:
+                starts.append(at)
+                at = folded.find(word, at + 1)
+        starts.sort()
+        out: list[re.Match[str]] = []
+        end = 0
+        for at in starts:
+            if at >= end:
+                m = pattern.match(text, at)
+                if m is not None:
+                    out.append(m)
+                    end = m.end()
         return out

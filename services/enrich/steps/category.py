@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from services.enrich.steps import Evidence, evidence
 from services.enrich.steps.companies import rival_of
-from services.enrich.steps.screen import Screen, fold, indexes
+from services.enrich.steps.screen import Screen, fold, indexes, quick
 from shared.events import CATEGORY_LABELS, Category
 
 _RULES: dict[Category, tuple[tuple[str, str, float], ...]] = {
@@ -164,6 +164,8 @@ _FLAT: tuple[tuple[Category, str, re.Pattern[str], float], ...] = tuple(
     for name, pattern, weight in rules
 )
 _SCREEN = Screen([pattern for _, _, pattern, _ in _FLAT])
+# What runs: the same patterns in the form the engine scans quickly (see `screen.quick`).
+_QUICK = tuple(quick(pattern) for _, _, pattern, _ in _FLAT)
 
 # Where a rule matched changes how much it counts: the headline is the reporter's own summary.
 TAG_HINT_WEIGHT = 6.0
@@ -195,7 +197,8 @@ def categorize(
     scores = dict.fromkeys(_CATEGORIES, 0.0)
     found: dict[Category, list[Evidence]] = {c: [] for c in _CATEGORIES}
     for i in indexes(anywhere):
-        cat, name, pattern, weight = _FLAT[i]
+        cat, name, _, weight = _FLAT[i]
+        pattern = _QUICK[i]
         best = 0.0
         words: list[str] = []
         for text, mask, scale in present:

@@ -16,7 +16,7 @@ from typing import Any
 
 from services.enrich.steps import Evidence, Hit, Lexicon
 from services.enrich.steps.companies import COMPANIES, mentioned_companies, resolve_company
-from services.enrich.steps.screen import Screen, fold
+from services.enrich.steps.screen import Screen, fold, quick
 
 Entity = dict[str, Any]
 
@@ -302,6 +302,9 @@ _PATTERNS = (
 )
 _NAME_AFTER_I, _NAME_BEFORE_I, _MONEY_I, _GPU_HOURS_I, _CHIP_I = range(5)
 _SCREEN = Screen(list(_PATTERNS))
+# What runs: the same patterns in the form the engine scans quickly (see `screen.quick`).
+_QUICK_NAME_AFTER, _QUICK_CHIP = quick(_NAME_AFTER), quick(_CHIP)
+_QUICK_LICENSES = tuple((quick(pattern), licence, rule) for pattern, licence, rule in _LICENSES)
 
 
 def _heuristic_people(
@@ -309,7 +312,7 @@ def _heuristic_people(
 ) -> list[tuple[int, Entity]]:
     out: list[tuple[int, Entity]] = []
     for index, pattern, rule in (
-        (_NAME_AFTER_I, _NAME_AFTER, "person-after-title"),
+        (_NAME_AFTER_I, _QUICK_NAME_AFTER, "person-after-title"),
         (_NAME_BEFORE_I, _NAME_BEFORE, "person-before-said"),
     ):
         if not candidates >> index & 1:
@@ -392,10 +395,10 @@ def extract_entities(
                 hours = int((Decimal(m["num"]) * scale).to_integral_value())
             found.append((m.start(), _entity("hardware", m.group().strip(), hours, "gpu-hours")))
     if candidates >> _CHIP_I & 1:
-        for m in _CHIP.finditer(text):
+        for m in _QUICK_CHIP.finditer(text):
             found.append((m.start(), _entity("hardware", m.group(), m.group(), "known-chip")))
     for index, (pattern, licence, rule) in enumerate(
-        _LICENSES, start=len(_PATTERNS) - len(_LICENSES)
+        _QUICK_LICENSES, start=len(_PATTERNS) - len(_LICENSES)
     ):
         if candidates >> index & 1:
             for m in pattern.finditer(text):

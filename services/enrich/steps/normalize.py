@@ -55,7 +55,8 @@ def normalize_text(text: str, *, keep_paragraphs: bool = False) -> str:
     """Plain text: no markup, NFKC, ASCII quotes, single spaces (paragraphs kept if asked)."""
     if not text:
         return ""
-    if _CONTROLS.search(text):
+    # Printable text has none of them (they are all Cc); most text is printable.
+    if not text.isprintable() and _CONTROLS.search(text):
         text = _CONTROLS.sub("", text)
     if not keep_paragraphs and text.isascii() and "<" not in text and "&" not in text:
         # No markup, no entity, nothing NFKC or the fold would change: only the spaces to collapse.

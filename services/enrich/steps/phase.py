@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from services.enrich.steps import Evidence, evidence
 from services.enrich.steps.companies import COMPANIES, Phase
-from services.enrich.steps.screen import Literals, fold, literals, may_match
+from services.enrich.steps.screen import Literals, fold, literals, may_match, quick
 from shared.dates import OccurredDate
 
 # A plan, a proposal or a reversal talks about a structure; it does not put one in force.
@@ -23,6 +23,7 @@ _INTENT = re.compile(
     r"|reverses? course|reversal|backtracks?|scraps?|abandons?|u-turn)\b",
     re.I,
 )
+_QUICK_INTENT = quick(_INTENT)
 _SENTENCE_END = re.compile(r"(?<=[.;!?])\s+|\n+")
 # How far from the registry's date an event may sit and still be the one that opened the phase.
 TRANSITION_WINDOW = timedelta(days=31)
@@ -39,6 +40,8 @@ _OPENING_RULES: dict[tuple[str, str], tuple[re.Pattern[str], ...]] = {
 _OPENING_NEEDS: dict[tuple[str, str], tuple[Literals | None, ...]] = {
     key: tuple(literals(rule) for rule in rules) for key, rules in _OPENING_RULES.items()
 }
+# What runs: the same rules in the form the engine scans quickly (see `screen.quick`).
+_QUICK_RULES = {key: tuple(quick(rule) for rule in rules) for key, rules in _OPENING_RULES.items()}
 
 
 def _phases(company: str) -> tuple[Phase, ...]:
@@ -96,18 +99,18 @@ def transition(
     if not possible:
         return None, []
     headline, _, rest = text.strip().partition("\n")
-    headline_intent = [m.group() for m in _INTENT.finditer(headline)]
+    headline_intent = [m.group() for m in _QUICK_INTENT.finditer(headline)]
     sentences = [headline, *(s for s in _SENTENCE_END.split(rest) if s.strip())]
     ev: list[Evidence] = []
     for phase in possible:
-        rules = _OPENING_RULES[(company, phase.slug)]
+        rules = _QUICK_RULES[(company, phase.slug)]
         for i, sentence in enumerate(sentences):
             matches = [rule.search(sentence) for rule in rules]
             if not all(matches):
                 continue
             words = [m.group() for m in matches if m]
             intent = headline_intent or (
-                [m.group() for m in _INTENT.finditer(sentence)] if i else []
+                [m.group() for m in _QUICK_INTENT.finditer(sentence)] if i else []
             )
             if intent:
                 ev.append(evidence("plan-not-transition", words + intent, phase=phase.slug))

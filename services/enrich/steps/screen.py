@@ -25,27 +25,35 @@ Literals = tuple[str, ...]
 _FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
 
 
-# The steps screen the same text several times in a row: remember the last one folded/split.
-_last_fold: list[str] = ["", ""]
-_last_words: list[Any] = ["", frozenset()]
+# The steps screen the same few texts of an event (its title, summary, body and all of them
+# joined) several times in a row: remember the last few folded/split. Small, so an event's texts
+# never outlive the next events' texts.
+_RECENT = 8
+_recent_folds: dict[str, str] = {}
 
 
 def fold(text: str) -> str:
     """`text` lowered the way the literals are, so `literal in fold(text)` is a sound test."""
-    if text == _last_fold[0]:
-        return _last_fold[1]
-    folded = text.lower() if text.isascii() else text.translate(_FOLD).lower()
-    _last_fold[:] = [text, folded]
+    folded = _recent_folds.get(text)
+    if folded is None:
+        folded = text.lower() if text.isascii() else text.translate(_FOLD).lower()
+        if len(_recent_folds) >= _RECENT:
+            del _recent_folds[next(iter(_recent_folds))]
+        _recent_folds[text] = folded
     return folded
+
+
+_recent_words: dict[str, frozenset[str]] = {}
 
 
 def words(folded: str) -> frozenset[str]:
     """The distinct letter/digit runs of a folded text."""
-    if folded == _last_words[0]:
-        found: frozenset[str] = _last_words[1]
-        return found
-    found = frozenset(_ALNUM.findall(folded))
-    _last_words[:] = [folded, found]
+    found = _recent_words.get(folded)
+    if found is None:
+        found = frozenset(_ALNUM.findall(folded))
+        if len(_recent_words) >= _RECENT:
+            del _recent_words[next(iter(_recent_words))]
+        _recent_words[folded] = found
     return found
 
 
@@ -161,22 +169,28 @@ class _Vocabulary:
     """Every screen's word pieces, as bits of one integer per text word (memoised per word).
 
     A text's mask is the OR of its words' masks, computed once per text and shared by every
-    screen: each screen owns a slice of the bits.
+    screen: each screen owns a slice of the bits. A text of several lines is the OR of its lines'
+    masks (a word never spans lines), so an event's title and summary are split into words once
+    even though the steps screen them alone and joined.
     """
 
     def __init__(self) -> None:
         self.bits = 0
         self.pieces: list[tuple[str, int]] = []
         self.memo: dict[str, int] = {}
-        self.last: tuple[str, int] = ("", 0)
+        self.recent: dict[str, int] = {}
+
+    def clear(self) -> None:
+        """Forget every word and text seen (the pieces stay)."""
+        self.memo.clear()
+        self.recent.clear()
 
     def register(self, by_piece: dict[str, set[int]], size: int) -> int:
         offset = self.bits
         self.bits += size
         for piece, ids in by_piece.items():
             self.pieces.append((piece, sum(1 << (offset + i) for i in ids)))
-        self.memo.clear()
-        self.last = ("", 0)
+        self.clear()
         return offset
 
     def _learn(self, word: str) -> int:
@@ -189,15 +203,28 @@ class _Vocabulary:
         self.memo[word] = mask
         return mask
 
-    def mask(self, folded: str) -> int:
-        if folded == self.last[0]:
-            return self.last[1]
-        memo = self.memo
+    def _line_mask(self, folded: str) -> int:
         mask = 0
+        memo = self.memo
         for word in words(folded):
             bits = memo.get(word)
             mask |= self._learn(word) if bits is None else bits
-        self.last = (folded, mask)
+        return mask
+
+    def mask(self, folded: str) -> int:
+        recent = self.recent
+        mask = recent.get(folded)
+        if mask is not None:
+            return mask
+        if "\n" in folded:
+            mask = 0
+            for line in folded.split("\n"):
+                mask |= self.mask(line)
+        else:
+            mask = self._line_mask(folded)
+        if len(recent) >= _RECENT:
+            del recent[next(iter(recent))]
+        recent[folded] = mask
         return mask
 
 
@@ -261,3 +288,175 @@ class Screen:
             if symbol in folded:
                 out |= bits
         return out
+
+
+# --- Faster equivalents of the rule patterns ------------------------------------------------------
+#
+# The engine scans quickly (in C, without trying a match at each position) only when a pattern
+# starts with a literal character or a set of characters; a leading `\b` or lookbehind makes it
+# attempt a match at every position. Most rules start "\bword" (or "(?<![\w-])" for a `Lexicon`),
+# so `quick(pattern)` moves that check behind the first character:
+#
+#     \bnon-?profit\b|\bfor-?profit\b  ->  [FNfn](?i:(?:(?<=n)(?<!\w.)on-?profit\b|(?<=f)...))
+#
+# The set is the first characters of all alternatives (with every character IGNORECASE equates
+# with them); the lookbehind `(?<=n)` picks the alternatives that character starts, and
+# `(?<!\w.)` after a word character is exactly `\b` before it. Alternatives are tried in the same
+# order and no group is added, so every match, span and group is the original's. A pattern of any
+# other shape is returned as it is.
+
+_LEADS = {"\\b": "\\w", "(?<![\\w-])": "[\\w-]", "(?<!\\w)": "\\w"}
+_QUANTIFIERS = frozenset("?*+{")
+# Characters other than a letter's two cases that IGNORECASE matches to it (see `fold`).
+_CASE_EXTRA = {"i": "\u0130\u0131", "k": "\u212a", "s": "\u017f"}
+
+
+def _is_word_ascii(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+def _split_top(src: str) -> list[str] | None:
+    """`src` cut at its top-level "|" (None if the brackets do not balance)."""
+    parts: list[str] = []
+    depth, start, i, n = 0, 0, 0, len(src)
+    while i < n:
+        ch = src[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":
+            i = _class_end(src, i)
+            if i < 0:
+                return None
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif ch == "|" and depth == 0:
+            parts.append(src[start:i])
+            start = i + 1
+        i += 1
+    if depth:
+        return None
+    parts.append(src[start:])
+    return parts
+
+
+def _class_end(src: str, i: int) -> int:
+    """The index after the character class opening at `src[i]` ("["), or -1."""
+    j = i + 1
+    if j < len(src) and src[j] == "^":
+        j += 1
+    if j < len(src) and src[j] == "]":
+        j += 1
+    while j < len(src):
+        if src[j] == "\\":
+            j += 2
+            continue
+        if src[j] == "]":
+            return j + 1
+        j += 1
+    return -1
+
+
+def _group_end(src: str) -> int:
+    """The index after the group opening at `src[0]` ("("), or -1."""
+    depth, i = 0, 0
+    while i < len(src):
+        ch = src[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":
+            i = _class_end(src, i)
+            if i < 0:
+                return -1
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1
+
+
+def _first_char(src: str) -> tuple[str, str, str] | None:
+    """(the first item's source, the letters/digits it matches, the rest) when the item is one
+    ASCII letter/digit or a plain class of them, matched exactly once."""
+    if not src:
+        return None
+    if _is_word_ascii(src[0]):
+        item, chars = src[0], src[0]
+    elif src[0] == "[":
+        end = _class_end(src, 0)
+        if end < 0:
+            return None
+        item, chars = src[:end], src[1 : end - 1]
+        if not chars or not all(_is_word_ascii(c) for c in chars):
+            return None  # negated, a range, an escape: not a plain set
+    else:
+        return None
+    rest = src[len(item) :]
+    if rest[:1] in _QUANTIFIERS:
+        return None
+    return item, chars, rest
+
+
+def _starts(src: str, behind: str) -> tuple[set[str], str] | None:
+    """(the characters a match can start with, the rewritten source) for one alternative
+    without its lead: one letter/digit, or a group of alternatives that each start so."""
+    first = _first_char(src)
+    if first is not None:
+        item, chars, rest = first
+        return set(chars), f"(?<={item})(?<!{behind}.){rest}"
+    if not src.startswith("(?:"):
+        return None
+    end = _group_end(src)
+    if end < 0 or src[end : end + 1] in _QUANTIFIERS:
+        return None
+    branches = _split_top(src[3 : end - 1])
+    if branches is None:
+        return None
+    starts: set[str] = set()
+    out: list[str] = []
+    for branch in branches:
+        started = _starts(branch, behind)
+        if started is None:
+            return None
+        starts |= started[0]
+        out.append(started[1])
+    return starts, "(?:" + "|".join(out) + ")" + src[end:]
+
+
+def quick(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """An equivalent of `pattern` the engine can scan for quickly (see above), or `pattern`."""
+    src, flags = pattern.pattern, pattern.flags & ~re.UNICODE
+    if flags & ~re.IGNORECASE:
+        return pattern
+    alternatives = _split_top(src)
+    if alternatives is None:
+        return pattern
+    chars: set[str] = set()
+    out: list[str] = []
+    for alt in alternatives:
+        lead = next((lead for lead in _LEADS if alt.startswith(lead)), None)
+        if lead is None:
+            return pattern
+        started = _starts(alt[len(lead) :], _LEADS[lead])
+        if started is None:
+            return pattern
+        chars |= started[0]
+        out.append(started[1])
+    body = "(?:" + "|".join(out) + ")"
+    if flags & re.IGNORECASE:
+        chars |= {
+            v for c in list(chars) for v in c.lower() + c.upper() + _CASE_EXTRA.get(c.lower(), "")
+        }
+        body = f"(?i:{body})"
+    first = "".join(sorted(chars))
+    return re.compile((first if len(first) == 1 else f"[{first}]") + body)

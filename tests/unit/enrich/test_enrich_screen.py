@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import random
 import re
 
 import pytest
 
 from pivotwatch.seed import seed_events
-from services.enrich.steps import category, entities, stance
+from services.enrich.steps import category, entities, phase, stance
 from services.enrich.steps.dedup import _to_signed, _vote_slowly, simhash64
-from services.enrich.steps.screen import Screen, fold, literals
+from services.enrich.steps.screen import _CASE_EXTRA, Screen, fold, literals, quick
 
 ALL_PATTERNS = [
     *(p for _, _, p, _ in category._FLAT),
@@ -68,3 +69,106 @@ class TestSimhashVote:
         features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
         expected = _to_signed(_vote_slowly(features)) if features else 0
         assert simhash64(text) == expected
+
+
+def _lexicon_originals() -> list[re.Pattern[str]]:
+    from services.enrich.steps import Lexicon, _trie_alternation
+    from services.enrich.steps.companies import _MENTIONS
+
+    out = []
+    for lex in (_MENTIONS, entities._PEOPLE_LEX, entities._MODEL_LEX, entities._AGENCY_LEX):
+        assert isinstance(lex, Lexicon)
+        for table, flags in ((lex._exact, 0), (lex._folded, re.IGNORECASE)):
+            if table:
+                alts = _trie_alternation(table)
+                out.append(re.compile(rf"(?<![\w-])(?:{alts})(?!\w)", flags))
+    return out
+
+
+RULES = [
+    *ALL_PATTERNS,
+    phase._INTENT,
+    *(rule for rules in phase._OPENING_RULES.values() for rule in rules),
+    *_lexicon_originals(),
+]
+
+
+def _corpus() -> list[str]:
+    """Texts made of the rules' own words, cased and joined every which way."""
+    rng = random.Random(4)
+    vocab = sorted(
+        {w for p in RULES for w in re.findall(r"[A-Za-z][A-Za-z0-9]*|\d+", p.pattern)}
+        | {w for t in TEXTS for w in t.split()}
+    )
+    seps = [" ", " ", " ", "-", "_", "", "\n", ", ", "'", ".", "  ", "$"]
+    odd = {"i": "\u0130\u0131", "s": "\u017f", "k": "\u212a", "e": "\u00e9"}
+    texts = []
+    for _ in range(600):
+        parts = []
+        for _ in range(rng.randint(1, 12)):
+            word = rng.choice(vocab)
+            shape = rng.random()
+            if shape < 0.3:
+                word = word.lower()
+            elif shape < 0.45:
+                word = word.upper()
+            elif shape < 0.6:
+                word = word.title()
+            if rng.random() < 0.1:
+                word = "".join(rng.choice(odd.get(c.lower(), c)) for c in word)
+            parts.append(word + rng.choice(seps))
+        texts.append("".join(parts))
+    return texts
+
+
+def _matches(pattern: re.Pattern[str], text: str) -> list[tuple[object, ...]]:
+    return [(m.span(), m.groups(), m.groupdict()) for m in pattern.finditer(text)]
+
+
+class TestQuick:
+    @pytest.mark.parametrize(
+        ("pattern", "flags", "expected"),
+        [
+            (r"\bnon-?profit\b", re.I, "[Nn](?i:(?:(?<=n)(?<!\\w.)on-?profit\\b))"),
+            (r"\bMIT\b|\bPBC\b", 0, "[MP](?:(?<=M)(?<!\\w.)IT\\b|(?<=P)(?<!\\w.)BC\\b)"),
+            (r"\b(?:a|b)c", 0, "[ab](?:(?:(?<=a)(?<!\\w.)|(?<=b)(?<!\\w.))c)"),
+            (r"\bx", 0, "x(?:(?<=x)(?<!\\w.))"),
+        ],
+    )
+    def test_rewrites_a_leading_boundary(self, pattern: str, flags: int, expected: str) -> None:
+        assert quick(re.compile(pattern, flags)).pattern == expected
+
+    @pytest.mark.parametrize(
+        "pattern",
+        [r"\bs?x", r"(?:\bx|y)", r"\b\w+", r"\b(?:x|y)?z", r"\b(?P<n>x)", r"\b[^x]y", r"x\b"],
+    )
+    def test_leaves_other_shapes_alone(self, pattern: str) -> None:
+        compiled = re.compile(pattern)
+        assert quick(compiled) is compiled
+
+    def test_most_rules_get_the_quick_form(self) -> None:
+        assert sum(quick(p) is not p for p in RULES) >= len(RULES) * 3 // 4
+
+    def test_every_rule_matches_the_same(self) -> None:
+        texts = TEXTS + _corpus()
+        for pattern in RULES:
+            fast = quick(pattern)
+            for text in texts:
+                assert _matches(fast, text) == _matches(pattern, text), (pattern.pattern, text)
+
+    def test_case_extra_lists_everything_ignorecase_equates_with_ascii(self) -> None:
+        every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+        for ch in "abcdefghijklmnopqrstuvwxyz0123456789":
+            found = set(re.findall(ch, every, re.IGNORECASE))
+            assert found <= set(ch.lower() + ch.upper() + _CASE_EXTRA.get(ch, "")), ch
+
+
+def test_lexicons_try_their_pattern_wherever_it_can_match() -> None:
+    from services.enrich.steps.companies import _MENTIONS
+
+    texts = TEXTS + _corpus()
+    for lex in (_MENTIONS, entities._PEOPLE_LEX, entities._MODEL_LEX, entities._AGENCY_LEX):
+        for i, (pattern, _) in enumerate(lex._patterns):
+            for text in texts:
+                got = [(m.span(), m.group()) for m in lex._matches(i, pattern, text)]
+                assert got == [(m.span(), m.group()) for m in pattern.finditer(text)], text
