@@ -21,10 +21,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import select, text, tuple_, update
+from sqlalchemy import Table, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -284,18 +284,6 @@ def _occurred(text: str) -> OccurredDate:
     return parse_occurred(text)
 
 
-# One statement carries at most 65,535 parameters (PostgreSQL's protocol): a default chunk (500
-# events of ~37 columns) fits in one; a larger one is cut into as few statements as that allows.
-_MAX_PARAMETERS = 65_000
-
-
-def _slices(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    if not rows:
-        return []
-    size = max(1, _MAX_PARAMETERS // len(rows[0]))
-    return [rows[i : i + size] for i in range(0, len(rows), size)]
-
-
 def _known(ev: Event, new: bool = False) -> Known:
     return Known(
         ev.id,
@@ -542,33 +530,30 @@ class ChunkWriter:
 
     # -- writes: one statement per table -------------------------------------------------------
     def _flush(self) -> None:
+        # Core statements executed with a list of rows: SQLAlchemy compiles each once (cached)
+        # and sends the rows as multi-row VALUES pages ("insertmanyvalues", 1,000 rows a page), so
+        # a chunk costs one round trip per table without compiling a statement of 18,000 binds.
+        conn = self.s.connection()
         rows = list(self._inserts.values())
         # Canonicals before the duplicates that point at them (foreign key on duplicate_of).
         rows.sort(key=lambda ev: ev.duplicate_of is not None)
-        for part in _slices([_row_values(ev) for ev in rows]):
-            stmt = (
-                pg_insert(Event)
-                .values(part)
-                .on_conflict_do_nothing(constraint="uq_events_source_ce_id")
-                .returning(Event.id)
-            )
-            inserted = set(self.s.scalars(stmt).all())
-            if len(inserted) != len(part):
+        if rows:
+            inserted = conn.execute(_INSERT_EVENTS, [_row_values(ev) for ev in rows]).all()
+            if len(inserted) != len(rows):
                 raise ConcurrentWrite("another worker stored some of these events meanwhile")
         if self._updates:
             self.s.execute(
                 update(Event),
                 [_update_values(ev) for ev in self._updates.values()],
             )
-        for part in _slices(self._versions):
-            self.s.execute(pg_insert(EventVersion).values(part))
+        if self._versions:
+            conn.execute(_INSERT_VERSIONS, self._versions)
         if self._links:
             link_rows = [
                 {"a": a, "b": b, "kind": kind, "evidence": link}
                 for (a, b, kind), link in self._links.items()
             ]
-            for part in _slices(link_rows):
-                self.s.execute(pg_insert(EventLink).values(part).on_conflict_do_nothing())
+            conn.execute(_INSERT_LINKS, link_rows)
         outbox_rows = [
             {
                 "event_id": ev.id,
@@ -578,8 +563,8 @@ class ChunkWriter:
             }
             for ev, kind, version in self._outbox
         ]
-        for part in _slices(outbox_rows):
-            ids = self.s.scalars(pg_insert(Outbox).values(part).returning(Outbox.id)).all()
+        if outbox_rows:
+            ids = conn.execute(_INSERT_OUTBOX, outbox_rows).scalars().all()
             self.result.outbox_ids.extend(ids)
         for ev, kind, version in self._outbox:
             self.result.feed.append(
@@ -598,6 +583,18 @@ def _urls(sources: list[dict[str, Any]]) -> set[Any]:
     return {s.get("url") for s in sources}
 
 
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+_INSERT_EVENTS = (
+    pg_insert(_table(Event))
+    .on_conflict_do_nothing(constraint="uq_events_source_ce_id")
+    .returning(_table(Event).c.id)
+)
+_INSERT_VERSIONS = pg_insert(_table(EventVersion))
+_INSERT_LINKS = pg_insert(_table(EventLink)).on_conflict_do_nothing()
+_INSERT_OUTBOX = pg_insert(_table(Outbox)).returning(_table(Outbox).c.id)
 _EVENT_COLUMNS = tuple(c.key for c in Event.__table__.columns if c.key != "search")
 _UPDATE_COLUMNS = tuple(c for c in _EVENT_COLUMNS if c not in ("id", "source", "ce_id"))
 
