@@ -46,10 +46,13 @@ def loadgen(
     rate: float = 0.0,
     unique: bool = False,
     start: int = 0,
+    bodies: list[bytes] | None = None,
 ) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
-        f.write(body or b"")
-        body_path = f.name
+    paths = []
+    for one in bodies or [body or b""]:
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+            f.write(one)
+            paths.append(f.name)
     argv = [
         sys.executable,
         str(Path(__file__).with_name("loadgen.py")),
@@ -61,8 +64,7 @@ def loadgen(
         str(connections),
         "--seconds",
         str(seconds),
-        "--body-file",
-        body_path,
+        *(a for path in paths for a in ("--body-file", path)),
         "--start",
         str(start),
     ]
@@ -73,7 +75,8 @@ def loadgen(
     if unique:
         argv.append("--unique")
     out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 60)
-    Path(body_path).unlink()
+    for path in paths:
+        Path(path).unlink()
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -313,7 +316,9 @@ def mix_item(rng: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]
     category, titles, summary = rng.choice(_TEMPLATES)
     words = {
         "co": name,
-        "model": f"{rng.choice(_MODEL_STEMS)}-{rng.randint(2, 9)}{rng.choice(('', 'B', ' mini', ' Pro'))}",
+        "model": rng.choice(_MODEL_STEMS)
+        + f"-{rng.randint(2, 9)}"
+        + rng.choice(("", "B", " mini", " Pro")),
         "person": rng.choice(_PEOPLE),
         "investor": rng.choice(_INVESTORS),
         "regulator": rng.choice(_REGULATORS),

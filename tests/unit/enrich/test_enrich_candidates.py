@@ -62,7 +62,7 @@ WORDS = (
     "Straße",
     "the",
     "new",
-    "ſtrategy",
+    "\u017ftrategy",  # a long s: case-folds to "s"
     "debut",
 )
 VALUES = ("openai", "meta", "llama", "gpt-4", "STRASSE", "straße", "sam altman", "ﬁre")
