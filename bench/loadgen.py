@@ -60,7 +60,7 @@ async def worker(
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     headers = "".join(f"{h}\r\n" for h in args.header)
-    body_template: bytes = args.body
+    bodies: list[bytes] = args.bodies
     next_at = time.perf_counter()
     try:
         while time.perf_counter() < deadline:
@@ -71,7 +71,7 @@ async def worker(
                 next_at += interval
             counter[0] += 1
             n = counter[0]
-            body = body_template
+            body = bodies[n % len(bodies)]
             if args.unique:
                 day = (EPOCH + timedelta(days=n % 9000)).isoformat().encode()
                 body = (
@@ -136,7 +136,8 @@ def cli() -> None:
     p.add_argument("--url", required=True)
     p.add_argument("--method", default="GET")
     p.add_argument("--header", action="append", default=[])
-    p.add_argument("--body-file")
+    # Several --body-file: request n sends body n mod their number (a varied mix of batches).
+    p.add_argument("--body-file", action="append", default=[])
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--seconds", type=float, default=10)
     p.add_argument("--rate", type=float, default=0.0)
@@ -144,7 +145,7 @@ def cli() -> None:
     p.add_argument("--start", type=int, default=0)
     p.add_argument("--record-sent", action="store_true")
     args = p.parse_args()
-    args.body = open(args.body_file, "rb").read() if args.body_file else b""  # noqa: SIM115
+    args.bodies = [open(f, "rb").read() for f in args.body_file] or [b""]  # noqa: SIM115
     try:
         import uvloop
 

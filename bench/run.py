@@ -25,7 +25,15 @@ from typing import Any
 import orjson
 import psutil
 
-from bench.common import Report, _fmt, cpu_delta, cpu_snapshot, event_body, loadgen
+from bench.common import (
+    Report,
+    _fmt,
+    cpu_delta,
+    cpu_snapshot,
+    event_body,
+    loadgen,
+    mix_bodies,
+)
 from bench.p4 import p4_reads
 from bench.p5 import p5_webhooks
 from bench.stack import bare_server, cpu_seconds, rss_mb, running_stack, shared_stack
@@ -75,21 +83,6 @@ def p2_single_ingest(report: Report, seconds: float) -> None:
         bare_loadgen_cpu_s=bare["cpu_seconds"],
         ingest_rss_mb=rss,
     )
-
-
-def batch_body(prefix: str, size: int) -> bytes:
-    one = orjson.loads(event_body(prefix))
-    events = []
-    for i in range(size):
-        e = json.loads(json.dumps(one))
-        e["id"] = f"{prefix}-{{n}}-{i}"
-        e["data"]["company"] = f"Bench {prefix} {{n}} {i}"
-        # Day precision, one year per item and the request's day of the year: spread out like a
-        # real archive (a few events a day), not 500 year-long spans that all overlap.
-        e["data"]["occurred"] = f"{1000 + i:04d}-{{md}}"
-        e["data"]["sources"][0]["url"] = f"https://example.org/bench/{{n}}/{i}"
-        events.append(e)
-    return orjson.dumps(events)
 
 
 def _count_events(database_url: str) -> int:
@@ -192,7 +185,9 @@ def p1_bulk(report: Report, seconds: float) -> None:
         # Quick mode offers a short burst and waits at most a minute: the rate is what was
         # stored by then (the bound keeps `make bench-quick` under three minutes).
         offer = 2.0 if report.quick else seconds
-        res = loadgen(url, offer, 4, batch_body("p1", size), headers, "POST", unique=True)
+        # A realistic mix (bench.common.mix_bodies): 16 different batches sent in turn.
+        bodies = [orjson.dumps(b) for b in mix_bodies("p1", size, 16)]
+        res = loadgen(url, offer, 4, None, headers, "POST", unique=True, bodies=bodies)
         accepted = res["statuses"].get("202", 0) * size
         total, done = _wait_count(
             stack.database_url, before + accepted, 25 if report.quick else 600

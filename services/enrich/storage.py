@@ -15,22 +15,29 @@ The caller commits; afterwards it announces what changed (`ChunkResult`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import Date, column, select, tuple_, update, values
+from sqlalchemy import Table, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from services.enrich.articles import extract_events
+from services.enrich.candidates import CandidateIndex, Known, cap_links
 from services.enrich.pipeline import Enriched, Report, enrich
-from services.enrich.steps.dedup import Candidate, days_apart, near_duplicate
-from services.enrich.steps.links import LinkCandidate, relate
+from services.enrich.steps.dedup import MAX_DAYS_APART
+from services.enrich.steps.links import (
+    OPEN_WEIGHTS_TRACK,
+    RELEASE_CATEGORIES,
+    RELEASE_WORDS_SQL,
+    is_release,
+)
 from shared.dates import OccurredDate, parse_occurred
 from shared.db import Event, EventLink, EventVersion, Outbox
 from shared.events import EVENT_TYPE, event_uuid
@@ -38,6 +45,8 @@ from shared.views import event_document
 
 DUPLICATE_WINDOW = timedelta(days=7)
 LINK_WINDOW = timedelta(days=14)
+# How far apart a near-duplicate can be: the storage window or the dedup rule's, the nearer.
+DUPLICATE_REACH = min(DUPLICATE_WINDOW.days, MAX_DAYS_APART)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,56 +235,60 @@ def _columns(inc: Incoming, en: Enriched, occ: OccurredDate) -> dict[str, Any]:
     }
 
 
-# Event columns a candidate comparison needs (not the text bodies or the raw report).
-_CANDIDATE_COLUMNS = (
-    Event.id,
-    Event.company,
-    Event.occurred,
-    Event.occurred_start,
-    Event.occurred_end,
-    Event.fingerprint,
-    Event.title,
-    Event.category,
-    Event.entity_values,
+# The stored events a chunk's new reports can be near-duplicates of or linked to: per report, every
+# canonical event within DUPLICATE_REACH days (same story, near-duplicate: title terms decide, which
+# SQL does not see), and within LINK_WINDOW only those a link can join
+# (see `candidates`): the same company and category (follow-up), a release (the earlier event of
+# a response: its category and, for ASCII titles, its words; `links.is_release` decides), or, when
+# the report is itself a release, the events of its category (or the open-weights track) and
+# those naming its company or sharing an entity value (a non-ASCII value is kept: case folding).
+# Only the columns the comparisons read.
+_CANDIDATES = text(
+    """
+    SELECT DISTINCT e.id, e.company, e.occurred, e.fingerprint, e.title, e.category,
+           e.entity_values
+    FROM unnest(CAST(:lo AS date[]), CAST(:hi AS date[]), CAST(:near_lo AS date[]),
+                CAST(:near_hi AS date[]), CAST(:company AS text[]), CAST(:category AS text[]),
+                CAST(:release AS boolean[]))
+         AS w(lo, hi, near_lo, near_hi, company, category, release)
+    JOIN events e ON e.occurred_start <= w.hi AND e.occurred_end >= w.lo
+    WHERE e.duplicate_of IS NULL
+      AND (
+           (e.occurred_start <= w.near_hi AND e.occurred_end >= w.near_lo)
+        OR (e.company = w.company AND e.category = w.category)
+        OR (e.category = ANY(CAST(:release_categories AS text[]))
+            AND (e.title ~* :release_words OR e.title ~ :non_ascii))
+        OR (w.release
+            AND (e.category = w.category
+                 OR (w.category = ANY(CAST(:track AS text[]))
+                     AND e.category = ANY(CAST(:track AS text[])))
+                 OR e.entity_values && CAST(:names AS text[])
+                 OR array_to_string(e.entity_values, ' ') ~ :non_ascii))
+      )
+    """
 )
-# One statement carries at most 65,535 parameters (PostgreSQL's protocol): a default chunk (500
-# events of ~37 columns) fits in one; a larger one is cut into as few statements as that allows.
-_MAX_PARAMETERS = 65_000
+_NON_ASCII = r"[^\u0001-\u007f]"
+_ORDINAL_MIN, _ORDINAL_MAX = date.min.toordinal(), date.max.toordinal()
+# How many links one new event may get: an event answering a busy week of releases would
+# otherwise be linked to every release of its category by every company (the "same-category"
+# rule), thousands at 10,000 events/s. The strongest are kept (`candidates.cap_links`).
+MAX_LINKS_PER_EVENT = 20
 
 
-def _slices(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    if not rows:
-        return []
-    size = max(1, _MAX_PARAMETERS // len(rows[0]))
-    return [rows[i : i + size] for i in range(0, len(rows), size)]
+def _shift(d: date, days: int) -> date:
+    return date.fromordinal(min(_ORDINAL_MAX, max(_ORDINAL_MIN, d.toordinal() + days)))
 
 
-@dataclass(slots=True)
-class _Known:
-    """What the chunk knows of one event: a stored row, or a row this chunk will insert."""
-
-    id: uuid.UUID
-    company: str
-    occ: OccurredDate
-    fingerprint: int
-    title: str
-    category: str
-    entity_values: tuple[str, ...]
-    row: Event | None = None  # the full stored row once loaded (corrections, merges)
-    new: bool = False
-
-    def dedup(self) -> Candidate:
-        return Candidate(self.company, self.occ, self.fingerprint, self.title)
-
-    def link(self) -> LinkCandidate:
-        return LinkCandidate(self.company, self.occ, self.category, self.title, self.entity_values)
+@functools.lru_cache(maxsize=8192)
+def _occurred(text: str) -> OccurredDate:
+    return parse_occurred(text)
 
 
-def _known(ev: Event, new: bool = False) -> _Known:
-    return _Known(
+def _known(ev: Event, new: bool = False) -> Known:
+    return Known(
         ev.id,
         ev.company,
-        parse_occurred(ev.occurred),
+        _occurred(ev.occurred),
         ev.fingerprint,
         ev.title,
         ev.category,
@@ -291,6 +304,21 @@ class _Prepared:
     en: Enriched
     occ: OccurredDate
     cols: dict[str, Any]
+    _known: Known | None = None
+
+    def known(self) -> Known:
+        """The report as a candidate (for finding its near-duplicate)."""
+        if self._known is None:
+            self._known = Known(
+                self.inc.event_id,
+                self.en.company,
+                self.occ,
+                self.en.fingerprint,
+                self.en.title,
+                self.en.category,
+                tuple(self.cols["entity_values"]),
+            )
+        return self._known
 
 
 class ChunkWriter:
@@ -326,35 +354,43 @@ class ChunkWriter:
         for row in rows:
             self.s.expunge(row)
 
-    def _load_candidates(self, items: list[_Prepared]) -> list[_Known]:
-        """Stored canonical events within LINK_WINDOW of any new report's dates (one query)."""
-        spans = sorted({(p.occ.start - LINK_WINDOW, p.occ.end + LINK_WINDOW) for p in items})
-        if not spans:
+    def _load_candidates(self, items: list[_Prepared]) -> list[Known]:
+        """Stored canonical events the new reports could match or link to (one query)."""
+        if not items:
             return []
-        # Merge overlapping windows: fewer, wider ranges for the planner.
-        merged: list[list[date]] = []
-        for lo, hi in spans:
-            if merged and lo <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], hi)
-            else:
-                merged.append([lo, hi])
-        windows = values(column("lo", Date), column("hi", Date), name="windows").data(
-            [(lo, hi) for lo, hi in merged]
-        )
+        near, far = DUPLICATE_REACH, LINK_WINDOW.days
+        cols: dict[str, list[Any]] = {
+            k: [] for k in ("lo", "hi", "near_lo", "near_hi", "company", "category", "release")
+        }
+        names: set[str] = set()
+        for p in items:
+            release = is_release(p.en.category, p.en.title)
+            cols["lo"].append(_shift(p.occ.start, -far))
+            cols["hi"].append(_shift(p.occ.end, far))
+            cols["near_lo"].append(_shift(p.occ.start, -near))
+            cols["near_hi"].append(_shift(p.occ.end, near))
+            cols["company"].append(p.en.company)
+            cols["category"].append(p.en.category)
+            cols["release"].append(release)
+            if release:
+                names.add(p.en.company)
+                names.update(v.casefold() for v in p.cols["entity_values"])
         rows = self.s.execute(
-            select(*_CANDIDATE_COLUMNS)
-            .distinct()
-            .join(
-                windows,
-                (Event.occurred_start <= windows.c.hi) & (Event.occurred_end >= windows.c.lo),
-            )
-            .where(Event.duplicate_of.is_(None))
+            _CANDIDATES,
+            {
+                **cols,
+                "release_categories": sorted(RELEASE_CATEGORIES),
+                "track": sorted(OPEN_WEIGHTS_TRACK),
+                "names": sorted(names),
+                "release_words": RELEASE_WORDS_SQL,
+                "non_ascii": _NON_ASCII,
+            },
         ).all()
         return [
-            _Known(
+            Known(
                 r.id,
                 r.company,
-                parse_occurred(r.occurred),
+                _occurred(r.occurred),
                 r.fingerprint,
                 r.title,
                 r.category,
@@ -363,7 +399,7 @@ class ChunkWriter:
             for r in rows
         ]
 
-    def _load_rows(self, known: list[_Known]) -> None:
+    def _load_rows(self, known: list[Known]) -> None:
         """Full rows (locked) for the stored canonicals this chunk merges into."""
         wanted = {k.id: k for k in known if k.row is None}
         if not wanted:
@@ -434,7 +470,7 @@ class ChunkWriter:
         self._snapshot(canonical)
         self._announce(canonical, "event.updated")
 
-    def _create(self, p: _Prepared, canonical: _Known | None, others: list[_Known]) -> Outcome:
+    def _create(self, p: _Prepared, canonical: Known | None, others: CandidateIndex) -> Outcome:
         ev = Event(
             id=p.inc.event_id,
             source=p.inc.source,
@@ -458,35 +494,22 @@ class ChunkWriter:
         self._announce(ev, "event.created")
         if ev.transition_to:
             self._announce(ev, "phase.changed")
-        me = _known(ev, new=True)
-        for other in others:
-            self._link(me, other)
-        others.append(me)
+        me = p.known()
+        me.row, me.new = ev, True
+        for first, second, link in cap_links(others.links_of(me), MAX_LINKS_PER_EVENT):
+            self._links.setdefault((first.id, second.id, link["kind"]), link)
+        others.add(me)
         return Outcome(str(ev.id), "created")
 
-    def _link(self, me: _Known, other: _Known) -> None:
-        if other.id == me.id or days_apart(me.occ, other.occ) > LINK_WINDOW.days:
-            return
-        first, second = (other, me) if other.occ.start <= me.occ.start else (me, other)
-        link = relate(first.link(), second.link())
-        if link is not None:
-            self._links.setdefault((first.id, second.id, link["kind"]), link)
-
-    def _find_duplicate(self, p: _Prepared, others: list[_Known]) -> _Known | None:
-        new = Candidate(p.en.company, p.occ, p.en.fingerprint, p.en.title)
-        for other in others:
-            if other.id == p.inc.event_id or other.company != p.en.company:
-                continue
-            if days_apart(other.occ, p.occ) > DUPLICATE_WINDOW.days:
-                continue
-            if near_duplicate(other.dedup(), new) is not None:
-                return other
-        return None
+    def _find_duplicate(self, p: _Prepared, others: CandidateIndex) -> Known | None:
+        return others.duplicate_of(p.known(), exclude=p.inc.event_id)
 
     def write_all(self, items: list[_Prepared]) -> None:
         existing = self._load_existing(items)
         fresh = [p for p in items if (p.inc.source, p.inc.ce_id) not in existing]
-        others = self._load_candidates(fresh)
+        others = CandidateIndex(DUPLICATE_WINDOW.days, LINK_WINDOW.days)
+        for known in self._load_candidates(fresh):
+            others.add(known)
         # Which stored canonicals will be merged into: load (and lock) their full rows first.
         canonicals = [c for p in fresh if (c := self._find_duplicate(p, others)) is not None]
         self._load_rows(canonicals)
@@ -507,33 +530,30 @@ class ChunkWriter:
 
     # -- writes: one statement per table -------------------------------------------------------
     def _flush(self) -> None:
+        # Core statements executed with a list of rows: SQLAlchemy compiles each once (cached)
+        # and sends the rows as multi-row VALUES pages ("insertmanyvalues", 1,000 rows a page), so
+        # a chunk costs one round trip per table without compiling a statement of 18,000 binds.
+        conn = self.s.connection()
         rows = list(self._inserts.values())
         # Canonicals before the duplicates that point at them (foreign key on duplicate_of).
         rows.sort(key=lambda ev: ev.duplicate_of is not None)
-        for part in _slices([_row_values(ev) for ev in rows]):
-            stmt = (
-                pg_insert(Event)
-                .values(part)
-                .on_conflict_do_nothing(constraint="uq_events_source_ce_id")
-                .returning(Event.id)
-            )
-            inserted = set(self.s.scalars(stmt).all())
-            if len(inserted) != len(part):
+        if rows:
+            inserted = conn.execute(_INSERT_EVENTS, [_row_values(ev) for ev in rows]).all()
+            if len(inserted) != len(rows):
                 raise ConcurrentWrite("another worker stored some of these events meanwhile")
         if self._updates:
             self.s.execute(
                 update(Event),
                 [_update_values(ev) for ev in self._updates.values()],
             )
-        for part in _slices(self._versions):
-            self.s.execute(pg_insert(EventVersion).values(part))
+        if self._versions:
+            conn.execute(_INSERT_VERSIONS, self._versions)
         if self._links:
             link_rows = [
                 {"a": a, "b": b, "kind": kind, "evidence": link}
                 for (a, b, kind), link in self._links.items()
             ]
-            for part in _slices(link_rows):
-                self.s.execute(pg_insert(EventLink).values(part).on_conflict_do_nothing())
+            conn.execute(_INSERT_LINKS, link_rows)
         outbox_rows = [
             {
                 "event_id": ev.id,
@@ -543,8 +563,8 @@ class ChunkWriter:
             }
             for ev, kind, version in self._outbox
         ]
-        for part in _slices(outbox_rows):
-            ids = self.s.scalars(pg_insert(Outbox).values(part).returning(Outbox.id)).all()
+        if outbox_rows:
+            ids = conn.execute(_INSERT_OUTBOX, outbox_rows).scalars().all()
             self.result.outbox_ids.extend(ids)
         for ev, kind, version in self._outbox:
             self.result.feed.append(
@@ -563,6 +583,18 @@ def _urls(sources: list[dict[str, Any]]) -> set[Any]:
     return {s.get("url") for s in sources}
 
 
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+_INSERT_EVENTS = (
+    pg_insert(_table(Event))
+    .on_conflict_do_nothing(constraint="uq_events_source_ce_id")
+    .returning(_table(Event).c.id)
+)
+_INSERT_VERSIONS = pg_insert(_table(EventVersion))
+_INSERT_LINKS = pg_insert(_table(EventLink)).on_conflict_do_nothing()
+_INSERT_OUTBOX = pg_insert(_table(Outbox)).returning(_table(Outbox).c.id)
 _EVENT_COLUMNS = tuple(c.key for c in Event.__table__.columns if c.key != "search")
 _UPDATE_COLUMNS = tuple(c for c in _EVENT_COLUMNS if c not in ("id", "source", "ce_id"))
 

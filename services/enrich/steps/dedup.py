@@ -8,6 +8,7 @@ days (or whose coarse spans overlap).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 from dataclasses import dataclass
@@ -107,6 +108,7 @@ def terms(text: str) -> list[str]:
     return [stems.get(t) or _stem(t) for t in tokens(text) if t not in _STOPWORDS]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def title_terms(title: str, company: str = "") -> frozenset[str]:
     """The title's terms without the company's own name: every event of a company shares it."""
     entry = COMPANIES.get(company)

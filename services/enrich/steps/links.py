@@ -23,12 +23,20 @@ FOLLOW_UP_DAYS = 366
 SAME_STORY_DAYS = 3
 SAME_STORY_JACCARD = 0.4
 FOLLOW_UP_JACCARD = 0.25
-_RELEASE_CATEGORIES = frozenset({"licensing", "product", "competition"})
-_OPEN_WEIGHTS_TRACK = frozenset({"licensing", "competition"})
+RELEASE_CATEGORIES = frozenset({"licensing", "product", "competition"})
+OPEN_WEIGHTS_TRACK = frozenset({"licensing", "competition"})
 _RELEASE = re.compile(
     r"\b(?:releas\w*|launch\w*|unveil\w*|introduc\w*|open[- ]weights?|open[- ]sourc\w*|debut\w*)",
     re.I,
 )
+# For PostgreSQL (`title ~* RELEASE_WORDS_SQL`): matches every ASCII title `_RELEASE` matches (no
+# word boundary: a superset); a non-ASCII title must be kept whatever it says (Unicode case folds).
+RELEASE_WORDS_SQL = "(releas|launch|unveil|introduc|open[- ]weight|open[- ]sourc|debut)"
+
+
+def is_release(category: str, title: str) -> bool:
+    """Whether an event can be the release a response answers (the earlier event of one)."""
+    return category in RELEASE_CATEGORIES and _RELEASE.search(title) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +73,7 @@ def relate(a: LinkCandidate, b: LinkCandidate) -> dict[str, Any] | None:
     if (
         first.company != then.company
         and 0 <= lag <= RESPONSE_DAYS
-        and first.category in _RELEASE_CATEGORIES
+        and first.category in RELEASE_CATEGORIES
         and (release := _RELEASE.search(first.title))
     ):
         named = sorted(({first.company} | (ea - {then.company})) & eb)
@@ -73,7 +81,7 @@ def relate(a: LinkCandidate, b: LinkCandidate) -> dict[str, Any] | None:
             rule, words = "names-the-release", [release.group(), *named]
         elif first.category == then.category:
             rule, words = "same-category", [release.group(), then.category]
-        elif {first.category, then.category} <= _OPEN_WEIGHTS_TRACK:
+        elif {first.category, then.category} <= OPEN_WEIGHTS_TRACK:
             rule, words = "open-weights-track", [release.group(), first.category, then.category]
         else:
             rule = ""

@@ -1,0 +1,228 @@
+"""The candidate index finds exactly what comparing with every known event finds.
+
+Pure functions, no database: sequences of events (stored ones, then new ones added one by one as
+the storage step does) are checked against `duplicate_exhaustive` / `links_exhaustive`, on random
+events built to collide (few companies, a small vocabulary, near fingerprints, wide and open
+spans, entity values that differ only by case folding) and on realistic ones (the seed timelines
+and the benchmark's mix, enriched).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from datetime import date, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.common import mix_bodies
+from pivotwatch.seed import seed_events
+from services.enrich.candidates import (
+    CandidateIndex,
+    Known,
+    cap_links,
+    duplicate_exhaustive,
+    fingerprint_bands,
+    links_exhaustive,
+)
+from services.enrich.pipeline import enrich
+from services.enrich.steps import dedup, links
+from services.enrich.steps.dedup import MASK64, simhash64
+from services.enrich.storage import DUPLICATE_WINDOW, LINK_WINDOW, to_report
+from shared.dates import parse_occurred
+
+DEDUP_DAYS, LINK_DAYS = DUPLICATE_WINDOW.days, LINK_WINDOW.days
+COMPANIES = ("openai", "meta", "deepseek", "acme", "straße")
+CATEGORIES = (
+    "licensing",
+    "product",
+    "competition",
+    "funding",
+    "leadership",
+    "governance",
+    "legal",
+    "regulation",
+)
+WORDS = (
+    "releases",
+    "launches",
+    "Open-Weights",
+    "unveils",
+    "model",
+    "licence",
+    "sues",
+    "board",
+    "Llama",
+    "GPT-4",
+    "funding",
+    "OpenAI",
+    "Meta",
+    "Straße",
+    "the",
+    "new",
+    "\u017ftrategy",  # a long s: case-folds to "s"
+    "debut",
+)
+VALUES = ("openai", "meta", "llama", "gpt-4", "STRASSE", "straße", "sam altman", "ﬁre")
+BASE = date(2024, 3, 1)
+
+
+def _occurred(kind: int, offset: int) -> str:
+    day = BASE + timedelta(days=offset)
+    if kind == 0:
+        return f"{day.year:04d}-{day.month:02d}"
+    if kind == 1:
+        return f"{day.year:04d}"
+    if kind == 2:
+        return f"../{day.isoformat()}"
+    if kind == 3:
+        return f"{day.isoformat()}/.."
+    if kind == 4:
+        return f"{day.isoformat()}/{(day + timedelta(days=40)).isoformat()}"
+    return day.isoformat()
+
+
+@st.composite
+def known(draw: st.DrawFn) -> Known:
+    company = draw(st.sampled_from(COMPANIES))
+    title = " ".join(draw(st.lists(st.sampled_from(WORDS), max_size=6)))
+    kind = draw(st.integers(0, 20))  # mostly days
+    occ = parse_occurred(_occurred(kind, draw(st.integers(0, 45))))
+    base = simhash64(title)
+    flips = draw(st.lists(st.integers(0, 63), max_size=5))
+    fingerprint = draw(st.sampled_from((base, 0, -1, 12345)))
+    for bit in flips:
+        fingerprint ^= 1 << bit
+    fingerprint = fingerprint - (1 << 64) if fingerprint & MASK64 >= 1 << 63 else fingerprint
+    return Known(
+        uuid.UUID(int=draw(st.integers(0, 2**64))),
+        company,
+        occ,
+        fingerprint,
+        title,
+        draw(st.sampled_from(CATEGORIES)),
+        tuple(draw(st.lists(st.sampled_from(VALUES + COMPANIES), max_size=3, unique=True))),
+    )
+
+
+def _check(stored: list[Known], new: list[Known]) -> tuple[int, int]:
+    """Add `stored`, then each of `new` after comparing the index with the exhaustive search."""
+    index = CandidateIndex(DEDUP_DAYS, LINK_DAYS)
+    for k in stored:
+        index.add(k)
+    found = linked = 0
+    for k in new:
+        fast = index.duplicate_of(k, exclude=k.id)
+        slow = duplicate_exhaustive(index.items, k, DEDUP_DAYS, k.id)
+        assert fast is slow
+        fast_links = [(a.id, b.id, link) for a, b, link in index.links_of(k)]
+        slow_links = [(a.id, b.id, link) for a, b, link in links_exhaustive(index.items, k, 14)]
+        assert fast_links == slow_links
+        found += fast is not None
+        linked += len(fast_links)
+        index.add(k)
+    return found, linked
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(known(), max_size=25), st.lists(known(), min_size=1, max_size=25))
+def test_the_index_finds_what_the_exhaustive_search_finds(
+    stored: list[Known], new: list[Known]
+) -> None:
+    _check(stored, new)
+
+
+def _enriched(datas: list[dict[str, object]], rng: random.Random) -> list[Known]:
+    out = []
+    for data in datas:
+        report = to_report(data)
+        en = enrich(report)
+        out.append(
+            Known(
+                uuid.UUID(int=rng.getrandbits(128)),
+                en.company,
+                report.occurred,
+                en.fingerprint,
+                en.title,
+                en.category,
+                tuple(sorted({str(e["value"]).lower() for e in en.entities})),
+            )
+        )
+    return out
+
+
+def test_on_the_seed_timelines_squeezed_into_two_months() -> None:
+    rng = random.Random(1)
+    datas = []
+    for ev in seed_events():
+        data = dict(ev["data"])
+        data["occurred"] = (BASE + timedelta(days=rng.randrange(60))).isoformat()
+        datas.append(data)
+        if rng.random() < 0.3:  # a retelling a day or two later
+            again = dict(data, title=data["title"] + " , sources say")
+            day = date.fromisoformat(data["occurred"]) + timedelta(days=rng.randrange(3))
+            datas.append(dict(again, occurred=day.isoformat()))
+    events = _enriched(datas, rng)
+    rng.shuffle(events)
+    found, linked = _check(events[:30], events[30:])
+    assert found and linked  # the comparison was not vacuous
+
+
+def test_on_the_benchmark_mix() -> None:
+    rng = random.Random(2)
+    bodies = mix_bodies("t", 40, 16)
+    datas = []
+    for n, body in enumerate(bodies):
+        for ce in body:
+            data = dict(ce["data"])
+            year = int(str(data["occurred"])[:4]) % 3 + 2020
+            data["occurred"] = f"{year}-{(BASE + timedelta(days=n)).isoformat()[5:]}"
+            datas.append(data)
+    events = _enriched(datas, rng)
+    found, linked = _check(events[:200], events[200:])
+    assert found and linked
+
+
+def test_what_the_buckets_rely_on_holds() -> None:
+    # A near-duplicate or a link without a shared term needs a positive Jaccard threshold.
+    assert dedup.JACCARD_ALONE > 0 and dedup.HAMMING_WITH_JACCARD[1] > 0
+    assert dedup.CONTAINMENT[1] >= 1
+    assert links.SAME_STORY_JACCARD > 0 and links.FOLLOW_UP_JACCARD > 0
+    # Fingerprints at most HAMMING_ALONE bits apart share a band.
+    rng = random.Random(3)
+    for _ in range(2000):
+        a = rng.getrandbits(64)
+        b = a
+        for bit in rng.sample(range(64), rng.randint(0, dedup.HAMMING_ALONE)):
+            b ^= 1 << bit
+        assert set(fingerprint_bands(a)) & set(fingerprint_bands(b))
+
+
+def test_the_sql_release_words_match_every_ascii_release_title() -> None:
+    sql = re.compile(links.RELEASE_WORDS_SQL, re.I)
+    titles = [ev["data"]["title"] for ev in seed_events()]
+    titles += [ce["data"]["title"] for body in mix_bodies("t", 100, 4) for ce in body]
+    titles += ["Open Weights", "OPEN-SOURCED", "debuts", "Reintroduces", "prelaunch"]
+    for title in titles:
+        if links._RELEASE.search(title):
+            assert sql.search(title), title
+
+
+def test_the_cap_keeps_the_strongest_links() -> None:
+    occ = parse_occurred("2024-03-01")
+    me = Known(uuid.uuid4(), "acme", occ, 0, "x", "product", ())
+    found = [
+        (me, me, {"kind": "response", "rule": "same-category"}),
+        (me, me, {"kind": "response", "rule": "names-the-release"}),
+        (me, me, {"kind": "same-story", "rule": "close-dates-shared-terms"}),
+        (me, me, {"kind": "follow-up", "rule": "shared-entity"}),
+    ]
+    kept = cap_links(found, 3)
+    assert [link["rule"] for _, _, link in kept] == [
+        "close-dates-shared-terms",
+        "shared-entity",
+        "names-the-release",
+    ]
+    assert cap_links(found, 10) == found
