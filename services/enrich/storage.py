@@ -38,6 +38,7 @@ from services.enrich.steps.links import (
     RELEASE_WORDS_SQL,
     is_release,
 )
+from shared import feed
 from shared.dates import OccurredDate, parse_occurred
 from shared.db import Event, EventLink, EventVersion, Outbox
 from shared.events import EVENT_TYPE, event_uuid
@@ -567,16 +568,7 @@ class ChunkWriter:
             ids = conn.execute(_INSERT_OUTBOX, outbox_rows).scalars().all()
             self.result.outbox_ids.extend(ids)
         for ev, kind, version in self._outbox:
-            self.result.feed.append(
-                {
-                    "id": str(ev.id),
-                    "kind": kind,
-                    "company": ev.company,
-                    "version": str(version),
-                    "category": ev.category,
-                    "occurred": ev.occurred,
-                }
-            )
+            self.result.feed.append(feed.item(ev, kind, version))
 
 
 def _urls(sources: list[dict[str, Any]]) -> set[Any]:
