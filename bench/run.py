@@ -313,19 +313,26 @@ def main() -> None:
     seconds = 5.0 if args.quick else 60.0
     started = time.monotonic()
     chosen = [name for name in SCENARIOS if not args.only or name in args.only]
+    took: dict[str, float] = {}
+
+    def run(name: str) -> None:
+        t0 = time.monotonic()
+        SCENARIOS[name](report, seconds)
+        took[f"{name}_seconds"] = time.monotonic() - t0
+
     if args.quick:
         # P4 fills its own stack with stored events; the others share one stack (started once,
         # each waiting until the one before has left nothing in flight), P1's backlog last.
         if "p4" in chosen:
-            p4_reads(report, seconds)
+            run("p4")
         shared = [name for name in ("p2", "p3", "p5", "p1") if name in chosen]
         with tempfile.TemporaryDirectory() as home, shared_stack(Path(home), **SHARED_SETTINGS):
             for name in shared:
-                SCENARIOS[name](report, seconds)
+                run(name)
     else:
         for name in chosen:
-            SCENARIOS[name](report, seconds)
-    report.scenarios["_run"] = {"seconds": time.monotonic() - started}
+            run(name)
+    report.scenarios["_run"] = {"seconds": time.monotonic() - started, **took}
     write(report)
 
 
