@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from services.notify.matching import matches
 from services.notify.metrics import GIVEN_UP, LAG, refresh_queue_depth
 from services.notify.schedule import next_delay, parse_retry_after
-from services.notify.ssrf import UnsafeTarget, vet
+from services.notify.sender import Sender, sender
+from services.notify.ssrf import Target, UnsafeTarget, VetCache, is_literal, parse_url, vet
 from shared.db import Delivery, DeliveryAttempt, EndpointRecord, Event, Outbox, Subscription
 from shared.logs import correlation_id
 from shared.metrics import DELIVERIES
@@ -345,18 +346,39 @@ class Result:
     refused: bool = False
 
 
-async def _send_one(client: httpx.AsyncClient, c: Claimed, settings: Settings) -> Result:
+async def _vet(s: Sender, url: str, settings: Settings) -> Target:
+    """Vetted again at every delivery: DNS may now answer differently (rebinding), and the
+    allowed networks may have changed since the subscription was made. An IP address in the URL
+    is checked inline (no lookup); a host name's vetted address is reused for
+    `webhook_vet_cache_seconds`, and concurrent checks of one name share a single lookup."""
+    allow_private = settings.allow_private_webhook_targets
+    networks = settings.webhook_allow_networks
+    key = VetCache.key(url, allow_private, networks)
+    if is_literal(key[1]):
+        return vet(url, allow_private, networks)
+    hit = s.vetted.get(url, key)
+    if hit is not None:
+        return hit
+    pending = s.vetting.get(key)
+    if pending is None:
+        pending = s.vetting[key] = asyncio.ensure_future(
+            asyncio.to_thread(vet, url, allow_private, networks)
+        )
+        pending.add_done_callback(lambda _: s.vetting.pop(key, None))
+    target = await asyncio.shield(pending)
+    s.vetted.put(key, target, settings.webhook_vet_cache_seconds)
+    scheme, host, port, path = parse_url(url)  # the same host and port; this URL's path
+    return Target(url, scheme, host, port, path, target.address)
+
+
+async def _send_one(s: Sender, c: Claimed, settings: Settings) -> Result:
     wait = (c.send_at - datetime.now(UTC)).total_seconds()
     if wait > 0:
         await asyncio.sleep(wait)
     started_at = datetime.now(UTC)
     start = time.perf_counter()
     try:
-        # Vetted again at every delivery: DNS may now answer differently (rebinding), and the
-        # allowed networks may have changed since the subscription was made.
-        target = await asyncio.to_thread(
-            vet, c.url, settings.allow_private_webhook_targets, settings.webhook_allow_networks
-        )
+        target = await _vet(s, c.url, settings)
     except UnsafeTarget as exc:
         return Result(c.id, started_at, c.due_at, None, 0.0, "", f"refused: {exc}", refused=True)
     timestamp = int(time.time())
@@ -371,9 +393,17 @@ async def _send_one(client: httpx.AsyncClient, c: Claimed, settings: Settings) -
     # Connect to the vetted address itself; Host and SNI carry the name.
     ip = f"[{target.address}]" if ":" in target.address else target.address
     url = f"{target.scheme}://{ip}:{target.port}{target.path}"
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    https = target.scheme == "https"
+    extensions = {"sni_hostname": target.host} if https else {}
     try:
-        resp = await client.post(url, content=c.body, headers=headers, extensions=extensions)
+        with s.client(target.host if https else None) as client:
+            resp = await client.post(
+                url,
+                content=c.body,
+                headers=headers,
+                extensions=extensions,
+                timeout=settings.webhook_timeout_seconds,
+            )
         excerpt = resp.content[:EXCERPT_BYTES].decode("utf-8", "replace")
         retry_after = parse_retry_after(resp.headers.get("retry-after"), datetime.now(UTC))
         return Result(
@@ -399,9 +429,9 @@ async def _send_one(client: httpx.AsyncClient, c: Claimed, settings: Settings) -
 
 
 async def send_all(claimed: list[Claimed], settings: Settings) -> list[Result]:
-    limits = httpx.Limits(
-        max_connections=SEND_CONCURRENCY, max_keepalive_connections=SEND_CONCURRENCY
-    )
+    """Send a claimed batch on the process's sender loop, SEND_CONCURRENCY at a time (the lease
+    each claim took assumes that)."""
+    s = sender()
     gate = asyncio.Semaphore(SEND_CONCURRENCY)
 
     async def send(c: Claimed) -> Result:
@@ -409,15 +439,9 @@ async def send_all(claimed: list[Claimed], settings: Settings) -> list[Result]:
         if wait > 0:  # a rate-limited endpoint's slot: wait without holding a connection
             await asyncio.sleep(wait)
         async with gate:
-            return await _send_one(client, c, settings)
+            return await _send_one(s, c, settings)
 
-    async with httpx.AsyncClient(
-        timeout=settings.webhook_timeout_seconds,
-        follow_redirects=False,  # a 3xx is a failure, never followed (SSRF)
-        limits=limits,
-        trust_env=False,
-    ) as client:
-        return list(await asyncio.gather(*(send(c) for c in claimed)))
+    return list(await asyncio.gather(*(send(c) for c in claimed)))
 
 
 def _outcome(r: Result) -> str:
@@ -445,14 +469,22 @@ def record(session: Session, settings: Settings, results: list[Result]) -> None:
         )
     }
     sub_ids = sorted({d.subscription_id for d in rows.values()})
-    if sub_ids:
-        session.scalars(
-            select(Subscription)
-            .where(Subscription.id.in_(sub_ids))
-            .order_by(Subscription.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).all()
+    # Held here: the identity map only keeps weak references, so an unreferenced endpoint would be
+    # loaded again per delivery (a query and an autoflush each, ~20% of the worker's CPU).
+    subs = (
+        {
+            s.id: s
+            for s in session.scalars(
+                select(Subscription)
+                .where(Subscription.id.in_(sub_ids))
+                .order_by(Subscription.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        }
+        if sub_ids
+        else {}
+    )
     for r in sorted(results, key=lambda x: x.delivery_id):
         d = rows.get(r.delivery_id)
         if d is None or d.status != "pending":
@@ -460,16 +492,14 @@ def record(session: Session, settings: Settings, results: list[Result]) -> None:
         # The event's correlation id (set at ingest) follows it into its delivery log lines.
         token = correlation_id.set(d.correlation_id)
         try:
-            _record_one(session, settings, r, d, now)
+            _record_one(session, settings, r, d, subs[d.subscription_id], now)
         finally:
             correlation_id.reset(token)
 
 
 def _record_one(
-    session: Session, settings: Settings, r: Result, d: Delivery, now: datetime
+    session: Session, settings: Settings, r: Result, d: Delivery, sub: Subscription, now: datetime
 ) -> None:
-    sub = session.get(Subscription, d.subscription_id)  # locked (and loaded) by record()
-    assert sub is not None
     session.add(
         DeliveryAttempt(
             delivery_id=d.id,
@@ -621,7 +651,7 @@ def deliver(
         claimed = claim(session, settings, ids, limit=max(200, len(ids or ())))
     if not claimed:
         return 0
-    results = asyncio.run(send_all(claimed, settings))
+    results = sender().run(send_all(claimed, settings))
     with sessions() as session, session.begin():
         record(session, settings, results)
     return len(results)

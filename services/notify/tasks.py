@@ -9,6 +9,7 @@ from typing import Any
 from celery import signals
 from prometheus_client import start_http_server
 
+from services.notify import sender
 from services.notify.delivery import deliver, dispatch, fanout
 from shared.celery_app import NOTIFY_QUEUE, app
 from shared.resources import resources
@@ -34,6 +35,12 @@ def _serve_metrics(**_: Any) -> None:
         start_http_server(settings.notify_metrics_port, addr=settings.host)
     except OSError as exc:
         log.warning("notify metrics port unavailable", extra={"error": str(exc)})
+
+
+@signals.worker_process_shutdown.connect
+def _close_sender(**_: Any) -> None:
+    """Close the kept-alive webhook connections of this pool process before it exits."""
+    sender.close()
 
 
 @app.task(name="notify.fanout")
