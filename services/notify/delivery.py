@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import orjson
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from services.notify.http1 import HTTPError
 from services.notify.matching import matches
 from services.notify.metrics import GIVEN_UP, LAG, refresh_queue_depth
 from services.notify.schedule import next_delay, parse_retry_after
@@ -382,41 +382,22 @@ async def _send_one(s: Sender, c: Claimed, settings: Settings) -> Result:
     except UnsafeTarget as exc:
         return Result(c.id, started_at, c.due_at, None, 0.0, "", f"refused: {exc}", refused=True)
     timestamp = int(time.time())
-    headers = {
-        "content-type": "application/json",
-        "user-agent": "pivotwatch-webhooks/0.1",
-        "webhook-id": c.webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature_header(c.secrets, c.webhook_id, timestamp, c.body),
-        "host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
-    }
+    headers = [
+        ("host", target.host if target.port in (80, 443) else f"{target.host}:{target.port}"),
+        ("content-type", "application/json"),
+        ("user-agent", "pivotwatch-webhooks/0.1"),
+        ("webhook-id", c.webhook_id),
+        ("webhook-timestamp", str(timestamp)),
+        ("webhook-signature", signature_header(c.secrets, c.webhook_id, timestamp, c.body)),
+    ]
     # Connect to the vetted address itself; Host and SNI carry the name.
-    ip = f"[{target.address}]" if ":" in target.address else target.address
-    url = f"{target.scheme}://{ip}:{target.port}{target.path}"
     https = target.scheme == "https"
-    extensions = {"sni_hostname": target.host} if https else {}
+    origin = (target.scheme, target.address, target.port, target.host if https else None)
     try:
-        with s.client(target.host if https else None) as client:
-            resp = await client.post(
-                url,
-                content=c.body,
-                headers=headers,
-                extensions=extensions,
-                timeout=settings.webhook_timeout_seconds,
-            )
-        excerpt = resp.content[:EXCERPT_BYTES].decode("utf-8", "replace")
-        retry_after = parse_retry_after(resp.headers.get("retry-after"), datetime.now(UTC))
-        return Result(
-            c.id,
-            started_at,
-            c.due_at,
-            resp.status_code,
-            (time.perf_counter() - start) * 1000,
-            excerpt,
-            None,
-            retry_after,
+        resp = await s.http.post(
+            origin, target.path, headers, c.body, settings.webhook_timeout_seconds
         )
-    except httpx.HTTPError as exc:
+    except HTTPError as exc:
         return Result(
             c.id,
             started_at,
@@ -426,6 +407,16 @@ async def _send_one(s: Sender, c: Claimed, settings: Settings) -> Result:
             "",
             f"{type(exc).__name__}: {exc}"[:500] if str(exc) else type(exc).__name__,
         )
+    return Result(
+        c.id,
+        started_at,
+        c.due_at,
+        resp.status_code,
+        (time.perf_counter() - start) * 1000,
+        resp.content[:EXCERPT_BYTES].decode("utf-8", "replace"),
+        None,
+        parse_retry_after(resp.headers.get("retry-after"), datetime.now(UTC)),
+    )
 
 
 async def send_all(claimed: list[Claimed], settings: Settings) -> list[Result]:
