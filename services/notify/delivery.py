@@ -185,14 +185,22 @@ def _delivery_values(
     }
 
 
-def fanout(session: Session, outbox_ids: list[int]) -> list[uuid.UUID]:
-    """Create the deliveries for these outbox rows (idempotent) and mark the rows processed."""
-    rows = session.scalars(
-        select(Outbox)
-        .where(Outbox.id.in_(outbox_ids), Outbox.processed_at.is_(None))
-        .order_by(Outbox.id)
-        .with_for_update(skip_locked=True)
-    ).all()
+def fanout(session: Session, outbox_ids: list[int], budget: int = 0) -> list[uuid.UUID]:
+    """Create the deliveries for these outbox rows (idempotent) and mark the rows processed.
+
+    With a `budget` (deliveries), other outbox rows still waiting are taken along, oldest first,
+    as many as `budget` / enabled subscriptions (rows locked by another fan-out are skipped):
+    when fan-out tasks queue up, the first one does the waiting rows' work in one transaction and
+    the tasks behind it find their rows done.
+    """
+    rows = list(
+        session.scalars(
+            select(Outbox)
+            .where(Outbox.id.in_(outbox_ids), Outbox.processed_at.is_(None))
+            .order_by(Outbox.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
     if not rows:
         return []
     # Locking the subscriptions serialises their sequence numbers across fan-out workers.
@@ -202,6 +210,18 @@ def fanout(session: Session, outbox_ids: list[int]) -> list[uuid.UUID]:
         .order_by(Subscription.id)
         .with_for_update()
     ).all()
+    extra = budget // max(1, len(subs)) - len(rows)
+    if extra > 0:
+        rows.extend(
+            session.scalars(
+                select(Outbox)
+                .where(Outbox.processed_at.is_(None), Outbox.id.not_in(outbox_ids))
+                .order_by(Outbox.created_at, Outbox.id)
+                .limit(extra)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        rows.sort(key=lambda r: r.id)
     now = datetime.now(UTC)
     created = _fan(session, rows, subs, now)
     session.execute(
@@ -640,6 +660,13 @@ def deliver(
     """Claim, send, record. Returns how many were attempted."""
     with sessions() as session, session.begin():
         claimed = claim(session, settings, ids, limit=max(200, len(ids or ())))
+    return send_claimed(sessions, settings, claimed)
+
+
+def send_claimed(
+    sessions: sessionmaker[Session], settings: Settings, claimed: list[Claimed]
+) -> int:
+    """Send deliveries already claimed (their claim committed) and record the outcomes."""
     if not claimed:
         return 0
     results = sender().run(send_all(claimed, settings))
