@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
@@ -96,6 +96,36 @@ def _insert_delivery(
     return inserted
 
 
+_FAN_COLUMNS = (
+    "id",
+    "subscription_id",
+    "outbox_id",
+    "event_id",
+    "event_type",
+    "webhook_id",
+    "sequence",
+    "body",
+    "correlation_id",
+)
+_FAN_INSERT = text(
+    """
+    INSERT INTO deliveries (id, subscription_id, outbox_id, event_id, event_type, webhook_id,
+                            sequence, body, correlation_id,
+                            status, next_attempt_at, attempts, schedule_from)
+    SELECT u.*, 'pending', :now, 0, 0
+    FROM unnest(CAST(:id AS uuid[]), CAST(:subscription_id AS uuid[]),
+                CAST(:outbox_id AS bigint[]), CAST(:event_id AS uuid[]),
+                CAST(:event_type AS text[]), CAST(:webhook_id AS text[]),
+                CAST(:sequence AS bigint[]), CAST(:body AS text[]),
+                CAST(:correlation_id AS text[]))
+         AS u(id, subscription_id, outbox_id, event_id, event_type, webhook_id,
+              sequence, body, correlation_id)
+    ON CONFLICT ON CONSTRAINT uq_deliveries_subscription_outbox DO NOTHING
+    RETURNING id
+    """
+)
+
+
 def _fan(
     session: Session, rows: Sequence[Outbox], subs: Sequence[Subscription], now: datetime
 ) -> list[uuid.UUID]:
@@ -140,15 +170,13 @@ def _fan(
             )
     if not values:
         return []
-    # A bulk INSERT with the rows as parameters: SQLAlchemy sends them as multi-row statements
-    # ("insertmanyvalues") compiled once, where .values(rows) would compile and cache a new
-    # statement for every distinct number of rows.
-    stmt = (
-        pg_insert(Delivery)
-        .on_conflict_do_nothing(constraint="uq_deliveries_subscription_outbox")
-        .returning(Delivery.id)
-    )
-    return [i for i in session.scalars(stmt, values).all() if i is not None]
+    # One short statement whatever the number of rows: the columns go as arrays and unnest()
+    # makes the rows. A multi-row VALUES statement (what SQLAlchemy's bulk insert sends) is
+    # re-split by psycopg on every call (too long for its statement cache) and re-parsed by
+    # PostgreSQL: ~25% of the worker's CPU at 100 subscriptions (profiled).
+    params: dict[str, Any] = {c: [v[c] for v in values] for c in _FAN_COLUMNS}
+    params["now"] = now
+    return list(session.scalars(_FAN_INSERT, params))
 
 
 def _delivery_values(
