@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # Networks allowed as webhook targets although not public (`pivotwatch up`: loopback only).
     webhook_allow_networks: list[str] = Field(default_factory=list)
     disable_after_failing_seconds: float = 5 * 24 * 3600
+    # A webhook host name that passed the SSRF check keeps its vetted address this long (sends
+    # still connect to that address; a refusal is never kept). 0: resolve at every attempt.
+    webhook_vet_cache_seconds: float = 5.0
     # A claimed delivery is leased for the timeout plus this; a worker killed mid-send leaves the
     # lease to expire and the delivery is sent again (same webhook-id).
     webhook_lease_grace_seconds: float = 30.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -112,3 +113,54 @@ def vet(url: str, allow_private: bool, allow_networks: Sequence[str] = ()) -> Ta
                 continue
             raise UnsafeTarget(f"'{host}' resolves to {ip}, which is not a public address")
     return Target(url, scheme, host, port, path, str(addresses[0]))
+
+
+def is_literal(host: str) -> bool:
+    """An IP address written in the URL: vetting it needs no lookup."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+VetKey = tuple[str, str, int, bool, tuple[str, ...]]
+
+
+class VetCache:
+    """Addresses that passed `vet`, per (scheme, host, port, policy), for `ttl` seconds.
+
+    Only a success is kept, and what is kept is the vetted address itself: a delivery that uses
+    an entry connects to an address that was checked, never to what the name resolves to now, so
+    a rebinding DNS server cannot send it anywhere else. A name that resolves to a refused
+    address is refused at every check, and checked again at most `ttl` after its last success.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[VetKey, tuple[float, str]] = {}
+
+    @staticmethod
+    def key(url: str, allow_private: bool, allow_networks: Sequence[str]) -> VetKey:
+        scheme, host, port, _ = parse_url(url)
+        return (scheme, host, port, allow_private, tuple(allow_networks))
+
+    def get(self, url: str, key: VetKey, now: float | None = None) -> Target | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= (time.monotonic() if now is None else now):
+            del self._entries[key]
+            return None
+        scheme, host, port, path = parse_url(url)
+        return Target(url, scheme, host, port, path, entry[1])
+
+    def put(self, key: VetKey, target: Target, ttl: float, now: float | None = None) -> None:
+        if ttl <= 0:
+            return
+        now = time.monotonic() if now is None else now
+        if len(self._entries) >= self.max_entries:
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+        self._entries[key] = (now + ttl, target.address)

@@ -9,7 +9,8 @@ from typing import Any
 from celery import signals
 from prometheus_client import start_http_server
 
-from services.notify.delivery import deliver, dispatch, fanout
+from services.notify import sender
+from services.notify.delivery import claim, deliver, dispatch, fanout, send_claimed
 from shared.celery_app import NOTIFY_QUEUE, app
 from shared.resources import resources
 from shared.settings import get_settings
@@ -17,6 +18,9 @@ from shared.settings import get_settings
 log = logging.getLogger("pivotwatch.notify")
 # Deliveries a fan-out sends per claim-send-record round.
 FANOUT_SEND_BATCH = 500
+# Deliveries one fan-out task may create, its own outbox rows' and those of rows still waiting
+# (taken along so that a queue of small fan-out tasks is worked off in a few transactions).
+FANOUT_MAX_DELIVERIES = 5000
 
 
 @signals.worker_process_init.connect
@@ -36,13 +40,24 @@ def _serve_metrics(**_: Any) -> None:
         log.warning("notify metrics port unavailable", extra={"error": str(exc)})
 
 
+@signals.worker_process_shutdown.connect
+def _close_sender(**_: Any) -> None:
+    """Close the kept-alive webhook connections of this pool process before it exits."""
+    sender.close()
+
+
 @app.task(name="notify.fanout")
 def fanout_task(outbox_ids: list[int]) -> int:
     r = resources()
     with r.sessions() as session, session.begin():
-        created = fanout(session, outbox_ids)
-    # Sent at once, in batches (the beat dispatcher would otherwise pick the rest up a tick later).
-    for start in range(0, len(created), FANOUT_SEND_BATCH):
+        created = fanout(session, outbox_ids, budget=FANOUT_MAX_DELIVERIES)
+        # The first batch is claimed in the fan-out's own transaction (one commit fewer per
+        # task); the claim is committed with the deliveries, before anything is sent.
+        first = created[:FANOUT_SEND_BATCH]
+        claimed = claim(session, r.settings, first, limit=len(first)) if first else []
+    send_claimed(r.sessions, r.settings, claimed)
+    # The rest at once, in batches (the beat dispatcher would otherwise pick them up a tick later).
+    for start in range(FANOUT_SEND_BATCH, len(created), FANOUT_SEND_BATCH):
         deliver(r.sessions, r.settings, created[start : start + FANOUT_SEND_BATCH])
     return len(created)
 

@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 
 from pivotwatch.embedded import free_port
 from services.notify.app import create_app
-from services.notify.delivery import EXCERPT_BYTES, dispatch
+from services.notify.delivery import EXCERPT_BYTES, dispatch, fanout
 from shared.db import Subscription, make_engine, session_factory
 from shared.settings import Settings
 
@@ -83,6 +83,21 @@ class TestFanout:
         for got in receiver.snapshot():
             by_sub.setdefault(got.webhook_id, []).append(got.sequence)
         assert sorted(s for seqs in by_sub.values() for s in seqs) == [1, 1, 2, 2, 3]
+
+    def test_a_fanout_takes_waiting_rows_along_and_the_tasks_behind_find_them_done(
+        self, kit: Any, receiver: Any
+    ) -> None:
+        sub_id, _ = kit.subscribe(receiver.url)
+        first, *waiting = [kit.add_event(title=f"e{i}") for i in range(3)]
+        with kit.sessions() as session, session.begin():
+            created = fanout(session, [first], budget=10_000)
+        assert len(created) == 3
+        assert kit.fanout(*waiting) == []  # their own tasks, later: nothing left to do
+        kit.drive(kit.settled(sub_id, 3))
+        assert [d.sequence for d in kit.deliveries(sub_id)] == [1, 2, 3]
+        got = receiver.snapshot()
+        assert len(got) == 3 and len({g.webhook_id for g in got}) == 3
+        assert sorted(g.doc["data"]["event"]["title"] for g in got) == ["e0", "e1", "e2"]
 
 
 class TestRetries:
