@@ -74,6 +74,13 @@ class Event(Base):
             "id",
         ),
         Index("ix_events_companies", "companies", postgresql_using="gin"),
+        # Canonical events spanning over a month (the enrich candidate query, migration 0007).
+        Index(
+            "ix_events_wide_spans",
+            "occurred_end",
+            "occurred_start",
+            postgresql_where=text("duplicate_of IS NULL AND occurred_end - occurred_start > 31"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)

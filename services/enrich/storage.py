@@ -243,19 +243,36 @@ def _columns(inc: Incoming, en: Enriched, occ: OccurredDate) -> dict[str, Any]:
 # a response: its category and, for ASCII titles, its words; `links.is_release` decides), or, when
 # the report is itself a release, the events of its category (or the open-weights track) and
 # those naming its company or sharing an entity value (a non-ASCII value is kept: case folding).
-# Only the columns the comparisons read.
+# Only the columns the comparisons read, in id order.
+#
+# The date window is searched by index from both ends: an event spanning at most NARROW_SPAN_DAYS
+# that overlaps [lo, hi] starts in [lo - NARROW_SPAN_DAYS, hi] (`narrow_lo`, the chronological
+# index); the wider ones are few and have their own partial index (ix_events_wide_spans, its
+# predicate repeated here). Without the lower bound every report's window read all the events
+# before it.
+NARROW_SPAN_DAYS = 31
 _CANDIDATES = text(
     """
     SELECT DISTINCT e.id, e.company, e.occurred, e.fingerprint, e.title, e.category,
            e.entity_values
-    FROM unnest(CAST(:lo AS date[]), CAST(:hi AS date[]), CAST(:near_lo AS date[]),
-                CAST(:near_hi AS date[]), CAST(:company AS text[]), CAST(:category AS text[]),
-                CAST(:release AS boolean[]))
-         AS w(lo, hi, near_lo, near_hi, company, category, release)
-    JOIN events e ON e.occurred_start <= w.hi AND e.occurred_end >= w.lo
-    WHERE e.duplicate_of IS NULL
-      AND (
-           (e.occurred_start <= w.near_hi AND e.occurred_end >= w.near_lo)
+    FROM unnest(CAST(:lo AS date[]), CAST(:hi AS date[]), CAST(:narrow_lo AS date[]),
+                CAST(:near_lo AS date[]), CAST(:near_hi AS date[]), CAST(:company AS text[]),
+                CAST(:category AS text[]), CAST(:release AS boolean[]))
+         AS w(lo, hi, narrow_lo, near_lo, near_hi, company, category, release)
+    JOIN LATERAL (
+        SELECT n.id, n.company, n.occurred, n.fingerprint, n.title, n.category, n.entity_values,
+               n.occurred_start, n.occurred_end
+        FROM events n
+        WHERE n.occurred_start BETWEEN w.narrow_lo AND w.hi AND n.occurred_end >= w.lo
+          AND n.occurred_end - n.occurred_start <= 31 AND n.duplicate_of IS NULL
+        UNION ALL
+        SELECT x.id, x.company, x.occurred, x.fingerprint, x.title, x.category, x.entity_values,
+               x.occurred_start, x.occurred_end
+        FROM events x
+        WHERE x.occurred_end >= w.lo AND x.occurred_start <= w.hi
+          AND x.duplicate_of IS NULL AND x.occurred_end - x.occurred_start > 31
+    ) e ON true
+    WHERE (e.occurred_start <= w.near_hi AND e.occurred_end >= w.near_lo)
         OR (e.company = w.company AND e.category = w.category)
         OR (e.category = ANY(CAST(:release_categories AS text[]))
             AND (e.title ~* :release_words OR e.title ~ :non_ascii))
@@ -265,7 +282,7 @@ _CANDIDATES = text(
                      AND e.category = ANY(CAST(:track AS text[])))
                  OR e.entity_values && CAST(:names AS text[])
                  OR array_to_string(e.entity_values, ' ') ~ :non_ascii))
-      )
+    ORDER BY e.id
     """
 )
 _NON_ASCII = r"[^\u0001-\u007f]"
@@ -361,13 +378,24 @@ class ChunkWriter:
             return []
         near, far = DUPLICATE_REACH, LINK_WINDOW.days
         cols: dict[str, list[Any]] = {
-            k: [] for k in ("lo", "hi", "near_lo", "near_hi", "company", "category", "release")
+            k: []
+            for k in (
+                "lo",
+                "hi",
+                "narrow_lo",
+                "near_lo",
+                "near_hi",
+                "company",
+                "category",
+                "release",
+            )
         }
         names: set[str] = set()
         for p in items:
             release = is_release(p.en.category, p.en.title)
             cols["lo"].append(_shift(p.occ.start, -far))
             cols["hi"].append(_shift(p.occ.end, far))
+            cols["narrow_lo"].append(_shift(p.occ.start, -far - NARROW_SPAN_DAYS))
             cols["near_lo"].append(_shift(p.occ.start, -near))
             cols["near_hi"].append(_shift(p.occ.end, near))
             cols["company"].append(p.en.company)
