@@ -131,6 +131,52 @@ class Event(Base):
     )
 
 
+class EventRecord:
+    """One events row as plain attributes, without ORM state (no instrumentation, no session):
+    what the enrich worker reads, changes and writes in bulk. `vars(record)` is the row: column
+    name -> value, every column but the generated `search`."""
+
+    id: uuid.UUID
+    source: str
+    ce_id: str
+    type: str
+    company: str
+    companies: list[str]
+    occurred: str
+    occurred_start: date
+    occurred_end: date
+    precision: str
+    title: str
+    summary: str
+    body: str
+    category: str
+    category_confidence: float
+    phase: str | None
+    transition_to: str | None
+    stance: float
+    importance: int
+    entities: list[dict[str, Any]]
+    entity_values: list[str]
+    evidence: dict[str, Any]
+    sources: list[dict[str, Any]]
+    tags: list[str]
+    actors: list[str]
+    fingerprint: int
+    duplicate_of: uuid.UUID | None
+    extracted: bool
+    published: bool
+    reported_at: datetime | None
+    received_at: datetime
+    recorded_at: datetime
+    updated_at: datetime
+    version: int
+    correlation_id: str | None
+    raw: dict[str, Any]
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
 class EventVersion(Base):
     """Every recorded version of an event, so the timeline can be read as of any moment."""
 
