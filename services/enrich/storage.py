@@ -523,8 +523,8 @@ class ChunkWriter:
         others.add(me)
         return Outcome(str(ev.id), "created")
 
-    def _find_duplicate(self, p: _Prepared, others: CandidateIndex) -> Known | None:
-        return others.duplicate_of(p.known(), exclude=p.inc.event_id)
+    def _find_duplicate(self, p: _Prepared, others: CandidateIndex, start: int = 0) -> Known | None:
+        return others.duplicate_of(p.known(), exclude=p.inc.event_id, start=start)
 
     def write_all(self, items: list[_Prepared]) -> None:
         existing = self._load_existing(items)
@@ -532,9 +532,13 @@ class ChunkWriter:
         others = CandidateIndex(DUPLICATE_WINDOW.days, LINK_WINDOW.days)
         for known in self._load_candidates(fresh):
             others.add(known)
+        stored = len(others)
         # Which stored canonicals will be merged into: load (and lock) their full rows first.
-        canonicals = [c for p in fresh if (c := self._find_duplicate(p, others)) is not None]
-        self._load_rows(canonicals)
+        # The index only grows (new events go after the stored ones), so a report's first match
+        # among the stored events stays its first match; without one, only the events this
+        # chunk adds are left to compare with.
+        found = {id(p): self._find_duplicate(p, others) for p in fresh}
+        self._load_rows([c for c in found.values() if c is not None])
         by_key: dict[tuple[str, str], EventRecord] = dict(existing)
         for p in items:
             key = (p.inc.source, p.inc.ce_id)
@@ -542,7 +546,9 @@ class ChunkWriter:
             if current is not None:
                 self.result.outcomes.append(self._correct(current, p))
                 continue
-            canonical = self._find_duplicate(p, others)
+            canonical = found[id(p)]  # every report without a stored key is fresh
+            if canonical is None:
+                canonical = self._find_duplicate(p, others, start=stored)
             if canonical is not None and canonical.row is None:
                 canonical = None  # deleted since the candidate query: nothing to merge into
             outcome = self._create(p, canonical, others)
