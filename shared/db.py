@@ -74,6 +74,13 @@ class Event(Base):
             "id",
         ),
         Index("ix_events_companies", "companies", postgresql_using="gin"),
+        # Canonical events spanning over a month (the enrich candidate query, migration 0007).
+        Index(
+            "ix_events_wide_spans",
+            "occurred_end",
+            "occurred_start",
+            postgresql_where=text("duplicate_of IS NULL AND occurred_end - occurred_start > 31"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -122,6 +129,52 @@ class Event(Base):
             persisted=True,
         ),
     )
+
+
+class EventRecord:
+    """One events row as plain attributes, without ORM state (no instrumentation, no session):
+    what the enrich worker reads, changes and writes in bulk. `vars(record)` is the row: column
+    name -> value, every column but the generated `search`."""
+
+    id: uuid.UUID
+    source: str
+    ce_id: str
+    type: str
+    company: str
+    companies: list[str]
+    occurred: str
+    occurred_start: date
+    occurred_end: date
+    precision: str
+    title: str
+    summary: str
+    body: str
+    category: str
+    category_confidence: float
+    phase: str | None
+    transition_to: str | None
+    stance: float
+    importance: int
+    entities: list[dict[str, Any]]
+    entity_values: list[str]
+    evidence: dict[str, Any]
+    sources: list[dict[str, Any]]
+    tags: list[str]
+    actors: list[str]
+    fingerprint: int
+    duplicate_of: uuid.UUID | None
+    extracted: bool
+    published: bool
+    reported_at: datetime | None
+    received_at: datetime
+    recorded_at: datetime
+    updated_at: datetime
+    version: int
+    correlation_id: str | None
+    raw: dict[str, Any]
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
 
 
 class EventVersion(Base):

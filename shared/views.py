@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from shared.db import Event
+from shared.db import Event, EventRecord
 from shared.events import CATEGORY_LABELS
 
 # The columns the document is made of: a page selects just these (a Core row, no ORM instance to
@@ -46,8 +46,9 @@ DOCUMENT_COLUMNS = (
 _LABELS = {c.value: label for c, label in CATEGORY_LABELS.items()}
 
 
-def event_document(ev: Event | Row[Any]) -> dict[str, Any]:
-    """The document of a stored event, from the ORM object or a row of DOCUMENT_COLUMNS."""
+def event_document(ev: Event | EventRecord | Row[Any]) -> dict[str, Any]:
+    """The document of a stored event, from the ORM object, a plain record or a row of
+    DOCUMENT_COLUMNS."""
     category_label = _LABELS.get(ev.category, ev.category)
     return {
         "id": str(ev.id),

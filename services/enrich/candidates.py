@@ -71,6 +71,8 @@ class Known:
     row: Any = None  # the full stored row once loaded (corrections, merges)
     new: bool = False
     _terms: frozenset[str] | None = field(default=None, repr=False)
+    _values: frozenset[str] | None = field(default=None, repr=False)
+    _release: bool | None = field(default=None, repr=False)
 
     @property
     def terms(self) -> frozenset[str]:
@@ -85,10 +87,15 @@ class Known:
         return LinkCandidate(self.company, self.occ, self.category, self.title, self.entity_values)
 
     def values(self) -> frozenset[str]:
-        return frozenset(v.casefold() for v in self.entity_values)
+        # Computed once: an event is indexed once and met by many (add, links_of).
+        if self._values is None:
+            self._values = frozenset(v.casefold() for v in self.entity_values)
+        return self._values
 
     def release(self) -> bool:
-        return is_release(self.category, self.title)
+        if self._release is None:
+            self._release = is_release(self.category, self.title)
+        return self._release
 
 
 Link = tuple[Known, Known, dict[str, Any]]  # first (earlier), second, evidence
@@ -191,13 +198,15 @@ class CandidateIndex:
                         found.update(at)
         return sorted(found)
 
-    def duplicate_of(self, new: Known, exclude: uuid.UUID | None = None) -> Known | None:
-        """`duplicate_exhaustive(self.items, new, self.dedup_days, exclude)`, quicker."""
+    def duplicate_of(
+        self, new: Known, exclude: uuid.UUID | None = None, start: int = 0
+    ) -> Known | None:
+        """`duplicate_exhaustive(self.items[start:], new, self.dedup_days, exclude)`, quicker."""
         keys: list[Hashable] = [("dt", new.company, t) for t in new.terms]
         keys += [("db", new.company, i, v) for i, v in fingerprint_bands(new.fingerprint)]
         items, reach = self.items, min(self.dedup_days, MAX_DAYS_APART)
         return duplicate_exhaustive(
-            (items[i] for i in self._positions(keys, new.occ, reach)),
+            (items[i] for i in self._positions(keys, new.occ, reach) if i >= start),
             new,
             self.dedup_days,
             exclude,

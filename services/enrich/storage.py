@@ -21,12 +21,27 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from typing import Any
+from typing import cast as type_cast
 
 import orjson
-from sqlalchemy import Table, select, text, tuple_, update
+from sqlalchemy import (
+    Table,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import TableValuedAlias
 
 from services.enrich.articles import extract_events
 from services.enrich.candidates import CandidateIndex, Known, cap_links
@@ -40,7 +55,7 @@ from services.enrich.steps.links import (
 )
 from shared import feed
 from shared.dates import OccurredDate, parse_occurred
-from shared.db import Event, EventLink, EventVersion, Outbox
+from shared.db import Event, EventLink, EventRecord, EventVersion, Outbox
 from shared.events import EVENT_TYPE, event_uuid
 from shared.views import event_document
 
@@ -243,19 +258,36 @@ def _columns(inc: Incoming, en: Enriched, occ: OccurredDate) -> dict[str, Any]:
 # a response: its category and, for ASCII titles, its words; `links.is_release` decides), or, when
 # the report is itself a release, the events of its category (or the open-weights track) and
 # those naming its company or sharing an entity value (a non-ASCII value is kept: case folding).
-# Only the columns the comparisons read.
+# Only the columns the comparisons read, in id order.
+#
+# The date window is searched by index from both ends: an event spanning at most NARROW_SPAN_DAYS
+# that overlaps [lo, hi] starts in [lo - NARROW_SPAN_DAYS, hi] (`narrow_lo`, the chronological
+# index); the wider ones are few and have their own partial index (ix_events_wide_spans, its
+# predicate repeated here). Without the lower bound every report's window read all the events
+# before it.
+NARROW_SPAN_DAYS = 31
 _CANDIDATES = text(
     """
     SELECT DISTINCT e.id, e.company, e.occurred, e.fingerprint, e.title, e.category,
            e.entity_values
-    FROM unnest(CAST(:lo AS date[]), CAST(:hi AS date[]), CAST(:near_lo AS date[]),
-                CAST(:near_hi AS date[]), CAST(:company AS text[]), CAST(:category AS text[]),
-                CAST(:release AS boolean[]))
-         AS w(lo, hi, near_lo, near_hi, company, category, release)
-    JOIN events e ON e.occurred_start <= w.hi AND e.occurred_end >= w.lo
-    WHERE e.duplicate_of IS NULL
-      AND (
-           (e.occurred_start <= w.near_hi AND e.occurred_end >= w.near_lo)
+    FROM unnest(CAST(:lo AS date[]), CAST(:hi AS date[]), CAST(:narrow_lo AS date[]),
+                CAST(:near_lo AS date[]), CAST(:near_hi AS date[]), CAST(:company AS text[]),
+                CAST(:category AS text[]), CAST(:release AS boolean[]))
+         AS w(lo, hi, narrow_lo, near_lo, near_hi, company, category, release)
+    JOIN LATERAL (
+        SELECT n.id, n.company, n.occurred, n.fingerprint, n.title, n.category, n.entity_values,
+               n.occurred_start, n.occurred_end
+        FROM events n
+        WHERE n.occurred_start BETWEEN w.narrow_lo AND w.hi AND n.occurred_end >= w.lo
+          AND n.occurred_end - n.occurred_start <= 31 AND n.duplicate_of IS NULL
+        UNION ALL
+        SELECT x.id, x.company, x.occurred, x.fingerprint, x.title, x.category, x.entity_values,
+               x.occurred_start, x.occurred_end
+        FROM events x
+        WHERE x.occurred_end >= w.lo AND x.occurred_start <= w.hi
+          AND x.duplicate_of IS NULL AND x.occurred_end - x.occurred_start > 31
+    ) e ON true
+    WHERE (e.occurred_start <= w.near_hi AND e.occurred_end >= w.near_lo)
         OR (e.company = w.company AND e.category = w.category)
         OR (e.category = ANY(CAST(:release_categories AS text[]))
             AND (e.title ~* :release_words OR e.title ~ :non_ascii))
@@ -265,7 +297,7 @@ _CANDIDATES = text(
                      AND e.category = ANY(CAST(:track AS text[])))
                  OR e.entity_values && CAST(:names AS text[])
                  OR array_to_string(e.entity_values, ' ') ~ :non_ascii))
-      )
+    ORDER BY e.id
     """
 )
 _NON_ASCII = r"[^\u0001-\u007f]"
@@ -283,20 +315,6 @@ def _shift(d: date, days: int) -> date:
 @functools.lru_cache(maxsize=8192)
 def _occurred(text: str) -> OccurredDate:
     return parse_occurred(text)
-
-
-def _known(ev: Event, new: bool = False) -> Known:
-    return Known(
-        ev.id,
-        ev.company,
-        _occurred(ev.occurred),
-        ev.fingerprint,
-        ev.title,
-        ev.category,
-        tuple(ev.entity_values or ()),
-        row=ev,
-        new=new,
-    )
 
 
 @dataclass(slots=True)
@@ -330,30 +348,24 @@ class ChunkWriter:
         self.now = datetime.now(UTC)
         self.result = ChunkResult()
         self._versions: list[dict[str, Any]] = []
-        self._outbox: list[tuple[Event, str, int]] = []  # event, kind, version announced
+        self._outbox: list[tuple[EventRecord, str, int]] = []  # event, kind, version announced
         self._links: dict[tuple[uuid.UUID, uuid.UUID, str], dict[str, Any]] = {}
-        self._inserts: dict[uuid.UUID, Event] = {}  # new rows, in chunk order
-        self._updates: dict[uuid.UUID, Event] = {}  # stored rows changed by this chunk
+        self._inserts: dict[uuid.UUID, EventRecord] = {}  # new rows, in chunk order
+        self._updates: dict[uuid.UUID, EventRecord] = {}  # stored rows changed by this chunk
 
     # -- reads ---------------------------------------------------------------------------------
-    def _load_existing(self, items: list[_Prepared]) -> dict[tuple[str, str], Event]:
+    # Rows are read and written as plain records (`EventRecord`), not ORM instances: the batched
+    # statements below write every change, the session's unit of work has nothing to track.
+    def _load_existing(self, items: list[_Prepared]) -> dict[tuple[str, str], EventRecord]:
         keys = sorted({(p.inc.source, p.inc.ce_id) for p in items})
         if not keys:
             return {}
-        rows = self.s.scalars(
-            select(Event)
-            .where(tuple_(Event.source, Event.ce_id).in_(keys))
-            .order_by(Event.id)
-            .with_for_update()
-        ).all()
-        self._detach(rows)
-        return {(r.source, r.ce_id): r for r in rows}
-
-    def _detach(self, rows: Sequence[Event]) -> None:
-        # Changes are written by the batched statements below, not by the session's unit of work
-        # (which would send them again, one UPDATE per row, at the next autoflush and at commit).
-        for row in rows:
-            self.s.expunge(row)
+        rows = self.s.execute(
+            _SELECT_BY_KEYS,
+            {"sources": [k[0] for k in keys], "ce_ids": [k[1] for k in keys]},
+        ).mappings()
+        records = [EventRecord(dict(r)) for r in rows]
+        return {(r.source, r.ce_id): r for r in records}
 
     def _load_candidates(self, items: list[_Prepared]) -> list[Known]:
         """Stored canonical events the new reports could match or link to (one query)."""
@@ -361,13 +373,24 @@ class ChunkWriter:
             return []
         near, far = DUPLICATE_REACH, LINK_WINDOW.days
         cols: dict[str, list[Any]] = {
-            k: [] for k in ("lo", "hi", "near_lo", "near_hi", "company", "category", "release")
+            k: []
+            for k in (
+                "lo",
+                "hi",
+                "narrow_lo",
+                "near_lo",
+                "near_hi",
+                "company",
+                "category",
+                "release",
+            )
         }
         names: set[str] = set()
         for p in items:
             release = is_release(p.en.category, p.en.title)
             cols["lo"].append(_shift(p.occ.start, -far))
             cols["hi"].append(_shift(p.occ.end, far))
+            cols["narrow_lo"].append(_shift(p.occ.start, -far - NARROW_SPAN_DAYS))
             cols["near_lo"].append(_shift(p.occ.start, -near))
             cols["near_hi"].append(_shift(p.occ.end, near))
             cols["company"].append(p.en.company)
@@ -405,15 +428,12 @@ class ChunkWriter:
         wanted = {k.id: k for k in known if k.row is None}
         if not wanted:
             return
-        rows = self.s.scalars(
-            select(Event).where(Event.id.in_(sorted(wanted))).order_by(Event.id).with_for_update()
-        ).all()
-        self._detach(rows)
-        for row in rows:
-            wanted[row.id].row = row
+        rows = self.s.execute(_SELECT_BY_IDS, {"ids": sorted(wanted)}).mappings()
+        for r in rows:
+            wanted[r["id"]].row = EventRecord(dict(r))
 
     # -- decisions -----------------------------------------------------------------------------
-    def _snapshot(self, ev: Event) -> None:
+    def _snapshot(self, ev: EventRecord) -> None:
         self._versions.append(
             {
                 "event_id": ev.id,
@@ -423,10 +443,10 @@ class ChunkWriter:
             }
         )
 
-    def _announce(self, ev: Event, kind: str) -> None:
+    def _announce(self, ev: EventRecord, kind: str) -> None:
         self._outbox.append((ev, kind, ev.version))
 
-    def _correct(self, ev: Event, p: _Prepared) -> Outcome:
+    def _correct(self, ev: EventRecord, p: _Prepared) -> Outcome:
         if ev.raw.get("hash") == p.cols["raw"]["hash"]:
             return Outcome(
                 str(ev.id),
@@ -439,8 +459,7 @@ class ChunkWriter:
         kept: dict[str, Any] = {
             k: ev.evidence[k] for k in ("merged", "duplicate") if k in ev.evidence
         }
-        for name, value in p.cols.items():
-            setattr(ev, name, value)
+        vars(ev).update(p.cols)
         if ev.evidence.get("merged"):
             ev.sources = [*p.cols["sources"], *merged_sources]
         ev.evidence = {**p.cols["evidence"], **kept}
@@ -453,7 +472,7 @@ class ChunkWriter:
             self._announce(ev, "event.updated")
         return Outcome(str(ev.id), "updated", version=ev.version)
 
-    def _merge_sources(self, canonical: Event, p: _Prepared) -> None:
+    def _merge_sources(self, canonical: EventRecord, p: _Prepared) -> None:
         known = _urls(canonical.sources)
         added = [dict(s) for s in p.en.sources if s.get("url") not in known]
         if not added:
@@ -472,15 +491,17 @@ class ChunkWriter:
         self._announce(canonical, "event.updated")
 
     def _create(self, p: _Prepared, canonical: Known | None, others: CandidateIndex) -> Outcome:
-        ev = Event(
-            id=p.inc.event_id,
-            source=p.inc.source,
-            ce_id=p.inc.ce_id,
-            version=1,
-            recorded_at=self.now,
-            updated_at=self.now,
-            duplicate_of=canonical.id if canonical is not None else None,
-            **p.cols,
+        ev = EventRecord(
+            {
+                "id": p.inc.event_id,
+                "source": p.inc.source,
+                "ce_id": p.inc.ce_id,
+                "version": 1,
+                "recorded_at": self.now,
+                "updated_at": self.now,
+                "duplicate_of": canonical.id if canonical is not None else None,
+                **p.cols,
+            }
         )
         if canonical is not None:
             evidence = dict(ev.evidence)
@@ -502,8 +523,8 @@ class ChunkWriter:
         others.add(me)
         return Outcome(str(ev.id), "created")
 
-    def _find_duplicate(self, p: _Prepared, others: CandidateIndex) -> Known | None:
-        return others.duplicate_of(p.known(), exclude=p.inc.event_id)
+    def _find_duplicate(self, p: _Prepared, others: CandidateIndex, start: int = 0) -> Known | None:
+        return others.duplicate_of(p.known(), exclude=p.inc.event_id, start=start)
 
     def write_all(self, items: list[_Prepared]) -> None:
         existing = self._load_existing(items)
@@ -511,17 +532,23 @@ class ChunkWriter:
         others = CandidateIndex(DUPLICATE_WINDOW.days, LINK_WINDOW.days)
         for known in self._load_candidates(fresh):
             others.add(known)
+        stored = len(others)
         # Which stored canonicals will be merged into: load (and lock) their full rows first.
-        canonicals = [c for p in fresh if (c := self._find_duplicate(p, others)) is not None]
-        self._load_rows(canonicals)
-        by_key: dict[tuple[str, str], Event] = dict(existing)
+        # The index only grows (new events go after the stored ones), so a report's first match
+        # among the stored events stays its first match; without one, only the events this
+        # chunk adds are left to compare with.
+        found = {id(p): self._find_duplicate(p, others) for p in fresh}
+        self._load_rows([c for c in found.values() if c is not None])
+        by_key: dict[tuple[str, str], EventRecord] = dict(existing)
         for p in items:
             key = (p.inc.source, p.inc.ce_id)
             current = by_key.get(key)
             if current is not None:
                 self.result.outcomes.append(self._correct(current, p))
                 continue
-            canonical = self._find_duplicate(p, others)
+            canonical = found[id(p)]  # every report without a stored key is fresh
+            if canonical is None:
+                canonical = self._find_duplicate(p, others, start=stored)
             if canonical is not None and canonical.row is None:
                 canonical = None  # deleted since the candidate query: nothing to merge into
             outcome = self._create(p, canonical, others)
@@ -531,30 +558,29 @@ class ChunkWriter:
 
     # -- writes: one statement per table -------------------------------------------------------
     def _flush(self) -> None:
-        # Core statements executed with a list of rows: SQLAlchemy compiles each once (cached)
-        # and sends the rows as multi-row VALUES pages ("insertmanyvalues", 1,000 rows a page), so
-        # a chunk costs one round trip per table without compiling a statement of 18,000 binds.
+        # Each table's rows go as one JSON array parameter (orjson, in C) that PostgreSQL expands
+        # with jsonb_populate_recordset: one short statement and one round trip per table,
+        # nothing for the driver to render or parse per row (multi-row VALUES pages were
+        # thousands of placeholders, parsed by psycopg on every chunk).
         conn = self.s.connection()
         rows = list(self._inserts.values())
         # Canonicals before the duplicates that point at them (foreign key on duplicate_of).
         rows.sort(key=lambda ev: ev.duplicate_of is not None)
         if rows:
-            inserted = conn.execute(_INSERT_EVENTS, [_row_values(ev) for ev in rows]).all()
-            if len(inserted) != len(rows):
+            inserted = conn.execute(_INSERT_EVENTS, {"rows": _json([vars(ev) for ev in rows])})
+            if len(inserted.all()) != len(rows):
                 raise ConcurrentWrite("another worker stored some of these events meanwhile")
         if self._updates:
-            self.s.execute(
-                update(Event),
-                [_update_values(ev) for ev in self._updates.values()],
-            )
+            updated = [vars(ev) for ev in self._updates.values()]
+            conn.execute(_UPDATE_EVENTS, {"rows": _json(updated)})
         if self._versions:
-            conn.execute(_INSERT_VERSIONS, self._versions)
+            conn.execute(_INSERT_VERSIONS, {"rows": _json(self._versions)})
         if self._links:
             link_rows = [
                 {"a": a, "b": b, "kind": kind, "evidence": link}
                 for (a, b, kind), link in self._links.items()
             ]
-            conn.execute(_INSERT_LINKS, link_rows)
+            conn.execute(_INSERT_LINKS, {"rows": _json(link_rows)})
         outbox_rows = [
             {
                 "event_id": ev.id,
@@ -565,7 +591,7 @@ class ChunkWriter:
             for ev, kind, version in self._outbox
         ]
         if outbox_rows:
-            ids = conn.execute(_INSERT_OUTBOX, outbox_rows).scalars().all()
+            ids = conn.execute(_INSERT_OUTBOX, {"rows": _json(outbox_rows)}).scalars().all()
             self.result.outbox_ids.extend(ids)
         for ev, kind, version in self._outbox:
             self.result.feed.append(feed.item(ev, kind, version))
@@ -576,27 +602,70 @@ def _urls(sources: list[dict[str, Any]]) -> set[Any]:
 
 
 def _table(model: type[Any]) -> Table:
-    return cast(Table, model.__table__)
+    return type_cast(Table, model.__table__)
 
 
-_INSERT_EVENTS = (
-    pg_insert(_table(Event))
-    .on_conflict_do_nothing(constraint="uq_events_source_ce_id")
-    .returning(_table(Event).c.id)
-)
-_INSERT_VERSIONS = pg_insert(_table(EventVersion))
-_INSERT_LINKS = pg_insert(_table(EventLink)).on_conflict_do_nothing()
-_INSERT_OUTBOX = pg_insert(_table(Outbox)).returning(_table(Outbox).c.id)
-_EVENT_COLUMNS = tuple(c.key for c in Event.__table__.columns if c.key != "search")
+def _json(rows: list[dict[str, Any]]) -> str:
+    return orjson.dumps(rows).decode()
+
+
+_EVENTS = _table(Event)
+_EVENT_COLUMNS = tuple(c.key for c in _EVENTS.columns if c.key != "search")
 _UPDATE_COLUMNS = tuple(c for c in _EVENT_COLUMNS if c not in ("id", "source", "ce_id"))
 
 
-def _row_values(ev: Event) -> dict[str, Any]:
-    return {name: getattr(ev, name) for name in _EVENT_COLUMNS}
+def _recordset(table: Table, columns: Sequence[str]) -> TableValuedAlias:
+    """The rows of the JSON array parameter `rows`, typed as `table`'s rows."""
+    rows = cast(bindparam("rows", type_=Text), JSONB)
+    record = literal_column(f"NULL::{table.name}", type_=Text)
+    return func.jsonb_populate_recordset(record, rows).table_valued(*columns).alias("v")
 
 
-def _update_values(ev: Event) -> dict[str, Any]:
-    return {"id": ev.id, **{name: getattr(ev, name) for name in _UPDATE_COLUMNS}}
+def _insert_from_json(table: Table, columns: Sequence[str]) -> Insert:
+    v = _recordset(table, columns)
+    return pg_insert(table).from_select(list(columns), select(*(v.c[c] for c in columns)))
+
+
+# The rows of a chunk's keys / of the canonicals to merge into, locked (a concurrent chunk waits).
+_KEYS = (
+    func.unnest(cast(bindparam("sources"), ARRAY(Text)), cast(bindparam("ce_ids"), ARRAY(Text)))
+    .table_valued("source", "ce_id")
+    .render_derived(name="k")
+)
+_SELECT_BY_KEYS = (
+    select(*(_EVENTS.c[c] for c in _EVENT_COLUMNS))
+    .join_from(
+        _EVENTS, _KEYS, and_(_EVENTS.c.source == _KEYS.c.source, _EVENTS.c.ce_id == _KEYS.c.ce_id)
+    )
+    .order_by(_EVENTS.c.id)
+    .with_for_update(of=_EVENTS)
+)
+_SELECT_BY_IDS = (
+    select(*(_EVENTS.c[c] for c in _EVENT_COLUMNS))
+    .where(_EVENTS.c.id == any_(cast(bindparam("ids"), ARRAY(UUID(as_uuid=True)))))
+    .order_by(_EVENTS.c.id)
+    .with_for_update()
+)
+_INSERT_EVENTS = (
+    _insert_from_json(_EVENTS, _EVENT_COLUMNS)
+    .on_conflict_do_nothing(constraint="uq_events_source_ce_id")
+    .returning(_EVENTS.c.id)
+)
+_UPDATED = _recordset(_EVENTS, ("id", *_UPDATE_COLUMNS))
+_UPDATE_EVENTS = (
+    update(_EVENTS)
+    .values({c: _UPDATED.c[c] for c in _UPDATE_COLUMNS})
+    .where(_EVENTS.c.id == _UPDATED.c.id)
+)
+_INSERT_VERSIONS = _insert_from_json(
+    _table(EventVersion), ("event_id", "version", "recorded_at", "data")
+)
+_INSERT_LINKS = _insert_from_json(
+    _table(EventLink), ("a", "b", "kind", "evidence")
+).on_conflict_do_nothing()
+_INSERT_OUTBOX = _insert_from_json(
+    _table(Outbox), ("event_id", "version", "kind", "correlation_id")
+).returning(_table(Outbox).c.id)
 
 
 def prepare(inc: Incoming) -> _Prepared:

@@ -117,6 +117,11 @@ def _check(stored: list[Known], new: list[Known]) -> tuple[int, int]:
         fast = index.duplicate_of(k, exclude=k.id)
         slow = duplicate_exhaustive(index.items, k, DEDUP_DAYS, k.id)
         assert fast is slow
+        # What storage does: the first match among the stored events, else among the new ones.
+        first = duplicate_exhaustive(index.items[: len(stored)], k, DEDUP_DAYS, k.id)
+        later = index.duplicate_of(k, exclude=k.id, start=len(stored))
+        assert later is duplicate_exhaustive(index.items[len(stored) :], k, DEDUP_DAYS, k.id)
+        assert (first if first is not None else later) is slow
         fast_links = [(a.id, b.id, link) for a, b, link in index.links_of(k)]
         slow_links = [(a.id, b.id, link) for a, b, link in links_exhaustive(index.items, k, 14)]
         assert fast_links == slow_links
