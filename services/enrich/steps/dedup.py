@@ -125,6 +125,10 @@ _LANES: dict[str, int] = {}
 # (written as hex "000b" per bit), so summing the integers sums the columns lane by lane.
 _LANE_ONES = int("0001" * 64, 16)
 _LANE_LIMIT = 1 << 15  # more features than this could carry a lane into the next: count slowly
+# A byte's eight bits as eight 16-bit lanes (16 bytes, most significant bit first).
+_BYTE_LANES = tuple(
+    int("".join("000" + b for b in format(byte, "08b")), 16).to_bytes(16) for byte in range(256)
+)
 
 
 def _lanes(feature: str) -> int:
@@ -132,10 +136,9 @@ def _lanes(feature: str) -> int:
     lanes = _LANES.get(feature)
     if lanes is None:
         digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
-        bits = format(int.from_bytes(digest, "big"), "064b")
         if len(_LANES) >= _MEMO_MAX:
             _LANES.clear()
-        lanes = _LANES[feature] = int("".join("000" + b for b in bits), 16)
+        lanes = _LANES[feature] = int.from_bytes(b"".join(map(_BYTE_LANES.__getitem__, digest)))
     return lanes
 
 

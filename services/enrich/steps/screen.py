@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import reduce
+from operator import or_
 
 # The parser `re` itself uses (Python 3.11+): the same tree the regex engine compiles.
 from re import _constants as C  # type: ignore[attr-defined]
@@ -45,12 +47,22 @@ def fold(text: str) -> str:
 
 _recent_words: dict[str, frozenset[str]] = {}
 
+# `_ALNUM.findall(text)` in one C pass over the UTF-8 bytes: every byte but an ASCII lower-case
+# letter or digit becomes a space (a non-ASCII character's bytes are all >= 128, and `[a-z0-9]`
+# matches no non-ASCII character), then the runs are split apart.
+_RUN_BYTES = bytes(c if 0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 else 0x20 for c in range(256))
+
+
+def runs(text: str) -> list[str]:
+    """The ASCII lower-case letter/digit runs of `text`, in order (`_ALNUM.findall(text)`)."""
+    return text.encode("utf-8", "surrogatepass").translate(_RUN_BYTES).decode("ascii").split()
+
 
 def words(folded: str) -> frozenset[str]:
     """The distinct letter/digit runs of a folded text."""
     found = _recent_words.get(folded)
     if found is None:
-        found = frozenset(_ALNUM.findall(folded))
+        found = frozenset(runs(folded))
         if len(_recent_words) >= _RECENT:
             del _recent_words[next(iter(_recent_words))]
         _recent_words[folded] = found
@@ -176,7 +188,8 @@ class _Vocabulary:
 
     def __init__(self) -> None:
         self.bits = 0
-        self.pieces: list[tuple[str, int]] = []
+        self.pieces: dict[str, int] = {}
+        self.lengths: tuple[int, ...] = ()
         self.memo: dict[str, int] = {}
         self.recent: dict[str, int] = {}
 
@@ -189,27 +202,40 @@ class _Vocabulary:
         offset = self.bits
         self.bits += size
         for piece, ids in by_piece.items():
-            self.pieces.append((piece, sum(1 << (offset + i) for i in ids)))
+            bits = sum(1 << (offset + i) for i in ids)
+            self.pieces[piece] = self.pieces.get(piece, 0) | bits
+        self.lengths = tuple(sorted({len(piece) for piece in self.pieces}))
         self.clear()
         return offset
 
     def _learn(self, word: str) -> int:
+        # The pieces inside `word`: each of its substrings of a piece's length, looked up.
         mask = 0
-        for piece, bits in self.pieces:
-            if piece in word:
-                mask |= bits
+        pieces = self.pieces
+        n = len(word)
+        for size in self.lengths:
+            if size > n:
+                break
+            for at in range(n - size + 1):
+                bits = pieces.get(word[at : at + size])
+                if bits is not None:
+                    mask |= bits
         if len(self.memo) >= _MEMO_MAX:
             self.memo.clear()
         self.memo[word] = mask
         return mask
 
     def _line_mask(self, folded: str) -> int:
-        mask = 0
-        memo = self.memo
-        for word in words(folded):
-            bits = memo.get(word)
-            mask |= self._learn(word) if bits is None else bits
-        return mask
+        found = words(folded)
+        try:
+            return reduce(or_, map(self.memo.__getitem__, found), 0)
+        except KeyError:  # a word not seen yet: learn the new ones
+            memo = self.memo
+            mask = 0
+            for word in found:
+                bits = memo.get(word)
+                mask |= self._learn(word) if bits is None else bits
+            return mask
 
     def mask(self, folded: str) -> int:
         recent = self.recent
