@@ -17,6 +17,7 @@ from typing import Any
 from services.enrich.steps import Evidence, Hit, Lexicon
 from services.enrich.steps.companies import COMPANIES, mentioned_companies, resolve_company
 from services.enrich.steps.screen import Screen, fold, quick
+from shared.dates import MONTH_NAMES, WEEKDAY_NAMES
 
 Entity = dict[str, Any]
 
@@ -223,25 +224,6 @@ _NOT_NAMES = frozenset(
         "And",
         "But",
         "Also",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
         "New",
         "San",
         "Los",
@@ -270,6 +252,8 @@ _NOT_NAMES = frozenset(
         "LLC",
         "Inc",
     }
+    | set(WEEKDAY_NAMES)
+    | set(MONTH_NAMES)
 )
 _PERSONISH = re.compile(rf"^{_NAME}$")
 

@@ -103,3 +103,16 @@ def test_tokens_are_lowercase_words() -> None:
         "released",
         "2024",
     ]
+
+
+def test_tokens_are_the_token_pattern_matches() -> None:
+    import random
+
+    from services.enrich.steps.normalize import _TOKEN, tokens
+
+    rng = random.Random(7)
+    alphabet = "abcXYZ019 .'-_\\\n\t,;$\u00e9\u00df\u0130\u212a\ud800"
+    texts = ["GPT-4o's U.S. roll-out -- 2.5x 'quoted' a..b a-.b -x- ''", "Stra\u00dfe DEEPSEEK-R1"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    for text in texts:
+        assert tokens(text) == _TOKEN.findall(normalize_text(text).casefold()), text
