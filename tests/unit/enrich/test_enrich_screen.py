@@ -199,3 +199,14 @@ def test_a_word_gets_the_bits_of_every_piece_inside_it() -> None:
             if piece in word:
                 expected |= bits
         assert _VOCABULARY._learn(word) == expected, word
+
+
+def test_literal_gate_never_skips_a_rule_that_matches() -> None:
+    from services.enrich.steps.screen import may_match
+
+    texts = TEXTS + _corpus()
+    for pattern in RULES:
+        need = literals(pattern)
+        for text in texts:
+            if pattern.search(text):
+                assert may_match(need, fold(text)), (pattern.pattern, text)
