@@ -103,8 +103,11 @@ def _stem_uncached(word: str) -> str:
 
 def terms(text: str) -> list[str]:
     """Stemmed content words of `text`, stopwords dropped, in order."""
-    stems = _STEMS
-    return [stems.get(t) or _stem(t) for t in tokens(text) if t not in _STOPWORDS]
+    kept = list(itertools.filterfalse(_STOPWORDS.__contains__, tokens(text)))
+    try:
+        return list(map(_STEMS.__getitem__, kept))
+    except KeyError:  # a word not seen yet (or the memo was just emptied)
+        return list(map(_stem, kept))
 
 
 def title_terms(title: str, company: str = "") -> frozenset[str]:
@@ -156,7 +159,7 @@ def _vote_slowly(features: list[str]) -> int:
 def simhash64(text: str) -> int:
     """64-bit SimHash of the text's terms and term pairs, as a signed int64 (0 for no terms)."""
     words = terms(text)
-    features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+    features = words + list(map(" ".join, itertools.pairwise(words)))
     if not features:
         return 0
     n = len(features)
