@@ -62,7 +62,11 @@ def words(folded: str) -> frozenset[str]:
     """The distinct letter/digit runs of a folded text."""
     found = _recent_words.get(folded)
     if found is None:
-        found = frozenset(runs(folded))
+        if "\n" in folded:
+            # A word never spans lines, and the steps look at an event's lines alone too.
+            found = frozenset().union(*map(words, folded.split("\n")))
+        else:
+            found = frozenset(runs(folded))
         if len(_recent_words) >= _RECENT:
             del _recent_words[next(iter(_recent_words))]
         _recent_words[folded] = found
