@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from services.enrich.steps import Evidence, evidence
 from services.enrich.steps.companies import rival_of
-from services.enrich.steps.screen import Screen, fold, indexes, quick
+from services.enrich.steps.screen import Screen, fold, indexes, lowered, matched_texts, quick
 from shared.events import CATEGORY_LABELS, Category
 
 _RULES: dict[Category, tuple[tuple[str, str, float], ...]] = {
@@ -168,6 +168,8 @@ _SCREEN = Screen([pattern for _, _, pattern, _ in _FLAT])
 # a group, so `findall` gives the matched texts.
 _QUICK = tuple(quick(pattern) for _, _, pattern, _ in _FLAT)
 assert not any(pattern.groups for pattern in _QUICK)
+# And for ASCII text, the case-insensitive rules that start with one letter: on the folded text.
+_LOWERED = tuple(lowered(pattern) for _, _, pattern, _ in _FLAT)
 # Per rule: (its category's index in `Category`, its evidence name, its weight).
 _INFO = tuple(
     (list(Category).index(cat), f"{cat.value}:{name}", weight) for cat, name, _, weight in _FLAT
@@ -199,20 +201,21 @@ def categorize(
     anywhere = 0
     for text, scale in zip((title, summary, body), _FIELD_SCALES, strict=True):
         if text:
-            mask = _SCREEN.candidates(fold(text))
+            folded = fold(text)
+            mask = _SCREEN.candidates(folded)
             if mask:
-                present.append((text, mask, scale))
+                present.append((text, folded, mask, scale))
                 anywhere |= mask
     # Scores and evidence by the category's index in `Category`.
     scores = [0.0] * len(_CATEGORIES)
     found: dict[int, list[Evidence]] = {}
     for i in indexes(anywhere):
-        pattern = _QUICK[i]
+        pattern, low = _QUICK[i], _LOWERED[i]
         best = 0.0
         words: list[str] = []
-        for text, mask, scale in present:
+        for text, folded, mask, scale in present:
             if mask >> i & 1:
-                matches = pattern.findall(text)
+                matches = matched_texts(pattern, low, text, folded)
                 if matches:
                     words += matches
                     if scale > best:

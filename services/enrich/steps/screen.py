@@ -463,30 +463,68 @@ def _starts(src: str, behind: str) -> tuple[set[str], str] | None:
     return starts, "(?:" + "|".join(out) + ")" + src[end:]
 
 
-def quick(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    """An equivalent of `pattern` the engine can scan for quickly (see above), or `pattern`."""
+def _quick_parts(pattern: re.Pattern[str]) -> tuple[set[str], str, bool] | None:
+    """(the characters a match starts with, the rest of the quick form, ignoring case?)."""
     src, flags = pattern.pattern, pattern.flags & ~re.UNICODE
     if flags & ~re.IGNORECASE:
-        return pattern
+        return None
     alternatives = _split_top(src)
     if alternatives is None:
-        return pattern
+        return None
     chars: set[str] = set()
     out: list[str] = []
     for alt in alternatives:
         lead = next((lead for lead in _LEADS if alt.startswith(lead)), None)
         if lead is None:
-            return pattern
+            return None
         started = _starts(alt[len(lead) :], _LEADS[lead])
         if started is None:
-            return pattern
+            return None
         chars |= started[0]
         out.append(started[1])
     body = "(?:" + "|".join(out) + ")"
-    if flags & re.IGNORECASE:
-        chars |= {
+    ignore_case = bool(flags & re.IGNORECASE)
+    return chars, f"(?i:{body})" if ignore_case else body, ignore_case
+
+
+def quick(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """An equivalent of `pattern` the engine can scan for quickly (see above), or `pattern`."""
+    parts = _quick_parts(pattern)
+    if parts is None:
+        return pattern
+    chars, body, ignore_case = parts
+    if ignore_case:
+        chars = {
             v for c in list(chars) for v in c.lower() + c.upper() + _CASE_EXTRA.get(c.lower(), "")
         }
-        body = f"(?i:{body})"
     first = "".join(sorted(chars))
     return re.compile((first if len(first) == 1 else f"[{first}]") + body)
+
+
+# A case-insensitive rule whose matches all start with one letter (or digit) runs fastest on the
+# lower-cased text: its quick form then starts with that one character, which the engine finds
+# with a plain character search instead of testing a class at every position. On ASCII text
+# (where `fold(text)` is `text.lower()`, position for position) the spans are the same as the
+# rule's on the text itself: the rest of the pattern ignores case, and lower-casing ASCII changes
+# no word boundary, class or length.
+
+
+def lowered(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """The form of `pattern` for `fold(text)` of an ASCII text (see above), or None."""
+    parts = _quick_parts(pattern)
+    if parts is None:
+        return None
+    chars, body, ignore_case = parts
+    lowers = {c.lower() for c in chars}
+    if not ignore_case or len(lowers) != 1:
+        return None
+    return re.compile(lowers.pop() + body)
+
+
+def matched_texts(
+    pattern: re.Pattern[str], low: re.Pattern[str] | None, text: str, folded: str
+) -> list[str]:
+    """The texts `pattern` matches in `text`, using `low` (see `lowered`) where it applies."""
+    if low is None or not text.isascii():
+        return pattern.findall(text)
+    return [text[m.start() : m.end()] for m in low.finditer(folded)]

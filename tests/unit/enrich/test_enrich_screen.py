@@ -210,3 +210,21 @@ def test_literal_gate_never_skips_a_rule_that_matches() -> None:
         for text in texts:
             if pattern.search(text):
                 assert may_match(need, fold(text)), (pattern.pattern, text)
+
+
+def test_lowered_forms_match_the_same_on_ascii_text() -> None:
+    from services.enrich.steps.screen import lowered, matched_texts
+
+    texts = [t for t in TEXTS + _corpus() if t.isascii()]
+    forms = [(p, lowered(p)) for p in RULES]
+    assert sum(low is not None for _, low in forms) >= 30
+    for pattern, low in forms:
+        if low is None:
+            continue
+        assert low.pattern[0].islower() or low.pattern[0].isdigit(), low.pattern
+        for text in texts:
+            spans = [m.span() for m in low.finditer(fold(text))]
+            assert spans == [m.span() for m in pattern.finditer(text)], (pattern.pattern, text)
+            if not pattern.groups:
+                got = matched_texts(quick(pattern), low, text, fold(text))
+                assert got == pattern.findall(text)
