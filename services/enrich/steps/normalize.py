@@ -101,8 +101,22 @@ def _is_tracking(key: str) -> bool:
     return k.startswith("utm_") or k in TRACKING_PARAMS
 
 
+# The usual source URL, http(s) with a plain lower-case host and path, no port, user, query or
+# fragment, is canonical as it is (an empty path becomes "/"): no need to split and rebuild it.
+_PLAIN_URL = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?")
+
+
 def canonical_url(url: str) -> str:
     """The canonical form of `url`; text that is not an absolute URL comes back only stripped."""
+    raw = url.strip()
+    plain = _PLAIN_URL.fullmatch(raw)
+    if plain is not None:
+        return raw if plain.group(1) else raw + "/"
+    return _canonical_url_split(raw)
+
+
+def _canonical_url_split(url: str) -> str:
+    """`canonical_url` the long way: split, canonicalise each part, join."""
     raw = url.strip()
     try:
         parts = urlsplit(raw)

@@ -175,7 +175,7 @@ def may_match(need: Literals | None, folded: str) -> bool:
     """False only when no match of the pattern `need` was computed for can occur in the text."""
     if need is None:
         return True
-    return any(word in folded for word in need)
+    return any(map(folded.__contains__, need))
 
 
 _MEMO_MAX = 100_000
