@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.enrich.steps.screen import Screen, fold, quick, words
 
@@ -25,8 +24,10 @@ def evidence(rule: str, words: Iterable[str] = (), **extra: Any) -> Evidence:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
+    """A phrase found in a text: where, as written, and the value it stands for. (A named tuple:
+    an event makes several, and a tuple is built several times faster than a frozen dataclass.)"""
+
     start: int
     end: int
     text: str
