@@ -56,10 +56,14 @@ def normalize_text(text: str, *, keep_paragraphs: bool = False) -> str:
     if not text:
         return ""
     # Printable text has none of them (they are all Cc); most text is printable.
-    if not text.isprintable() and _CONTROLS.search(text):
+    printable = text.isprintable()
+    if not printable and _CONTROLS.search(text):
         text = _CONTROLS.sub("", text)
     if not keep_paragraphs and text.isascii() and "<" not in text and "&" not in text:
         # No markup, no entity, nothing NFKC or the fold would change: only the spaces to collapse.
+        # In printable ASCII the only whitespace is " ": single and inside, there is nothing to do.
+        if printable and "  " not in text and text[0] != " " and text[-1] != " ":
+            return text
         return " ".join(text.split())
     out = _DROP_BLOCKS.sub(" ", text)
     out = _BLOCK_TAG.sub("\n\n", out)

@@ -165,3 +165,16 @@ def test_plain_urls_come_out_as_the_full_canonicalisation_would() -> None:
         if normalize._PLAIN_URL.fullmatch(url.strip()):
             slow = normalize._canonical_url_split(url)
             assert fast(url) == slow, url
+
+
+def test_plain_ascii_text_is_collapsed_as_by_split_and_join() -> None:
+    import random
+
+    rng = random.Random(5)
+    alphabet = "ab. \t\n\r\x0b\x0c\x1c\x1f\x85\xa0-'"
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        if text.isascii() and text.isprintable():
+            assert normalize_text(text) == " ".join(text.split()), repr(text)
+    for text in [" a", "a ", "a  b", "a b", "a\tb", "a\nb", " ", "x"]:
+        assert normalize_text(text) == " ".join(text.split()), repr(text)
