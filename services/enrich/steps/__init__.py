@@ -20,7 +20,8 @@ Evidence = dict[str, Any]
 def evidence(rule: str, words: Iterable[str] = (), **extra: Any) -> Evidence:
     """Evidence: the rule that fired and the words it matched (deduplicated, in order)."""
     out: Evidence = {"rule": rule, "words": list(dict.fromkeys(words))}
-    out.update(extra)
+    if extra:
+        out.update(extra)
     return out
 
 

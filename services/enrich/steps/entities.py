@@ -12,11 +12,12 @@ import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from services.enrich.steps import Evidence, Hit, Lexicon
 from services.enrich.steps.companies import COMPANIES, mentioned_companies, resolve_company
-from services.enrich.steps.screen import Screen, fold, quick
+from services.enrich.steps.screen import Screen, fold, indexes, quick
 from shared.dates import MONTH_NAMES, WEEKDAY_NAMES
 
 Entity = dict[str, Any]
@@ -284,7 +285,7 @@ _PATTERNS = (
     _CHIP,
     *(pattern for pattern, _, _ in _LICENSES),
 )
-_NAME_AFTER_I, _NAME_BEFORE_I, _MONEY_I, _GPU_HOURS_I, _CHIP_I = range(5)
+_NAME_AFTER_I, _NAME_BEFORE_I, _MONEY_I, _GPU_HOURS_I, _CHIP_I, _LICENSES_I = range(6)
 _SCREEN = Screen(list(_PATTERNS))
 # What runs: the same patterns in the form the engine scans quickly (see `screen.quick`).
 _QUICK_NAME_AFTER, _QUICK_CHIP = quick(_NAME_AFTER), quick(_CHIP)
@@ -381,14 +382,12 @@ def extract_entities(
     if candidates >> _CHIP_I & 1:
         for m in _QUICK_CHIP.finditer(text):
             found.append((m.start(), _entity("hardware", m.group(), m.group(), "known-chip")))
-    for index, (pattern, licence, rule) in enumerate(
-        _QUICK_LICENSES, start=len(_PATTERNS) - len(_LICENSES)
-    ):
-        if candidates >> index & 1:
-            for m in pattern.finditer(text):
-                found.append((m.start(), _entity("license", m.group(), licence, rule)))
+    for index in indexes(candidates >> _LICENSES_I):
+        pattern, licence, rule = _QUICK_LICENSES[index]
+        for m in pattern.finditer(text):
+            found.append((m.start(), _entity("license", m.group(), licence, rule)))
 
-    found.sort(key=lambda pair: pair[0])
+    found.sort(key=itemgetter(0))
     out: list[Entity] = []
     seen: set[tuple[str, str]] = set()
     for _, ent in found:
