@@ -292,6 +292,25 @@ _QUICK_NAME_AFTER, _QUICK_CHIP = quick(_NAME_AFTER), quick(_CHIP)
 _QUICK_LICENSES = tuple((quick(pattern), licence, rule) for pattern, licence, rule in _LICENSES)
 
 
+# Every money match contains its currency ("$" or "USD"), at most a hedge word ("approximately"),
+# a run of spaces and the currency sign after its start. So no match starts before the first
+# currency less that much, and the scan (which tries every position) can start there.
+_LONGEST_HEDGE = len("approximately") + 2  # and a margin
+
+
+def _money_matches(text: str) -> Iterable[re.Match[str]]:
+    """`_MONEY.finditer(text)`, its scan started where the first match can start."""
+    folded = fold(text)
+    if len(folded) != len(text):
+        return _MONEY.finditer(text)
+    found = [at for at in (folded.find("$"), folded.find("usd")) if at >= 0]
+    if not found:
+        return iter(())
+    at = min(found)
+    spaces = len(folded[:at]) - len(folded[:at].rstrip())
+    return _MONEY.finditer(text, max(0, at - spaces - _LONGEST_HEDGE))
+
+
 def _heuristic_people(
     text: str, taken: list[tuple[int, int]], candidates: int
 ) -> list[tuple[int, Entity]]:
@@ -368,7 +387,7 @@ def extract_entities(
     found += _heuristic_people(text, taken, candidates)
 
     if candidates >> _MONEY_I & 1:
-        for m in _MONEY.finditer(text):
+        for m in _money_matches(text):
             usd = _money_value(m)
             if usd is not None:
                 found.append((m.start(), _entity("money", m.group().strip(), usd, "money-usd")))

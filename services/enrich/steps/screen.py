@@ -232,7 +232,8 @@ class _Vocabulary:
     def _line_mask(self, folded: str) -> int:
         found = words(folded)
         try:
-            return reduce(or_, map(self.memo.__getitem__, found), 0)
+            # Most words start no rule: OR only the non-zero masks.
+            return reduce(or_, filter(None, map(self.memo.__getitem__, found)), 0)
         except KeyError:  # a word not seen yet: learn the new ones
             memo = self.memo
             mask = 0
