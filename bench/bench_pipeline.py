@@ -66,6 +66,7 @@ def _cold_us_per_event(reports: list[Report]) -> float:
     for r in reports:
         dedup._STEMS.clear()
         dedup._LANES.clear()
+        dedup._PAIR_LANES.clear()
         screen._VOCABULARY.clear()
         screen._recent_folds.clear()
         screen._recent_words.clear()

@@ -16,7 +16,14 @@ from datetime import date, timedelta
 from services.enrich.steps import Evidence, evidence
 from services.enrich.steps.companies import mentioned_companies
 from services.enrich.steps.normalize import canonical_url, normalize_text
-from shared.dates import OccurredDate, Precision, from_day, parse_occurred
+from shared.dates import (
+    MONTH_NAMES,
+    WEEKDAY_NAMES,
+    OccurredDate,
+    Precision,
+    from_day,
+    parse_occurred,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,33 +53,13 @@ _HEDGE = re.compile(
     re.I,
 )
 
-# English names, spelled out rather than taken from `calendar`, whose names follow the locale.
-_MONTH_NAMES = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
 _MONTHS = (
-    {name: i for i, name in enumerate(_MONTH_NAMES, start=1)}
-    | {name[:3]: i for i, name in enumerate(_MONTH_NAMES, start=1)}
+    {name: i for i, name in enumerate(MONTH_NAMES, start=1)}
+    | {name[:3]: i for i, name in enumerate(MONTH_NAMES, start=1)}
     | {"Sept": 9}
 )
 _MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
-_WEEKDAYS = {
-    name: i
-    for i, name in enumerate(
-        ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-    )
-}
+_WEEKDAYS = {name: i for i, name in enumerate(WEEKDAY_NAMES)}
 _WEEKDAY = r"(?P<weekday>" + "|".join(_WEEKDAYS) + r")"
 _ORD = r"(?:st|nd|rd|th)?"
 

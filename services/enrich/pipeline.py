@@ -112,7 +112,7 @@ def enrich(report: Report) -> Enriched:
         "transition": transition_ev,
         "stance": stance_ev,
         "importance": importance_ev,
-        "fingerprint": [evidence("simhash64", [], of="title+summary")],
+        "fingerprint": [{"rule": "simhash64", "words": [], "of": "title+summary"}],
     }
     if source_ev:
         ev["sources"] = source_ev

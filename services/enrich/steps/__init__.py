@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.enrich.steps.screen import Screen, fold, quick, words
 
@@ -21,12 +20,15 @@ Evidence = dict[str, Any]
 def evidence(rule: str, words: Iterable[str] = (), **extra: Any) -> Evidence:
     """Evidence: the rule that fired and the words it matched (deduplicated, in order)."""
     out: Evidence = {"rule": rule, "words": list(dict.fromkeys(words))}
-    out.update(extra)
+    if extra:
+        out.update(extra)
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
+    """A phrase found in a text: where, as written, and the value it stands for. (A named tuple:
+    an event makes several, and a tuple is built several times faster than a frozen dataclass.)"""
+
     start: int
     end: int
     text: str
@@ -110,15 +112,36 @@ class Lexicon:
 
     def find(self, text: str) -> list[Hit]:
         """Every non-overlapping hit in `text`, in reading order."""
+        folded = fold(text)
+        present = words(folded)
+        aligned = len(folded) == len(text)
         hits: list[Hit] = []
-        candidates = self._screen.candidates(fold(text))
+        patterns_hit = 0
         for i, (pattern, exact) in enumerate(self._patterns):
-            if not candidates >> i & 1:
+            firsts = self._firsts[i]
+            if firsts is not None and aligned:
+                # A match starts at a word that begins a phrase (see `_matches`): none, no match.
+                starting = firsts & present
+                if not starting:
+                    continue
+                matches = self._matches_at(pattern, text, folded, starting)
+            elif self._screen.candidates(folded) >> i & 1:
+                matches = list(pattern.finditer(text))
+            else:
                 continue
-            for m in self._matches(i, pattern, text):
-                key = _squash(m.group())
-                value = self._exact[key] if exact else self._folded[key.casefold()]
-                hits.append(Hit(m.start(), m.end(), m.group(), value))
+            if not matches:
+                continue
+            patterns_hit += 1
+            table = self._exact if exact else self._folded
+            for m in matches:
+                written = m.group()
+                key = written if exact else written.casefold()
+                value = table.get(key)
+                if value is None:  # a phrase written across a line break or double space
+                    value = table[_squash(key)]
+                hits.append(Hit(m.start(), m.end(), written, value))
+        if patterns_hit < 2:
+            return hits  # one pattern's matches: in order, and they never overlap
         hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
         out: list[Hit] = []
         for hit in hits:
@@ -132,8 +155,15 @@ class Lexicon:
         folded = fold(text)
         if firsts is None or len(folded) != len(text):
             return pattern.finditer(text)
+        return self._matches_at(pattern, text, folded, firsts & words(folded))
+
+    @staticmethod
+    def _matches_at(
+        pattern: re.Pattern[str], text: str, folded: str, starting: Iterable[str]
+    ) -> list[re.Match[str]]:
+        """The matches of `pattern` in `text` that start where a word in `starting` occurs."""
         starts: list[int] = []
-        for word in firsts & words(folded):
+        for word in starting:
             at = folded.find(word)
             while at >= 0:
                 starts.append(at)

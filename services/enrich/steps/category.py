@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from services.enrich.steps import Evidence, evidence
 from services.enrich.steps.companies import rival_of
-from services.enrich.steps.screen import Screen, fold, indexes, quick
+from services.enrich.steps.screen import Screen, fold, indexes, lowered, matched_texts, quick
 from shared.events import CATEGORY_LABELS, Category
 
 _RULES: dict[Category, tuple[tuple[str, str, float], ...]] = {
@@ -164,8 +164,16 @@ _FLAT: tuple[tuple[Category, str, re.Pattern[str], float], ...] = tuple(
     for name, pattern, weight in rules
 )
 _SCREEN = Screen([pattern for _, _, pattern, _ in _FLAT])
-# What runs: the same patterns in the form the engine scans quickly (see `screen.quick`).
+# What runs: the same patterns in the form the engine scans quickly (see `screen.quick`). None has
+# a group, so `findall` gives the matched texts.
 _QUICK = tuple(quick(pattern) for _, _, pattern, _ in _FLAT)
+assert not any(pattern.groups for pattern in _QUICK)
+# And for ASCII text, the case-insensitive rules that start with one letter: on the folded text.
+_LOWERED = tuple(lowered(pattern) for _, _, pattern, _ in _FLAT)
+# Per rule: (its category's index in `Category`, its evidence name, its weight).
+_INFO = tuple(
+    (list(Category).index(cat), f"{cat.value}:{name}", weight) for cat, name, _, weight in _FLAT
+)
 
 # Where a rule matched changes how much it counts: the headline is the reporter's own summary.
 TAG_HINT_WEIGHT = 6.0
@@ -174,7 +182,10 @@ _RIVAL_SHIFT = (Category.LICENSING, Category.PRODUCT)
 _TAG_VALUES = {c.value: c for c in Category} | {label: c for c, label in CATEGORY_LABELS.items()}
 _FALLBACK = Category.PRODUCT
 _CATEGORIES = tuple(Category)
-_ORDER = {c: i for i, c in enumerate(_CATEGORIES)}
+_INDEX = {c: k for k, c in enumerate(_CATEGORIES)}
+_RIVAL_SHIFT_INDEXES = tuple(_INDEX[c] for c in _RIVAL_SHIFT)
+_COMPETITION = _INDEX[Category.COMPETITION]
+_FIELD_SCALES = (1.0, 0.6, 0.3)
 
 
 def categorize(
@@ -186,61 +197,75 @@ def categorize(
 ) -> tuple[str, float, list[Evidence]]:
     """(category value, confidence 0..1, evidence) for normalized event text."""
     # Which rules may fire, field by field (a rule's words must be among the field's words).
-    present = [
-        (text, _SCREEN.candidates(fold(text)), scale)
-        for text, scale in ((title, 1.0), (summary, 0.6), (body, 0.3))
-        if text
-    ]
+    present = []
     anywhere = 0
-    for _, mask, _ in present:
-        anywhere |= mask
-    scores = dict.fromkeys(_CATEGORIES, 0.0)
-    found: dict[Category, list[Evidence]] = {c: [] for c in _CATEGORIES}
+    for text, scale in zip((title, summary, body), _FIELD_SCALES, strict=True):
+        if text:
+            folded = fold(text)
+            mask = _SCREEN.candidates(folded)
+            if mask:
+                present.append((text, folded, mask, scale))
+                anywhere |= mask
+    # Scores and evidence by the category's index in `Category`.
+    scores = [0.0] * len(_CATEGORIES)
+    found: dict[int, list[Evidence]] = {}
     for i in indexes(anywhere):
-        cat, name, _, weight = _FLAT[i]
-        pattern = _QUICK[i]
+        pattern, low = _QUICK[i], _LOWERED[i]
         best = 0.0
         words: list[str] = []
-        for text, mask, scale in present:
-            if not mask >> i & 1:
-                continue
-            matches = [m.group() for m in pattern.finditer(text)]
-            if matches:
-                words += matches
-                best = max(best, scale)
+        for text, folded, mask, scale in present:
+            if mask >> i & 1:
+                matches = matched_texts(pattern, low, text, folded)
+                if matches:
+                    words += matches
+                    if scale > best:
+                        best = scale
         if best:
-            scores[cat] += weight * best
-            found[cat].append(
-                evidence(f"{cat.value}:{name}", words, weight=round(weight * best, 3))
-            )
+            k, rule, weight = _INFO[i]
+            scores[k] += weight * best
+            ev = {
+                "rule": rule,
+                "words": list(dict.fromkeys(words)),
+                "weight": round(weight * best, 3),
+            }
+            found.setdefault(k, []).append(ev)
 
-    hints: set[Category] = set()
+    hints: set[int] = set()
     for tag in tags:
         hinted = _TAG_VALUES.get(tag.strip().lower())
-        if hinted is not None and hinted not in hints:
-            hints.add(hinted)
-            scores[hinted] += TAG_HINT_WEIGHT
-            found[hinted].append(evidence("tag-hint", [tag], weight=TAG_HINT_WEIGHT))
+        if hinted is not None:
+            k = _INDEX[hinted]
+            if k not in hints:
+                hints.add(k)
+                scores[k] += TAG_HINT_WEIGHT
+                found.setdefault(k, []).append(evidence("tag-hint", [tag], weight=TAG_HINT_WEIGHT))
 
     # The rival reading is a default: a reporter who tags a rival's move "licensing" or "product"
     # is reading it from the rival's own side, and that tag wins.
     focus = rival_of(company) if company else None
-    if focus is not None and not hints & set(_RIVAL_SHIFT):
-        for cat in _RIVAL_SHIFT:
-            moved = sum(e["weight"] for e in found[cat] if e["rule"] != "tag-hint")
+    if focus is not None and not hints.intersection(_RIVAL_SHIFT_INDEXES):
+        for k in _RIVAL_SHIFT_INDEXES:
+            shifted = [e for e in found.get(k, ()) if e["rule"] != "tag-hint"]
+            moved = sum(e["weight"] for e in shifted)
             if moved:
                 moved = round(moved, 3)
-                scores[cat] -= moved
-                scores[Category.COMPETITION] += moved
-                words = [w for e in found[cat] if e["rule"] != "tag-hint" for w in e["words"]]
-                found[Category.COMPETITION].append(
-                    evidence(f"rival-move:{cat.value}->competition", words, weight=moved, of=focus)
+                scores[k] -= moved
+                scores[_COMPETITION] += moved
+                words = [w for e in shifted for w in e["words"]]
+                found.setdefault(_COMPETITION, []).append(
+                    evidence(
+                        f"rival-move:{_CATEGORIES[k].value}->competition",
+                        words,
+                        weight=moved,
+                        of=focus,
+                    )
                 )
 
-    ranked = sorted(_CATEGORIES, key=lambda c: (-scores[c], _ORDER[c]))
-    best_cat, runner_up = ranked[0], ranked[1]
-    top = scores[best_cat]
+    # The best category, ties to the first in `Category` order; then the best of the others.
+    top = max(scores)
     if top <= 0:
         return _FALLBACK.value, 0.0, [evidence("no-rule-matched")]
-    confidence = top / (top + max(scores[runner_up], 0.0) + 1.0)
-    return best_cat.value, round(confidence, 3), found[best_cat]
+    best_k = scores.index(top)
+    runner_up = max(scores[:best_k] + scores[best_k + 1 :])
+    confidence = top / (top + max(runner_up, 0.0) + 1.0)
+    return _CATEGORIES[best_k].value, round(confidence, 3), found.get(best_k, [])

@@ -201,9 +201,12 @@ def mentioned_companies(text: str) -> list[tuple[str, Evidence]]:
     return [(slug, evidence("alias-mention", words)) for slug, words in found.items()]
 
 
+_RIVAL_OF: dict[str, str] = {}
+for _company in _REGISTRY:
+    for _rival in _company.rivals:
+        _RIVAL_OF.setdefault(_rival, _company.slug)
+
+
 def rival_of(slug: str) -> str | None:
-    """The followed company `slug` is a listed rival of, if any."""
-    for company in _REGISTRY:
-        if slug in company.rivals:
-            return company.slug
-    return None
+    """The followed company `slug` is a listed rival of (the first in the registry), if any."""
+    return _RIVAL_OF.get(slug)

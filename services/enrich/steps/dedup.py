@@ -104,8 +104,11 @@ def _stem_uncached(word: str) -> str:
 
 def terms(text: str) -> list[str]:
     """Stemmed content words of `text`, stopwords dropped, in order."""
-    stems = _STEMS
-    return [stems.get(t) or _stem(t) for t in tokens(text) if t not in _STOPWORDS]
+    kept = list(itertools.filterfalse(_STOPWORDS.__contains__, tokens(text)))
+    try:
+        return list(map(_STEMS.__getitem__, kept))
+    except KeyError:  # a word not seen yet (or the memo was just emptied)
+        return list(map(_stem, kept))
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -127,17 +130,38 @@ _LANES: dict[str, int] = {}
 # (written as hex "000b" per bit), so summing the integers sums the columns lane by lane.
 _LANE_ONES = int("0001" * 64, 16)
 _LANE_LIMIT = 1 << 15  # more features than this could carry a lane into the next: count slowly
+# A byte's eight bits as eight 16-bit lanes (16 bytes, most significant bit first).
+_BYTE_LANES = tuple(
+    int("".join("000" + b for b in format(byte, "08b")), 16).to_bytes(16) for byte in range(256)
+)
 
 
 def _lanes(feature: str) -> int:
     """The feature's 64-bit BLAKE2b digest, one 16-bit lane per bit, most significant first."""
     lanes = _LANES.get(feature)
     if lanes is None:
-        digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
-        bits = format(int.from_bytes(digest, "big"), "064b")
         if len(_LANES) >= _MEMO_MAX:
             _LANES.clear()
-        lanes = _LANES[feature] = int("".join("000" + b for b in bits), 16)
+        lanes = _LANES[feature] = _digest_lanes(feature)
+    return lanes
+
+
+def _digest_lanes(feature: str) -> int:
+    digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+    return int.from_bytes(b"".join(map(_BYTE_LANES.__getitem__, digest)))
+
+
+# The lanes of the pair features by (a, b): the words come from the stem memo, so the pair is
+# hashed from their cached hashes, without building and hashing the string "a b".
+_PAIR_LANES: dict[tuple[str, str], int] = {}
+
+
+def _pair_lanes(pair: tuple[str, str]) -> int:
+    lanes = _PAIR_LANES.get(pair)
+    if lanes is None:
+        if len(_PAIR_LANES) >= _MEMO_MAX:
+            _PAIR_LANES.clear()
+        lanes = _PAIR_LANES[pair] = _digest_lanes(" ".join(pair))
     return lanes
 
 
@@ -155,20 +179,19 @@ def _vote_slowly(features: list[str]) -> int:
 def simhash64(text: str) -> int:
     """64-bit SimHash of the text's terms and term pairs, as a signed int64 (0 for no terms)."""
     words = terms(text)
-    features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
-    if not features:
+    pairs = list(itertools.pairwise(words))  # the feature "a b", kept as the pair (a, b)
+    n = len(words) + len(pairs)
+    if not n:
         return 0
-    n = len(features)
     if n >= _LANE_LIMIT:
-        return _to_signed(_vote_slowly(features))
+        return _to_signed(_vote_slowly(words + list(map(" ".join, pairs))))
     # Column-wise vote (most significant bit first): a bit is set when most features set it,
     # i.e. its count reaches n // 2 + 1; adding 2**15 - (n // 2 + 1) to every lane sets the
     # lane's top bit exactly then.
-    lanes = _LANES
     try:
-        counts = sum(map(lanes.__getitem__, features))
+        counts = sum(map(_LANES.__getitem__, words)) + sum(map(_PAIR_LANES.__getitem__, pairs))
     except KeyError:  # a feature not seen yet: digest the new ones, then sum
-        counts = sum(map(_lanes, features))
+        counts = sum(map(_lanes, words)) + sum(map(_pair_lanes, pairs))
     top = (counts + (_LANE_LIMIT - n // 2 - 1) * _LANE_ONES) >> 15 & _LANE_ONES
     return _to_signed(int(format(top, "0256x")[3::4], 2))
 

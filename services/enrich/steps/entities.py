@@ -12,11 +12,13 @@ import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from services.enrich.steps import Evidence, Hit, Lexicon
 from services.enrich.steps.companies import COMPANIES, mentioned_companies, resolve_company
-from services.enrich.steps.screen import Screen, fold, quick
+from services.enrich.steps.screen import Screen, fold, indexes, quick
+from shared.dates import MONTH_NAMES, WEEKDAY_NAMES
 
 Entity = dict[str, Any]
 
@@ -223,25 +225,6 @@ _NOT_NAMES = frozenset(
         "And",
         "But",
         "Also",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
         "New",
         "San",
         "Los",
@@ -270,6 +253,8 @@ _NOT_NAMES = frozenset(
         "LLC",
         "Inc",
     }
+    | set(WEEKDAY_NAMES)
+    | set(MONTH_NAMES)
 )
 _PERSONISH = re.compile(rf"^{_NAME}$")
 
@@ -300,11 +285,30 @@ _PATTERNS = (
     _CHIP,
     *(pattern for pattern, _, _ in _LICENSES),
 )
-_NAME_AFTER_I, _NAME_BEFORE_I, _MONEY_I, _GPU_HOURS_I, _CHIP_I = range(5)
+_NAME_AFTER_I, _NAME_BEFORE_I, _MONEY_I, _GPU_HOURS_I, _CHIP_I, _LICENSES_I = range(6)
 _SCREEN = Screen(list(_PATTERNS))
 # What runs: the same patterns in the form the engine scans quickly (see `screen.quick`).
 _QUICK_NAME_AFTER, _QUICK_CHIP = quick(_NAME_AFTER), quick(_CHIP)
 _QUICK_LICENSES = tuple((quick(pattern), licence, rule) for pattern, licence, rule in _LICENSES)
+
+
+# Every money match contains its currency ("$" or "USD"), at most a hedge word ("approximately"),
+# a run of spaces and the currency sign after its start. So no match starts before the first
+# currency less that much, and the scan (which tries every position) can start there.
+_LONGEST_HEDGE = len("approximately") + 2  # and a margin
+
+
+def _money_matches(text: str) -> Iterable[re.Match[str]]:
+    """`_MONEY.finditer(text)`, its scan started where the first match can start."""
+    folded = fold(text)
+    if len(folded) != len(text):
+        return _MONEY.finditer(text)
+    found = [at for at in (folded.find("$"), folded.find("usd")) if at >= 0]
+    if not found:
+        return iter(())
+    at = min(found)
+    spaces = len(folded[:at]) - len(folded[:at].rstrip())
+    return _MONEY.finditer(text, max(0, at - spaces - _LONGEST_HEDGE))
 
 
 def _heuristic_people(
@@ -383,7 +387,7 @@ def extract_entities(
     found += _heuristic_people(text, taken, candidates)
 
     if candidates >> _MONEY_I & 1:
-        for m in _MONEY.finditer(text):
+        for m in _money_matches(text):
             usd = _money_value(m)
             if usd is not None:
                 found.append((m.start(), _entity("money", m.group().strip(), usd, "money-usd")))
@@ -397,14 +401,12 @@ def extract_entities(
     if candidates >> _CHIP_I & 1:
         for m in _QUICK_CHIP.finditer(text):
             found.append((m.start(), _entity("hardware", m.group(), m.group(), "known-chip")))
-    for index, (pattern, licence, rule) in enumerate(
-        _QUICK_LICENSES, start=len(_PATTERNS) - len(_LICENSES)
-    ):
-        if candidates >> index & 1:
-            for m in pattern.finditer(text):
-                found.append((m.start(), _entity("license", m.group(), licence, rule)))
+    for index in indexes(candidates >> _LICENSES_I):
+        pattern, licence, rule = _QUICK_LICENSES[index]
+        for m in pattern.finditer(text):
+            found.append((m.start(), _entity("license", m.group(), licence, rule)))
 
-    found.sort(key=lambda pair: pair[0])
+    found.sort(key=itemgetter(0))
     out: list[Entity] = []
     seen: set[tuple[str, str]] = set()
     for _, ent in found:

@@ -56,10 +56,14 @@ def normalize_text(text: str, *, keep_paragraphs: bool = False) -> str:
     if not text:
         return ""
     # Printable text has none of them (they are all Cc); most text is printable.
-    if not text.isprintable() and _CONTROLS.search(text):
+    printable = text.isprintable()
+    if not printable and _CONTROLS.search(text):
         text = _CONTROLS.sub("", text)
     if not keep_paragraphs and text.isascii() and "<" not in text and "&" not in text:
         # No markup, no entity, nothing NFKC or the fold would change: only the spaces to collapse.
+        # In printable ASCII the only whitespace is " ": single and inside, there is nothing to do.
+        if printable and "  " not in text and text[0] != " " and text[-1] != " ":
+            return text
         return " ".join(text.split())
     out = _DROP_BLOCKS.sub(" ", text)
     out = _BLOCK_TAG.sub("\n\n", out)
@@ -74,9 +78,26 @@ def normalize_text(text: str, *, keep_paragraphs: bool = False) -> str:
     return "\n\n".join(p for p in paragraphs if p)
 
 
+# `_TOKEN.findall` in C for the common case: every byte of the UTF-8 text that can be no part of a
+# token becomes a space (a non-ASCII character's bytes are all >= 128, and `[a-z0-9]` matches no
+# non-ASCII character). A chunk left between spaces made only of letters and digits is a token;
+# one with a joiner (".", "'", "-") goes through `_TOKEN` itself.
+_TOKEN_BYTES = bytes(
+    c if 0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 or c in b".'-" else 0x20 for c in range(256)
+)
+
+
 def tokens(text: str) -> list[str]:
     """Lower-case word tokens of normalized text (numbers and hyphenated names kept whole)."""
-    return _TOKEN.findall(normalize_text(text).casefold())
+    folded = normalize_text(text).casefold()
+    chunks = folded.encode("utf-8", "surrogatepass").translate(_TOKEN_BYTES).decode("ascii")
+    out: list[str] = []
+    for chunk in chunks.split():
+        if chunk.isalnum():
+            out.append(chunk)
+        else:
+            out += _TOKEN.findall(chunk)
+    return out
 
 
 def _is_tracking(key: str) -> bool:
@@ -84,8 +105,22 @@ def _is_tracking(key: str) -> bool:
     return k.startswith("utm_") or k in TRACKING_PARAMS
 
 
+# The usual source URL, http(s) with a plain lower-case host and path, no port, user, query or
+# fragment, is canonical as it is (an empty path becomes "/"): no need to split and rebuild it.
+_PLAIN_URL = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?")
+
+
 def canonical_url(url: str) -> str:
     """The canonical form of `url`; text that is not an absolute URL comes back only stripped."""
+    raw = url.strip()
+    plain = _PLAIN_URL.fullmatch(raw)
+    if plain is not None:
+        return raw if plain.group(1) else raw + "/"
+    return _canonical_url_split(raw)
+
+
+def _canonical_url_split(url: str) -> str:
+    """`canonical_url` the long way: split, canonicalise each part, join."""
     raw = url.strip()
     try:
         parts = urlsplit(raw)

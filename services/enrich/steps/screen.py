@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import reduce
+from operator import or_
 
 # The parser `re` itself uses (Python 3.11+): the same tree the regex engine compiles.
 from re import _constants as C  # type: ignore[attr-defined]
@@ -45,12 +47,26 @@ def fold(text: str) -> str:
 
 _recent_words: dict[str, frozenset[str]] = {}
 
+# `_ALNUM.findall(text)` in one C pass over the UTF-8 bytes: every byte but an ASCII lower-case
+# letter or digit becomes a space (a non-ASCII character's bytes are all >= 128, and `[a-z0-9]`
+# matches no non-ASCII character), then the runs are split apart.
+_RUN_BYTES = bytes(c if 0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 else 0x20 for c in range(256))
+
+
+def runs(text: str) -> list[str]:
+    """The ASCII lower-case letter/digit runs of `text`, in order (`_ALNUM.findall(text)`)."""
+    return text.encode("utf-8", "surrogatepass").translate(_RUN_BYTES).decode("ascii").split()
+
 
 def words(folded: str) -> frozenset[str]:
     """The distinct letter/digit runs of a folded text."""
     found = _recent_words.get(folded)
     if found is None:
-        found = frozenset(_ALNUM.findall(folded))
+        if "\n" in folded:
+            # A word never spans lines, and the steps look at an event's lines alone too.
+            found = frozenset().union(*map(words, folded.split("\n")))
+        else:
+            found = frozenset(runs(folded))
         if len(_recent_words) >= _RECENT:
             del _recent_words[next(iter(_recent_words))]
         _recent_words[folded] = found
@@ -159,7 +175,7 @@ def may_match(need: Literals | None, folded: str) -> bool:
     """False only when no match of the pattern `need` was computed for can occur in the text."""
     if need is None:
         return True
-    return any(word in folded for word in need)
+    return any(map(folded.__contains__, need))
 
 
 _MEMO_MAX = 100_000
@@ -176,7 +192,8 @@ class _Vocabulary:
 
     def __init__(self) -> None:
         self.bits = 0
-        self.pieces: list[tuple[str, int]] = []
+        self.pieces: dict[str, int] = {}
+        self.lengths: tuple[int, ...] = ()
         self.memo: dict[str, int] = {}
         self.recent: dict[str, int] = {}
 
@@ -189,27 +206,41 @@ class _Vocabulary:
         offset = self.bits
         self.bits += size
         for piece, ids in by_piece.items():
-            self.pieces.append((piece, sum(1 << (offset + i) for i in ids)))
+            bits = sum(1 << (offset + i) for i in ids)
+            self.pieces[piece] = self.pieces.get(piece, 0) | bits
+        self.lengths = tuple(sorted({len(piece) for piece in self.pieces}))
         self.clear()
         return offset
 
     def _learn(self, word: str) -> int:
+        # The pieces inside `word`: each of its substrings of a piece's length, looked up.
         mask = 0
-        for piece, bits in self.pieces:
-            if piece in word:
-                mask |= bits
+        pieces = self.pieces
+        n = len(word)
+        for size in self.lengths:
+            if size > n:
+                break
+            for at in range(n - size + 1):
+                bits = pieces.get(word[at : at + size])
+                if bits is not None:
+                    mask |= bits
         if len(self.memo) >= _MEMO_MAX:
             self.memo.clear()
         self.memo[word] = mask
         return mask
 
     def _line_mask(self, folded: str) -> int:
-        mask = 0
-        memo = self.memo
-        for word in words(folded):
-            bits = memo.get(word)
-            mask |= self._learn(word) if bits is None else bits
-        return mask
+        found = words(folded)
+        try:
+            # Most words start no rule: OR only the non-zero masks.
+            return reduce(or_, filter(None, map(self.memo.__getitem__, found)), 0)
+        except KeyError:  # a word not seen yet: learn the new ones
+            memo = self.memo
+            mask = 0
+            for word in found:
+                bits = memo.get(word)
+                mask |= self._learn(word) if bits is None else bits
+            return mask
 
     def mask(self, folded: str) -> int:
         recent = self.recent
@@ -433,30 +464,68 @@ def _starts(src: str, behind: str) -> tuple[set[str], str] | None:
     return starts, "(?:" + "|".join(out) + ")" + src[end:]
 
 
-def quick(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    """An equivalent of `pattern` the engine can scan for quickly (see above), or `pattern`."""
+def _quick_parts(pattern: re.Pattern[str]) -> tuple[set[str], str, bool] | None:
+    """(the characters a match starts with, the rest of the quick form, ignoring case?)."""
     src, flags = pattern.pattern, pattern.flags & ~re.UNICODE
     if flags & ~re.IGNORECASE:
-        return pattern
+        return None
     alternatives = _split_top(src)
     if alternatives is None:
-        return pattern
+        return None
     chars: set[str] = set()
     out: list[str] = []
     for alt in alternatives:
         lead = next((lead for lead in _LEADS if alt.startswith(lead)), None)
         if lead is None:
-            return pattern
+            return None
         started = _starts(alt[len(lead) :], _LEADS[lead])
         if started is None:
-            return pattern
+            return None
         chars |= started[0]
         out.append(started[1])
     body = "(?:" + "|".join(out) + ")"
-    if flags & re.IGNORECASE:
-        chars |= {
+    ignore_case = bool(flags & re.IGNORECASE)
+    return chars, f"(?i:{body})" if ignore_case else body, ignore_case
+
+
+def quick(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """An equivalent of `pattern` the engine can scan for quickly (see above), or `pattern`."""
+    parts = _quick_parts(pattern)
+    if parts is None:
+        return pattern
+    chars, body, ignore_case = parts
+    if ignore_case:
+        chars = {
             v for c in list(chars) for v in c.lower() + c.upper() + _CASE_EXTRA.get(c.lower(), "")
         }
-        body = f"(?i:{body})"
     first = "".join(sorted(chars))
     return re.compile((first if len(first) == 1 else f"[{first}]") + body)
+
+
+# A case-insensitive rule whose matches all start with one letter (or digit) runs fastest on the
+# lower-cased text: its quick form then starts with that one character, which the engine finds
+# with a plain character search instead of testing a class at every position. On ASCII text
+# (where `fold(text)` is `text.lower()`, position for position) the spans are the same as the
+# rule's on the text itself: the rest of the pattern ignores case, and lower-casing ASCII changes
+# no word boundary, class or length.
+
+
+def lowered(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """The form of `pattern` for `fold(text)` of an ASCII text (see above), or None."""
+    parts = _quick_parts(pattern)
+    if parts is None:
+        return None
+    chars, body, ignore_case = parts
+    lowers = {c.lower() for c in chars}
+    if not ignore_case or len(lowers) != 1:
+        return None
+    return re.compile(lowers.pop() + body)
+
+
+def matched_texts(
+    pattern: re.Pattern[str], low: re.Pattern[str] | None, text: str, folded: str
+) -> list[str]:
+    """The texts `pattern` matches in `text`, using `low` (see `lowered`) where it applies."""
+    if low is None or not text.isascii():
+        return pattern.findall(text)
+    return [text[m.start() : m.end()] for m in low.finditer(folded)]

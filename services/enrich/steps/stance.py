@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from services.enrich.steps import Evidence, evidence
-from services.enrich.steps.screen import Screen, fold, indexes, quick
+from services.enrich.steps.screen import Screen, fold, indexes, lowered, matched_texts, quick
 
 _RULES: tuple[tuple[str, str, float], ...] = (
     ("open-weights", r"\bopen[- ]weights?\b", 0.6),
@@ -59,7 +59,10 @@ _COMPILED = tuple(
 
 _SCREEN = Screen([pattern for _, pattern, _ in _COMPILED])
 # What runs: the same patterns in the form the engine scans quickly (see `screen.quick`).
-_QUICK = tuple((name, quick(pattern), weight) for name, pattern, weight in _COMPILED)
+_QUICK = tuple(
+    (name, quick(pattern), lowered(pattern), weight) for name, pattern, weight in _COMPILED
+)
+assert not any(pattern.groups for _, pattern, _, _ in _QUICK)
 
 # "a staged release; full weights held back" mentions a release and weights, but says the opposite.
 _OVERRIDES = {"weights-withheld": "released-weights"}
@@ -68,9 +71,10 @@ _OVERRIDES = {"weights-withheld": "released-weights"}
 def score_stance(text: str) -> tuple[float, list[Evidence]]:
     """(stance in [-1, 1], evidence) for normalized text; 0.0 and no evidence if nothing matches."""
     fired: dict[str, tuple[float, list[str]]] = {}
-    for i in indexes(_SCREEN.candidates(fold(text))):
-        name, pattern, weight = _QUICK[i]
-        words = [m.group() for m in pattern.finditer(text)]
+    folded = fold(text)
+    for i in indexes(_SCREEN.candidates(folded)):
+        name, pattern, low, weight = _QUICK[i]
+        words = matched_texts(pattern, low, text, folded)
         if words:
             fired[name] = (weight, words)
     for winner, loser in _OVERRIDES.items():

@@ -152,3 +152,18 @@ def test_entities_have_the_contract_shape_and_are_deduplicated() -> None:
         ("person", "Sam Altman"),
         ("money", 1_000_000_000),
     ]
+
+
+def test_money_scan_from_the_first_currency_finds_every_match() -> None:
+    import random
+
+    from services.enrich.steps import entities
+
+    rng = random.Random(3)
+    parts = ["$", "US$", "U.S.$", "USD", "usd", "UsD", "5", "1,000", "2.5", " billion", "bn", "M"]
+    parts += ["about", "more than", "up to", "~", " ", "   ", "\n", "x", "Ab", ".", ",", "\u017fd"]
+    texts = ["more than   $5 billion and about $3M", "up to ~ $1bn, approximately    USD 4 million"]
+    texts += ["".join(rng.choice(parts) for _ in range(rng.randint(0, 14))) for _ in range(20000)]
+    for text in texts:
+        got = [m.span() for m in entities._money_matches(text)]
+        assert got == [m.span() for m in entities._MONEY.finditer(text)], repr(text)

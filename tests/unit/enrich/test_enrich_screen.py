@@ -172,3 +172,59 @@ def test_lexicons_try_their_pattern_wherever_it_can_match() -> None:
             for text in texts:
                 got = [(m.span(), m.group()) for m in lex._matches(i, pattern, text)]
                 assert got == [(m.span(), m.group()) for m in pattern.finditer(text)], text
+
+
+def test_runs_are_the_letter_digit_runs() -> None:
+    from services.enrich.steps.screen import runs
+
+    odd = [
+        "\u0130stanbul \u212aelvin",
+        "caf\u00e9-na\u00efve 2.5x",
+        "a\ud800b",
+        "\u00c0 la A1b2",
+        "x\u0301y",
+    ]
+    for text in TEXTS + _corpus() + odd:
+        for t in (text, fold(text)):
+            assert runs(t) == re.findall(r"[a-z0-9]+", t), t
+
+
+def test_a_word_gets_the_bits_of_every_piece_inside_it() -> None:
+    from services.enrich.steps.screen import _VOCABULARY
+
+    words = {w for text in TEXTS + _corpus() for w in re.findall(r"[a-z0-9]+", fold(text))}
+    for word in words:
+        expected = 0
+        for piece, bits in _VOCABULARY.pieces.items():
+            if piece in word:
+                expected |= bits
+        assert _VOCABULARY._learn(word) == expected, word
+
+
+def test_literal_gate_never_skips_a_rule_that_matches() -> None:
+    from services.enrich.steps.screen import may_match
+
+    texts = TEXTS + _corpus()
+    for pattern in RULES:
+        need = literals(pattern)
+        for text in texts:
+            if pattern.search(text):
+                assert may_match(need, fold(text)), (pattern.pattern, text)
+
+
+def test_lowered_forms_match_the_same_on_ascii_text() -> None:
+    from services.enrich.steps.screen import lowered, matched_texts
+
+    texts = [t for t in TEXTS + _corpus() if t.isascii()]
+    forms = [(p, lowered(p)) for p in RULES]
+    assert sum(low is not None for _, low in forms) >= 30
+    for pattern, low in forms:
+        if low is None:
+            continue
+        assert low.pattern[0].islower() or low.pattern[0].isdigit(), low.pattern
+        for text in texts:
+            spans = [m.span() for m in low.finditer(fold(text))]
+            assert spans == [m.span() for m in pattern.finditer(text)], (pattern.pattern, text)
+            if not pattern.groups:
+                got = matched_texts(quick(pattern), low, text, fold(text))
+                assert got == pattern.findall(text)
