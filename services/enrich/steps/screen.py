@@ -178,7 +178,7 @@ def may_match(need: Literals | None, folded: str) -> bool:
     return any(map(folded.__contains__, need))
 
 
-_MEMO_MAX = 100_000
+_MEMO_MAX = 20_000  # words; bounded for flat memory (see dedup._MEMO_MAX)
 
 
 class _Vocabulary:
