@@ -111,9 +111,9 @@ class _Stale(Exception):
 class Client:
     """Kept-alive connections for one event loop; use it only on that loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self._idle: dict[Origin, list[_Conn]] = {}
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls  # the roots to verify against; the system's and certifi's by default
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:

@@ -1,10 +1,14 @@
-"""The webhook HTTP/1.1 client against real loopback servers: framing, keep-alive, limits and
-the error names attempts record."""
+"""The webhook HTTP/1.1 client against real loopback servers, plain and TLS: framing,
+keep-alive, limits, the TLS name apart from the address, and the error names attempts record."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -28,9 +32,15 @@ class Server:
     """A loopback server answering each request with `answer(n)` (raw bytes, n counts requests);
     a `None` answer closes the connection without a response."""
 
-    def __init__(self, answer: Callable[[int], bytes | None], close_after: bool = False) -> None:
+    def __init__(
+        self,
+        answer: Callable[[int], bytes | None],
+        close_after: bool = False,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.answer = answer
         self.close_after = close_after
+        self.tls = tls
         self.connections = 0
         self.requests: list[tuple[str, bytes]] = []
 
@@ -40,7 +50,7 @@ class Server:
             while True:
                 try:
                     self.requests.append(await read_request(reader))
-                except asyncio.IncompleteReadError:
+                except (asyncio.IncompleteReadError, ConnectionError):
                     return
                 out = self.answer(len(self.requests) - 1)
                 if out is None:
@@ -53,9 +63,9 @@ class Server:
             writer.close()
 
     async def __aenter__(self) -> tuple[Server, http1.Origin]:
-        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0, ssl=self.tls)
         port = self.server.sockets[0].getsockname()[1]
-        return self, ("http", "127.0.0.1", port, None)
+        return self, ("https" if self.tls else "http", "127.0.0.1", port, None)
 
     async def __aexit__(self, *_: object) -> None:
         self.server.close()
@@ -115,6 +125,16 @@ class TestFraming:
             assert srv.connections == 2
         await client.aclose()
 
+    async def test_a_redirect_is_an_answer_not_followed(self) -> None:
+        moved = (
+            b"HTTP/1.1 302 Found\r\nlocation: http://169.254.169.254/\r\ncontent-length: 0\r\n\r\n"
+        )
+        client = http1.Client()
+        async with Server(lambda n: moved) as (srv, origin):
+            r = await client.post(origin, "/", HEADERS, b"x", 5)
+        await client.aclose()
+        assert (r.status_code, len(srv.requests)) == (302, 1)
+
 
 class TestFailures:
     async def test_a_kept_connection_the_server_closed_is_replaced_once(self) -> None:
@@ -126,12 +146,23 @@ class TestFailures:
             await client.aclose()
         assert len(srv.requests) == 3  # nothing sent twice to the server
 
+    async def test_a_request_a_kept_connection_dropped_unanswered_is_sent_once_more(self) -> None:
+        # The second request meets the kept connection as the server drops it (the race with an
+        # idle timeout): sent again, once, on a new connection.
+        client = http1.Client()
+        async with Server(lambda n: None if n == 1 else OK) as (srv, origin):
+            for _ in range(2):
+                assert (await client.post(origin, "/", HEADERS, b"x", 5)).status_code == 200
+        await client.aclose()
+        assert (srv.connections, len(srv.requests)) == (2, 3)
+
     async def test_no_response_on_a_new_connection_is_a_protocol_error(self) -> None:
         client = http1.Client()
-        async with Server(lambda n: None) as (_, origin):
+        async with Server(lambda n: None) as (srv, origin):
             with pytest.raises(http1.RemoteProtocolError):
                 await client.post(origin, "/", HEADERS, b"x", 5)
         await client.aclose()
+        assert len(srv.requests) == 1  # not sent again
 
     async def test_a_server_that_never_answers_is_a_read_timeout(self) -> None:
         hold = asyncio.Event()
@@ -148,6 +179,14 @@ class TestFailures:
         hold.set()
         server.close()
         await server.wait_closed()
+        await client.aclose()
+
+    async def test_the_deadline_covers_the_body(self) -> None:
+        stalled = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab"  # 8 bytes never come
+        client = http1.Client()
+        async with Server(lambda n: stalled) as (_, origin):
+            with pytest.raises(http1.ReadTimeout):
+                await client.post(origin, "/", HEADERS, b"x", 0.3)
         await client.aclose()
 
     async def test_nothing_listening_is_a_connect_error(self) -> None:
@@ -182,3 +221,69 @@ class TestFailures:
             await client.post(origin, "/a b/%41?q=é", HEADERS, b"x", 5)
         await client.aclose()
         assert srv.requests[0][0].startswith("POST /a%20b/%41?q=%C3%A9 HTTP/1.1\r\n")
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for hook.test and other.test (not for 127.0.0.1)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(
+        [
+            *(
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ),
+            *("-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=hook"),
+            *("-addext", "subjectAltName=DNS:hook.test,DNS:other.test"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def server_tls(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(*certificate)
+    return ctx
+
+
+class TestTLS:
+    async def test_connects_to_the_address_and_verifies_the_name_it_sends(
+        self, certificate: tuple[Path, Path]
+    ) -> None:
+        tls = server_tls(certificate)
+        names: list[str | None] = []
+        tls.sni_callback = lambda _sock, name, _ctx: names.append(name)
+        client = http1.Client(tls=ssl.create_default_context(cafile=str(certificate[0])))
+        async with Server(lambda n: OK, tls=tls) as (srv, (scheme, ip, port, _)):
+            for name in ("hook.test", "other.test", "hook.test"):
+                r = await client.post((scheme, ip, port, name), "/", HEADERS, b"x", 5)
+                assert r.status_code == 200
+            # A TLS connection serves only the name it was verified for: one per name.
+            assert srv.connections == 2
+            assert names == ["hook.test", "other.test"]
+            with pytest.raises(http1.ConnectError):  # the certificate is not for this name
+                await client.post((scheme, ip, port, "evil.test"), "/", HEADERS, b"x", 5)
+            with pytest.raises(http1.ConnectError):  # nor for the address
+                await client.post((scheme, ip, port, ip), "/", HEADERS, b"x", 5)
+            await client.aclose()
+        assert len(srv.requests) == 3
+
+    async def test_an_unknown_authority_is_a_connect_error(
+        self, certificate: tuple[Path, Path]
+    ) -> None:
+        client = http1.Client()  # the default roots
+        async with Server(lambda n: OK, tls=server_tls(certificate)) as (srv, origin):
+            with pytest.raises(http1.ConnectError):
+                await client.post((*origin[:3], "hook.test"), "/", HEADERS, b"x", 5)
+        await client.aclose()
+        assert srv.requests == []
