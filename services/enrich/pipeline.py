@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.enrich.steps import Evidence, evidence
+from services.enrich.steps import Evidence
 from services.enrich.steps.category import categorize
 from services.enrich.steps.companies import mentioned_companies, resolve_company
 from services.enrich.steps.dedup import simhash64
@@ -80,7 +80,7 @@ def _entity_evidence(entities: list[dict[str, Any]]) -> list[Evidence]:
     by_rule: dict[str, list[str]] = {}
     for ent in entities:
         by_rule.setdefault(f"{ent['kind']}:{ent['evidence']}", []).append(str(ent["text"]))
-    return [evidence(rule, words) for rule, words in by_rule.items()]
+    return [{"rule": rule, "words": list(dict.fromkeys(words))} for rule, words in by_rule.items()]
 
 
 def enrich(report: Report) -> Enriched:

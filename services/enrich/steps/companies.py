@@ -178,7 +178,7 @@ def resolve_company(raw: str) -> tuple[str, str, Evidence]:
     if key in _INDEX:
         slug = _INDEX[key]
         rule = "slug" if cleaned == slug else "alias"
-        return slug, COMPANIES[slug].name, evidence(rule, [cleaned])
+        return slug, COMPANIES[slug].name, {"rule": rule, "words": [cleaned]}
     stripped = _strip_suffixes(key)
     if stripped in _INDEX:
         slug = _INDEX[stripped]
@@ -198,7 +198,10 @@ def mentioned_companies(text: str) -> list[tuple[str, Evidence]]:
     found: dict[str, list[str]] = {}
     for hit in _MENTIONS.find(text):
         found.setdefault(hit.value, []).append(hit.text)
-    return [(slug, evidence("alias-mention", words)) for slug, words in found.items()]
+    return [
+        (slug, {"rule": "alias-mention", "words": list(dict.fromkeys(words))})
+        for slug, words in found.items()
+    ]
 
 
 _RIVAL_OF: dict[str, str] = {}

@@ -56,7 +56,9 @@ def score_importance(
     """(importance 0..100, one evidence item per contribution)."""
     ents = list(entities)
     base = BASE.get(category, 25)
-    ev = [evidence(f"base:{category}", [], points=base)]
+    # Evidence items with no word or one word (or distinct ones) as literals: `evidence` would
+    # only rebuild the same dict, and an event makes several.
+    ev: list[Evidence] = [{"rule": f"base:{category}", "words": [], "points": base}]
     total = base
 
     amounts = [(e["value"], e["text"]) for e in ents if e["kind"] == "money"]
@@ -65,17 +67,17 @@ def score_importance(
         points = min(MONEY_CAP, round(MONEY_POINTS_PER_DECADE * math.log10(max(value, 1) / 1e6)))
         if points > 0:
             total += points
-            ev.append(evidence("money-log-scaled", [text], points=points, usd=value))
+            ev.append({"rule": "money-log-scaled", "words": [text], "points": points, "usd": value})
 
     if transition:
         total += TRANSITION_POINTS
-        ev.append(evidence("phase-transition", [], points=TRANSITION_POINTS))
+        ev.append({"rule": "phase-transition", "words": [], "points": TRANSITION_POINTS})
 
     voices = sorted({k for k in (_source_key(s) for s in sources) if k})
     if len(voices) > 1:
         points = min(SOURCE_CAP, SOURCE_POINTS * (len(voices) - 1))
         total += points
-        ev.append(evidence("independent-sources", voices, points=points))
+        ev.append({"rule": "independent-sources", "words": voices, "points": points})  # distinct
 
     major = [
         str(e["text"])

@@ -76,7 +76,9 @@ def phase_of(company: str, occurred: OccurredDate) -> tuple[str | None, list[Evi
             evidence("before-first-phase", [phases[0].slug], first=phases[0].start.isoformat())
         )
     else:
-        ev.append(evidence("phase-in-force", [current.slug], since=current.start.isoformat()))
+        ev.append(
+            {"rule": "phase-in-force", "words": [current.slug], "since": current.start.isoformat()}
+        )
     # A coarse date ("2019") can straddle a change of structure; say so rather than pretend.
     crossed = [p for p in phases if occurred.start < p.start <= occurred.end]
     if crossed:

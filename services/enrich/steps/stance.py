@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from services.enrich.steps import Evidence, evidence
+from services.enrich.steps import Evidence
 from services.enrich.steps.screen import Screen, fold, indexes, lowered, matched_texts, quick
 
 _RULES: tuple[tuple[str, str, float], ...] = (
@@ -81,5 +81,9 @@ def score_stance(text: str) -> tuple[float, list[Evidence]]:
         if winner in fired:
             fired.pop(loser, None)
     total = float(sum(weight for weight, _ in fired.values()))
-    ev = [evidence(f"stance:{n}", words, weight=w) for n, (w, words) in fired.items()]
+    # `evidence(f"stance:{n}", words, weight=w)`, built in place (an event makes several).
+    ev: list[Evidence] = [
+        {"rule": f"stance:{n}", "words": list(dict.fromkeys(words)), "weight": w}
+        for n, (w, words) in fired.items()
+    ]
     return round(max(-1.0, min(1.0, total)), 3), ev

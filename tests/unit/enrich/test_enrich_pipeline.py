@@ -137,3 +137,24 @@ def test_enrich_is_fast() -> None:
         enrich(report)
     per_event = (time.perf_counter() - started) / 100
     assert per_event < 0.01  # about a millisecond on a 2-core machine; generous for CI noise
+
+
+def test_evidence_built_in_place_is_what_evidence_builds() -> None:
+    """Steps build some evidence items as dict literals (faster); each must be exactly the item
+    `evidence(rule, words, **extra)` makes: same keys in the same order, words deduplicated."""
+    from pivotwatch.seed import seed_events
+    from services.enrich.steps import evidence
+    from services.enrich.storage import to_report
+
+    checked = 0
+    for ev in seed_events():
+        out = enrich(to_report(ev["data"]))
+        for items in out.evidence.values():
+            for item in items:
+                if item["rule"] == "simhash64" or "hamming" in item:
+                    continue
+                extra = {k: v for k, v in item.items() if k not in ("rule", "words")}
+                rebuilt = evidence(item["rule"], item["words"], **extra)
+                assert list(rebuilt.items()) == list(item.items()), item
+                checked += 1
+    assert checked > 100
