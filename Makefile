@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: install up test test-unit test-integration test-e2e test-browser test-external check fmt clean \
-	fuzz bench bench-quick bench-pipeline test-faults soak
+	fuzz bench bench-quick bench-pipeline bench-profile test-faults soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# Where P1, P2, P4 and P5 spend their CPU: py-spy under each scenario's load
+# (bench/results/profile-*.txt; docs/benchmarks.md quotes them).
+bench-profile: $(STAMP)
+	$(BIN)/python -m bench.profile p1 p2 p4 p5
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
