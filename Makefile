@@ -82,4 +82,4 @@ bench-quick: $(STAMP)
 
 # Enrichment pipeline speed (µs per typical event on one core, against a baseline in the same run).
 bench-pipeline: $(STAMP)
-	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python -m bench.bench_pipeline

@@ -129,18 +129,21 @@ def _to_signed(value: int) -> int:
 
 
 _LANES: dict[str, int] = {}
-# The vote counts every bit column at once: each digest bit becomes a 16-bit lane of one integer
-# (written as hex "000b" per bit), so summing the integers sums the columns lane by lane.
-_LANE_ONES = int("0001" * 64, 16)
-_LANE_LIMIT = 1 << 15  # more features than this could carry a lane into the next: count slowly
-# A byte's eight bits as eight 16-bit lanes (16 bytes, most significant bit first).
-_BYTE_LANES = tuple(
-    int("".join("000" + b for b in format(byte, "08b")), 16).to_bytes(16) for byte in range(256)
-)
+# The vote counts every bit column at once: each digest bit becomes an 8-bit lane of one integer
+# (written as hex "0b" per bit), so summing the integers sums the columns lane by lane. (8-bit
+# lanes, not wider: the sum of an event's features is half as long an integer.)
+_LANE_ONES = int("01" * 64, 16)
+_LANE_BITS = 8
+# Up to this many features no lane can carry into the next, even with the vote's bias added (see
+# `simhash64`); more are counted slowly.
+_LANE_LIMIT = 1 << (_LANE_BITS - 1)
+_MAX_FAST_FEATURES = 2 * _LANE_LIMIT - 1
+# A byte's eight bits as eight 8-bit lanes (8 bytes, most significant bit first).
+_BYTE_LANES = tuple(bytes((byte >> (7 - k)) & 1 for k in range(8)) for byte in range(256))
 
 
 def _lanes(feature: str) -> int:
-    """The feature's 64-bit BLAKE2b digest, one 16-bit lane per bit, most significant first."""
+    """The feature's 64-bit BLAKE2b digest, one 8-bit lane per bit, most significant first."""
     lanes = _LANES.get(feature)
     if lanes is None:
         if len(_LANES) >= _MEMO_MAX:
@@ -186,17 +189,17 @@ def simhash64(text: str) -> int:
     n = len(words) + len(pairs)
     if not n:
         return 0
-    if n >= _LANE_LIMIT:
+    if n > _MAX_FAST_FEATURES:
         return _to_signed(_vote_slowly(words + list(map(" ".join, pairs))))
     # Column-wise vote (most significant bit first): a bit is set when most features set it,
-    # i.e. its count reaches n // 2 + 1; adding 2**15 - (n // 2 + 1) to every lane sets the
-    # lane's top bit exactly then.
+    # i.e. its count reaches n // 2 + 1; adding 2**7 - (n // 2 + 1) to every lane sets the
+    # lane's top bit exactly then (and a lane stays below 2**8 while n < 2**8).
     try:
         counts = sum(map(_LANES.__getitem__, words)) + sum(map(_PAIR_LANES.__getitem__, pairs))
     except KeyError:  # a feature not seen yet: digest the new ones, then sum
         counts = sum(map(_lanes, words)) + sum(map(_pair_lanes, pairs))
-    top = (counts + (_LANE_LIMIT - n // 2 - 1) * _LANE_ONES) >> 15 & _LANE_ONES
-    return _to_signed(int(format(top, "0256x")[3::4], 2))
+    top = (counts + (_LANE_LIMIT - n // 2 - 1) * _LANE_ONES) >> (_LANE_BITS - 1) & _LANE_ONES
+    return _to_signed(int(format(top, "0128x")[1::2], 2))
 
 
 def hamming(a: int, b: int) -> int:

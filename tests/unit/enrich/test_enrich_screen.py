@@ -70,6 +70,18 @@ class TestSimhashVote:
         expected = _to_signed(_vote_slowly(features)) if features else 0
         assert simhash64(text) == expected
 
+    @pytest.mark.parametrize("k", [1, 2, 63, 64, 65, 126, 127, 128, 129, 130, 200, 255, 256, 400])
+    def test_lane_vote_at_the_lane_limit(self, k: int) -> None:
+        # One word repeated: every lane counts 0 or all of the features, the fullest lanes can be;
+        # and a mix of two words, counts near the half. Around 2 * k - 1 = 255 features the
+        # fast 8-bit lanes give way to the slow count.
+        from services.enrich.steps.dedup import terms
+
+        for text in (" ".join(["alpha"] * k), " ".join(["alpha", "beta"] * k)):
+            words = terms(text)
+            features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+            assert simhash64(text) == _to_signed(_vote_slowly(features))
+
 
 def _lexicon_originals() -> list[re.Pattern[str]]:
     from services.enrich.steps import Lexicon, _trie_alternation
