@@ -75,7 +75,7 @@ bench: $(STAMP)
 # Where P1, P2, P4 and P5 spend their CPU: py-spy under each scenario's load
 # (bench/results/profile-*.txt; docs/benchmarks.md quotes them).
 bench-profile: $(STAMP)
-	$(BIN)/python -m bench.profile p1 p2 p4 p5
+	$(BIN)/python -m bench.profiles p1 p2 p4 p5
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick

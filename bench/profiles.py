@@ -1,6 +1,6 @@
 """Where each scenario's CPU goes: py-spy on the process that carries it, under the scenario's load.
 
-    python -m bench.profile p1 p2 p4 p5      # or a subset; --seconds N (default 12)
+    python -m bench.profiles p1 p2 p4 p5      # or a subset; --seconds N (default 12)
 
 For each scenario a stack starts as `bench.run` starts it, the scenario's load runs in its own
 process (bench/loadgen.py), and `py-spy record` samples the process that limits the scenario (the
