@@ -263,7 +263,7 @@ def p3_freshness(report: Report, seconds: float) -> None:
     )
 
 
-def write(report: Report) -> None:
+def write(report: Report, echo: bool = True) -> None:
     RESULTS.mkdir(exist_ok=True)
     meta = {
         "when": datetime.now(UTC).isoformat(),
@@ -282,7 +282,8 @@ def write(report: Report) -> None:
         for k, v in figures.items():
             lines.append(f"| {name} | {k} | {_fmt(v)} |")
     (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    if echo:
+        print("\n".join(lines))
 
 
 # What P1, P2, P3 and P5 start their stacks with; the shared stack of quick mode has all of it.
@@ -319,6 +320,7 @@ def main() -> None:
         t0 = time.monotonic()
         SCENARIOS[name](report, seconds)
         took[f"{name}_seconds"] = time.monotonic() - t0
+        write(report, echo=False)  # what is measured so far survives a later scenario's failure
 
     if args.quick:
         # P4 fills its own stack with stored events; the others share one stack (started once,
