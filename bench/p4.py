@@ -63,7 +63,7 @@ SELECT
     '{}', '{}', g, NULL, false, true,
     t, t, t, t, 1, NULL, '{}'::jsonb
 FROM generate_series(1::bigint, %(n)s::bigint) AS g,
-     LATERAL (SELECT date '2000-01-01' + ((g * 7919) %% 9131) AS d,
+     LATERAL (SELECT date '2000-01-01' + ((g * 7919) %% 9131)::int AS d,
                      now() - interval '1 hour' + (g * interval '3600 seconds') / %(n)s AS t) x
 """
 
