@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # When set, each notify worker process serves its delivery metrics on this port.
     notify_metrics_port: int = 0
 
+    # FastAPI's native OpenTelemetry instrumentation (needs a provider configured to export).
+    opentelemetry: bool = False
+
     # Read side.
     require_read_key: bool = False
     # Rendered timeline pages kept per timeline process while the change feed shows no change

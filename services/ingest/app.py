@@ -13,7 +13,7 @@ from services.ingest.publisher import Publisher
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.routes import router
 from shared.auth import PrincipalCache
-from shared.http import install_common, redis_check
+from shared.http import install_common, redis_check, telemetry
 from shared.settings import Settings, get_settings
 
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await client.aclose()
 
     app = FastAPI(
+        telemetry=telemetry(settings),
         title="pivotwatch ingest",
         version="0.1.0",
         lifespan=lifespan,

@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.notify.metrics import refresh_queue_depth_async
 from services.notify.subscriptions import router
-from shared.http import database_and_redis, database_and_redis_checks, install_common
+from shared.http import database_and_redis, database_and_redis_checks, install_common, telemetry
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("pivotwatch.notify")
@@ -19,6 +19,7 @@ log = logging.getLogger("pivotwatch.notify")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
+        telemetry=telemetry(settings),
         title="pivotwatch notify",
         version="0.1.0",
         lifespan=database_and_redis(settings),

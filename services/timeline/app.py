@@ -8,13 +8,14 @@ from starlette.middleware.cors import CORSMiddleware
 from services.timeline.cache import PageCache
 from services.timeline.routes import router
 from services.timeline.web import router as web_router
-from shared.http import database_and_redis, database_and_redis_checks, install_common
+from shared.http import database_and_redis, database_and_redis_checks, install_common, telemetry
 from shared.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
+        telemetry=telemetry(settings),
         title="pivotwatch timeline",
         version="0.1.0",
         # Pool as large as the concurrency it serves: connections past the pool are closed on
