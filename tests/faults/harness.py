@@ -24,6 +24,7 @@ import os
 import random
 import re
 import signal
+import socket
 import threading
 import time
 from collections import Counter, defaultdict
@@ -314,6 +315,7 @@ class Receiver:
         self.policy: Callable[[str], Reply] = lambda hook: Reply()
         self.port = 0
         self.server: ThreadingHTTPServer | None = None
+        self.connections: set[Any] = set()
         self.up()
 
     def url(self, hook: str) -> str:
@@ -376,9 +378,19 @@ class Receiver:
         return Handler
 
     def up(self) -> None:
+        open_connections = self.connections
+
         class Server(ThreadingHTTPServer):
             daemon_threads = True
             request_queue_size = 512  # the default 5 drops a sender's burst of connections
+
+            def process_request(self, request: Any, client_address: Any) -> None:
+                open_connections.add(request)
+                super().process_request(request, client_address)
+
+            def shutdown_request(self, request: Any) -> None:
+                open_connections.discard(request)
+                super().shutdown_request(request)
 
             def handle_error(self, request: Any, client_address: Any) -> None:
                 return None  # the sender gave up on a slow answer: a broken pipe is expected
@@ -388,10 +400,18 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def down(self) -> None:
+        """As an endpoint that crashed: new connections are refused and the kept-alive ones
+        (a sender reuses them between deliveries) are cut."""
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+        for conn in list(self.connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                conn.close()
+        self.connections.clear()
 
     def answer(self, reply: Reply) -> Callable[[], int]:
         """Answer every request with `reply` from now on; returns a count of those answered."""
