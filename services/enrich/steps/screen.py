@@ -13,7 +13,7 @@ Kelvin sign) before lowering.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import reduce
 from operator import or_
 
@@ -346,11 +346,11 @@ def _is_word_ascii(ch: str) -> bool:
     return ch.isascii() and ch.isalnum()
 
 
-def _split_top(src: str) -> list[str] | None:
-    """`src` cut at its top-level "|" (None if the brackets do not balance)."""
-    parts: list[str] = []
-    depth, start, i, n = 0, 0, 0, len(src)
-    while i < n:
+def _structure(src: str) -> Iterator[tuple[int, str]]:
+    """The positions of `src`'s "(", ")" and "|" outside escapes and character classes;
+    ValueError when a class does not close."""
+    i = 0
+    while i < len(src):
         ch = src[i]
         if ch == "\\":
             i += 2
@@ -358,18 +358,30 @@ def _split_top(src: str) -> list[str] | None:
         if ch == "[":
             i = _class_end(src, i)
             if i < 0:
-                return None
+                raise ValueError("unclosed character class")
             continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                return None
-        elif ch == "|" and depth == 0:
-            parts.append(src[start:i])
-            start = i + 1
+        if ch in "()|":
+            yield i, ch
         i += 1
+
+
+def _split_top(src: str) -> list[str] | None:
+    """`src` cut at its top-level "|" (None if the brackets do not balance)."""
+    parts: list[str] = []
+    depth, start = 0, 0
+    try:
+        for i, ch in _structure(src):
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth < 0:
+                    return None
+            elif depth == 0:
+                parts.append(src[start:i])
+                start = i + 1
+    except ValueError:
+        return None
     if depth:
         return None
     parts.append(src[start:])
@@ -395,24 +407,17 @@ def _class_end(src: str, i: int) -> int:
 
 def _group_end(src: str) -> int:
     """The index after the group opening at `src[0]` ("("), or -1."""
-    depth, i = 0, 0
-    while i < len(src):
-        ch = src[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "[":
-            i = _class_end(src, i)
-            if i < 0:
-                return -1
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
+    depth = 0
+    try:
+        for i, ch in _structure(src):
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth == 0:
+                    return i + 1
+    except ValueError:
+        return -1
     return -1
 
 
