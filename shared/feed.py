@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 
 from shared.redis_keys import TIMELINE_STREAM, TIMELINE_STREAM_MAXLEN
 
@@ -26,9 +27,14 @@ def item(ev: Any, kind: str, version: int) -> Item:
     }
 
 
-def append(client: Redis, items: Iterable[Item]) -> None:
-    """Append entries in one round trip (the feed keeps about TIMELINE_STREAM_MAXLEN)."""
-    pipe = client.pipeline(transaction=False)
+def queue(pipe: Pipeline, items: Iterable[Item]) -> None:
+    """Queue the entries' XADDs on `pipe` (the feed keeps about TIMELINE_STREAM_MAXLEN)."""
     for entry in items:
         pipe.xadd(TIMELINE_STREAM, entry, maxlen=TIMELINE_STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+
+
+def append(client: Redis, items: Iterable[Item]) -> None:
+    """Append entries in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    queue(pipe, items)
     pipe.execute()

@@ -26,9 +26,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.enrich import deadletter
 from services.enrich.storage import ChunkResult, ConcurrentWrite, store_chunk
+from shared import feed
 from shared.db import Outbox
 from shared.metrics import EVENTS_STORED
-from shared.redis_keys import TIMELINE_STREAM, TIMELINE_STREAM_MAXLEN, status_key
+from shared.redis_keys import status_key
 
 log = logging.getLogger("pivotwatch.enrich")
 
@@ -133,8 +134,7 @@ def announce(client: Redis, result: ChunkResult, send_fanout: SendFanout) -> Non
         send_fanout(result.outbox_ids)
     now = datetime.now(UTC).isoformat()
     pipe = client.pipeline(transaction=False)
-    for item in result.feed:
-        pipe.xadd(TIMELINE_STREAM, item, maxlen=TIMELINE_STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+    feed.queue(pipe, result.feed)
     for o in result.outcomes:
         EVENTS_STORED.labels(o.state).inc()
         fields: dict[str, str] = {"stored_at": now, "version": str(o.version)}
