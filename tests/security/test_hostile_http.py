@@ -42,6 +42,22 @@ def event(**data: Any) -> dict[str, Any]:
     }
 
 
+def binary_post(
+    ingest: Live, auth: tuple[bytes, bytes], ce_id: bytes, source: bytes = b"/tests/security"
+) -> RawResponse:
+    """POST /v1/events in binary mode with these raw `ce-id` and `ce-source` header bytes."""
+    headers = [
+        auth,
+        JSON,
+        (b"ce-specversion", b"1.0"),
+        (b"ce-id", ce_id),
+        (b"ce-source", source),
+        (b"ce-type", b"dev.pivotwatch.strategy.reported"),
+    ]
+    body = orjson.dumps(event()["data"])
+    return raw_request(ingest.port, http_request("POST", b"/v1/events", headers, body))
+
+
 def assert_error(r: RawResponse, status: int, field: str | None = None) -> dict[str, Any]:
     assert r.status == status, (r.status, r.body[:300])
     body: dict[str, Any] = r.json()
@@ -119,17 +135,7 @@ class TestIngestHostileHeaders:
     def test_invalid_utf8_in_ce_headers_is_taken_as_latin1_text_or_refused(
         self, ingest: Live, auth: tuple[bytes, bytes], redis_client: Redis
     ) -> None:
-        headers = [
-            auth,
-            JSON,
-            (b"ce-specversion", b"1.0"),
-            (b"ce-id", b"id-\xff\xfe-\xc3\x28"),
-            (b"ce-source", b"/tests/\x80\x81"),
-            (b"ce-type", b"dev.pivotwatch.strategy.reported"),
-        ]
-        r = raw_request(
-            ingest.port, http_request("POST", b"/v1/events", headers, orjson.dumps(event()["data"]))
-        )
+        r = binary_post(ingest, auth, b"id-\xff\xfe-\xc3\x28", source=b"/tests/\x80\x81")
         # HTTP header bytes are ISO-8859-1: the id is the text those bytes spell, kept as such.
         assert r.status == 202, r.body
         assert r.json()["ce_id"] == "id-\xff\xfe-\xc3\x28"
@@ -138,34 +144,14 @@ class TestIngestHostileHeaders:
     def test_percent_encoded_invalid_utf8_in_a_ce_header_is_replaced_not_an_error(
         self, ingest: Live, auth: tuple[bytes, bytes]
     ) -> None:
-        headers = [
-            auth,
-            JSON,
-            (b"ce-specversion", b"1.0"),
-            (b"ce-id", b"id-%ff%fe"),
-            (b"ce-source", b"/tests/security"),
-            (b"ce-type", b"dev.pivotwatch.strategy.reported"),
-        ]
-        r = raw_request(
-            ingest.port, http_request("POST", b"/v1/events", headers, orjson.dumps(event()["data"]))
-        )
+        r = binary_post(ingest, auth, b"id-%ff%fe")
         assert r.status == 202, r.body
         assert r.json()["ce_id"] == "id-\ufffd\ufffd"
 
     def test_a_nul_in_a_ce_header_is_a_422_naming_the_attribute(
         self, ingest: Live, auth: tuple[bytes, bytes], redis_client: Redis
     ) -> None:
-        headers = [
-            auth,
-            JSON,
-            (b"ce-specversion", b"1.0"),
-            (b"ce-id", b"id-%00"),
-            (b"ce-source", b"/tests/security"),
-            (b"ce-type", b"dev.pivotwatch.strategy.reported"),
-        ]
-        r = raw_request(
-            ingest.port, http_request("POST", b"/v1/events", headers, orjson.dumps(event()["data"]))
-        )
+        r = binary_post(ingest, auth, b"id-%00")
         assert assert_error(r, 422, "id")["detail"] == NUL_REASON
         assert redis_client.xlen(INGEST_STREAM) == 0
 
@@ -203,17 +189,7 @@ class TestIngestHostileHeaders:
     def test_a_64_kib_ce_attribute_in_binary_mode_is_refused_for_its_size(
         self, ingest: Live, auth: tuple[bytes, bytes]
     ) -> None:
-        headers = [
-            auth,
-            JSON,
-            (b"ce-specversion", b"1.0"),
-            (b"ce-id", b"i" * 65_536),
-            (b"ce-source", b"/tests/security"),
-            (b"ce-type", b"dev.pivotwatch.strategy.reported"),
-        ]
-        r = raw_request(
-            ingest.port, http_request("POST", b"/v1/events", headers, orjson.dumps(event()["data"]))
-        )
+        r = binary_post(ingest, auth, b"i" * 65_536)
         assert_error(r, 413, "body")
 
     @pytest.mark.parametrize(
