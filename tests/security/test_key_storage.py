@@ -19,7 +19,7 @@ from shared.settings import Settings
 
 
 def secret_part(key: str) -> str:
-    return key.rsplit("_", 1)[1]
+    return key.split("_", 2)[2]  # pw_<public id>_<token>; the token may itself hold "_"
 
 
 class TestKeysAreStoredHashed:

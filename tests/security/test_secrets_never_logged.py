@@ -38,8 +38,8 @@ def needles(*secrets: str) -> dict[str, str]:
     out = {}
     for s in secrets:
         out[s] = s
-        if s.startswith("pw_"):
-            out[s.rsplit("_", 1)[1]] = f"random part of {s[:12]}..."
+        if s.startswith("pw_"):  # pw_<public id>_<token_urlsafe>: the token may hold "_" itself
+            out[s.split("_", 2)[2]] = f"random part of {s[:12]}..."
         if s.startswith("whsec_"):
             out[s.removeprefix("whsec_")] = f"base64 part of {s[:10]}..."
     return out
