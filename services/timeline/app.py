@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from services.timeline.cache import PageCache
+from services.timeline.cache import PageCache, PageCacheMiddleware
 from services.timeline.routes import router
 from services.timeline.web import router as web_router
 from shared.http import database_and_redis, database_and_redis_checks, install_common, telemetry
@@ -25,6 +25,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.pages = PageCache(settings.timeline_cache_entries, settings.timeline_cache_seconds)
+    # Innermost of the middleware: a cached page still passes CORS, metrics and hardening.
+    app.add_middleware(
+        PageCacheMiddleware, pages=app.state.pages, require_key=settings.require_read_key
+    )
     # CORS: the chronology is public data, so any origin may read it from a browser: GET only,
     # never with the browser's credentials (cookies are not used; a page that holds an API key
     # sends it itself). Ingest and notify have no CORS at all, so no other origin's page may call

@@ -10,7 +10,6 @@ With `require_read_key` on, every route here needs an API key (any scope).
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -21,8 +20,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response, StreamingResponse
 
-from services.timeline import exports, phases, queries, stream
-from services.timeline.cache import PageCache, Rendered
+from services.timeline import cache, exports, phases, queries, stream
 from services.timeline.exports import Format
 from services.timeline.queries import Doc, TimelineQuery
 from shared.errors import InvalidInput, NotFound
@@ -32,7 +30,7 @@ from shared.http import UUIDPath, authenticate
 PAGE_MAX = 500
 EXPORT_MAX = 10_000
 PHASES_MAX = 1000
-CACHE_HEADER = "x-pivotwatch-cache"
+CACHE_HEADER = cache.CACHE_HEADER.decode()
 
 
 async def read_access(request: Request) -> None:
@@ -197,21 +195,11 @@ async def _timeline(
     head: dict[str, Any],
     merged: bool,
 ) -> Response:
-    """A timeline page in `fmt`, from the page cache while the chronology has not changed."""
-    pages: PageCache = request.app.state.pages
-    key = str(request.url)
-    feed_id = await pages.feed_id(request.app.state.redis) if pages.enabled else None
-    if feed_id is not None and (hit := pages.get(key, feed_id)) is not None:
-        headers = {**dict(hit.headers), CACHE_HEADER: "hit"}
-        return Response(hit.body, media_type=hit.media_type, headers=headers)
-    # A session only on a miss: a hit costs no session and no connection.
+    """A timeline page in `fmt`, marked as one the page cache may keep (cache.py: a page the
+    cache holds and the change feed says is current never reaches this route)."""
     async with request.app.state.sessions() as session:
         body, media_type, headers = await _render(
             request, session, filters, slugs, fmt, head, merged
-        )
-    if feed_id is not None:
-        pages.put(
-            key, Rendered(body, media_type, tuple(headers.items()), feed_id, time.monotonic())
         )
     return Response(body, media_type=media_type, headers={**headers, CACHE_HEADER: "miss"})
 

@@ -4,14 +4,21 @@ the change feed shows no change, so a reader never misses a change announced bef
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import psycopg
+from redis import Redis
+from sqlalchemy.orm import Session, sessionmaker
 
 from pivotwatch.embedded import free_port
 from services.timeline.app import create_app
+from services.timeline.cache import PageCacheMiddleware
+from shared.auth import Scope, revoke_key
+from shared.metrics import HTTP_REQUESTS
 from shared.settings import Settings
-from tests.integration.timeline.conftest import Store, report
+from tests.integration.timeline.conftest import Store, report, running
 
 PATH = "/v1/companies/acme-ai/timeline"
 CACHE = "x-pivotwatch-cache"
@@ -88,3 +95,93 @@ async def test_errors_are_not_kept(settings: Settings, serve: Any) -> None:
         answers = [await client.get("/v1/companies/nobody/timeline") for _ in range(2)]
     assert [r.status_code for r in answers] == [404, 404]
     assert CACHE not in answers[1].headers
+
+
+def middleware(app: Any) -> PageCacheMiddleware:
+    """The app's page-cache layer, found in its built middleware stack."""
+    layer = app.middleware_stack
+    while not isinstance(layer, PageCacheMiddleware):
+        layer = layer.app
+    return layer
+
+
+def hits(route: str) -> float:
+    return HTTP_REQUESTS.labels("timeline", route, "200")._value.get()  # type: ignore[no-any-return]
+
+
+async def test_a_hit_passes_every_outer_layer_and_is_counted_under_its_route(
+    settings: Settings, serve: Any, store: Store
+) -> None:
+    store(report("h1", "Acme AI raises $5M", "2024-02"))
+    async with serve(create_app(settings)) as client:
+        first = await client.get(PATH, headers={"origin": "https://reader.example"})
+        before = hits("/v1/companies/{slug}/timeline")
+        hit = await client.get(
+            PATH, headers={"origin": "https://reader.example", "x-correlation-id": "corr-7"}
+        )
+        after = hits("/v1/companies/{slug}/timeline")
+    assert (first.headers[CACHE], hit.headers[CACHE]) == ("miss", "hit")
+    assert hit.content == first.content
+    assert hit.headers["access-control-allow-origin"] == "*"
+    assert hit.headers["x-content-type-options"] == "nosniff"
+    assert hit.headers["x-correlation-id"] == "corr-7"
+    assert hit.headers["content-length"] == str(len(first.content))
+    assert [v for k, v in hit.headers.multi_items() if k == CACHE] == ["hit"]
+    assert after == before + 1
+
+
+async def test_with_a_read_key_required_a_hit_needs_a_key_valid_now(
+    settings: Settings,
+    serve: Any,
+    store: Store,
+    make_key: Callable[..., str],
+    sessions: sessionmaker[Session],
+    redis_client: Redis,
+) -> None:
+    store(report("k1", "Acme AI raises $5M", "2024-02"))
+    key = make_key(Scope.EVENTS_WRITE)
+    locked = settings.model_copy(update={"require_read_key": True})
+    good = {"authorization": f"Bearer {key}"}
+    async with serve(create_app(locked)) as client:
+        first = await client.get(PATH, headers=good)
+        again = await client.get(PATH, headers=good)
+        anonymous = await client.get(PATH)
+        wrong = await client.get(PATH, headers={"authorization": "Bearer pw_nope_nope"})
+        with sessions() as session, session.begin():
+            assert revoke_key(session, redis_client, key.split("_")[1])
+        revoked = await client.get(PATH, headers=good)
+    assert (first.headers[CACHE], again.headers[CACHE]) == ("miss", "hit")
+    for refused in (anonymous, wrong, revoked):
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["field"] == "authorization"
+        assert CACHE not in refused.headers
+
+
+def test_many_readers_at_once_see_a_change_announced_before_they_asked(
+    settings: Settings, store: Store
+) -> None:
+    """Over real HTTP: 64 concurrent readers of a hot page after each of three changes. Every
+    answer shows every change stored before the burst began, and the readers shared feed reads."""
+    store(report("m0", "Acme AI raises $5M", "2024-02"))
+    app = create_app(settings)
+    with running(app) as base:
+
+        async def burst() -> list[httpx.Response]:
+            limits = httpx.Limits(max_connections=64)
+            async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as c:
+                return list(await asyncio.gather(*(c.get(PATH) for _ in range(64))))
+
+        asyncio.run(burst())  # warm: the page is in the cache
+        changes = [  # unlike one another, so none is merged as a near-duplicate
+            "Acme AI opens a research lab in Paris",
+            "Acme AI is sued by a former supplier",
+            "Acme AI appoints a new chief executive",
+        ]
+        for n, title in enumerate(changes, 1):
+            store(report(f"m{n}", title, f"2024-0{n + 2}"))
+            answers = asyncio.run(burst())
+            assert {r.status_code for r in answers} == {200}
+            for r in answers:
+                assert title in titles(r.json()), r.headers[CACHE]
+        clock = middleware(app).clock
+    assert clock.fetches < 4 * 64
