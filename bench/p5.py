@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 import psycopg
 
 from bench.common import Report, cpu_delta, cpu_snapshot, event_body, loadgen
@@ -33,6 +34,12 @@ from bench.stack import cpu_seconds, rss_mb, running_stack
 from pivotwatch.embedded import free_port, wait_for_port
 
 API = ("ingest", "timeline", "notify")
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores, every process)."""
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
 
 
 @contextlib.contextmanager
@@ -221,7 +228,7 @@ def p5_webhooks(report: Report, seconds: float) -> None:
         for sub_id in ids:
             unsubscribe(urls["notify"], key, sub_id)
         # -- latency at 200 events/s, 10 matching subscriptions of 100 ------------------------
-        with receiver() as (base, out, _pid):
+        with receiver() as (base, out, rcv_pid):
             latency_ids = []
             for i in range(subs):
                 flt = {"categories": ["licensing"] if i < 10 else ["legal"]}
@@ -230,6 +237,10 @@ def p5_webhooks(report: Report, seconds: float) -> None:
                 "content-type: application/cloudevents+json",
                 f"authorization: Bearer {key}",
             ]
+            # What the phase asks of the machine: every process's CPU while it runs, and the
+            # whole machine's busy cores (PostgreSQL, Redis and anything else running included).
+            lat_cpu0, lat_rcv0, machine0 = cpu_snapshot(stack), cpu_seconds(rcv_pid), busy_seconds()
+            lat_t0 = time.monotonic()
             res = loadgen(
                 urls["ingest"] + "/v1/events",
                 seconds / 2 if report.quick else seconds,
@@ -242,6 +253,11 @@ def p5_webhooks(report: Report, seconds: float) -> None:
             )
             offered = res["statuses"].get("202", 0)
             lat_stats = wait_received(base, offered * 10, 20 if report.quick else 300)
+            lat_wall = time.monotonic() - lat_t0
+            lat_cpu = cpu_delta(lat_cpu0, cpu_snapshot(stack))
+            lat_cpu["receiver"] = round(cpu_seconds(rcv_pid) - lat_rcv0, 2)
+            lat_cpu["loadgen"] = round(res["cpu_seconds"], 2)
+            machine_cores = (busy_seconds() - machine0) / lat_wall
         late = arrivals(out)
         with psycopg.connect(stack.database_url) as conn:
             rows = conn.execute(
@@ -274,6 +290,9 @@ def p5_webhooks(report: Report, seconds: float) -> None:
         stored_to_delivered_p50_ms=percentile(lags, 0.5),
         stored_to_delivered_p99_ms=percentile(lags, 0.99),
         target_p99_ms="<= 500",
+        latency_phase_seconds=lat_wall,
+        latency_phase_cpu_s=lat_cpu,
+        latency_phase_machine_busy_cores=machine_cores,
         service_cpu_s=cpu,
         receiver_cpu_s=receiver_cpu,
         naive_worker_cpu_s=naive["worker_cpu_s"],
