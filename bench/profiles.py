@@ -1,6 +1,6 @@
 """Where each scenario's CPU goes: py-spy on the process that carries it, under the scenario's load.
 
-    python -m bench.profiles p1 p2 p4 p5      # or a subset; --seconds N (default 12)
+    python -m bench.profiles p1 p2 p4 p5 p5-latency   # or a subset; --seconds N (default 12)
 
 For each scenario a stack starts as `bench.run` starts it, the scenario's load runs in its own
 process (bench/loadgen.py), and `py-spy record` samples the process that limits the scenario (the
@@ -182,9 +182,31 @@ def _p5(seconds: float) -> Callable[[Any, str], int]:
     return load
 
 
+def _p5_latency(seconds: float) -> Callable[[Any, str], int]:
+    """P5's latency phase: 200 events/s, 10 of 100 subscriptions match (deliveries made)."""
+
+    def load(stack: Any, key: str) -> int:
+        urls = stack.urls()
+        with receiver() as (base, _out, _pid):
+            for i in range(100):
+                flt = {"categories": ["licensing"] if i < 10 else ["legal"]}
+                subscribe(urls["notify"], key, f"{base}/l/{i}", flt)
+            headers = [
+                "content-type: application/cloudevents+json",
+                f"authorization: Bearer {key}",
+            ]
+            url = urls["ingest"] + "/v1/events"
+            loadgen(url, seconds + 3, 8, event_body("prof"), headers, "POST", rate=200, unique=True)
+            from bench.p5 import stats
+
+            return int(stats(base)["count"])
+
+    return load
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("scenarios", nargs="+", choices=["p1", "p2", "p4", "p5"])
+    p.add_argument("scenarios", nargs="+", choices=["p1", "p2", "p4", "p5", "p5-latency"])
     p.add_argument("--seconds", type=float, default=12.0)
     args = p.parse_args()
     RESULTS.mkdir(exist_ok=True)
@@ -196,6 +218,11 @@ def main() -> None:
             reports = [profile("p2", "ingest", s, _p2(s))]
         elif name == "p5":
             reports = [profile("p5", "notify-worker", s, _p5(s))]
+        elif name == "p5-latency":
+            reports = [
+                profile("p5-latency-notify", "notify-worker", s, _p5_latency(s)),
+                profile("p5-latency-enrich", "enrich-worker", s, _p5_latency(s)),
+            ]
         else:
             reports = [
                 profile(
