@@ -8,10 +8,13 @@ import threading
 from datetime import datetime
 from typing import Any
 
+import orjson
+import pytest
 from prometheus_client import REGISTRY
 from standardwebhooks import Webhook
 
 from pivotwatch.embedded import free_port
+from services.notify import delivery
 from services.notify.app import create_app
 from services.notify.delivery import EXCERPT_BYTES, dispatch, fanout
 from shared.db import Subscription, make_engine, session_factory
@@ -83,6 +86,23 @@ class TestFanout:
         for got in receiver.snapshot():
             by_sub.setdefault(got.webhook_id, []).append(got.sequence)
         assert sorted(s for seqs in by_sub.values() for s in seqs) == [1, 1, 2, 2, 3]
+
+    def test_a_fanout_of_several_inserts_numbers_every_delivery_once(
+        self, kit: Any, receiver: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(delivery, "FAN_INSERT_ROWS", 2)  # 9 deliveries: 5 INSERTs
+        subs = [kit.subscribe(receiver.url)[0] for _ in range(3)]
+        ids = [kit.add_event(title=f"e{i}") for i in range(3)]
+        created = kit.fanout(*ids)
+        assert len(created) == len(set(created)) == 9
+        assert kit.fanout(*ids) == []
+        kit.fanout(kit.add_event(title="e3"))  # the endpoints' sequence numbers were saved
+        for sub_id in subs:
+            got = kit.deliveries(sub_id)
+            assert [d.sequence for d in got] == [1, 2, 3, 4]
+            docs = [orjson.loads(d.body) for d in got]
+            assert [doc["sequence"] for doc in docs] == ["1", "2", "3", "4"]
+            assert [doc["data"]["event"]["title"] for doc in docs] == ["e0", "e1", "e2", "e3"]
 
     def test_a_fanout_takes_waiting_rows_along_and_the_tasks_behind_find_them_done(
         self, kit: Any, receiver: Any
