@@ -65,6 +65,7 @@ def _cold_us_per_event(reports: list[Report]) -> float:
     total = 0.0
     for r in reports:
         dedup._STEMS.clear()
+        dedup._CHUNK_TERMS.clear()
         dedup._LANES.clear()
         dedup._PAIR_LANES.clear()
         screen._VOCABULARY.clear()
