@@ -660,6 +660,37 @@ class Finder:
     def texts(self, text: str, folded: str) -> list[str]:
         """The texts the rule matches in `text` (its `findall` when it has no group)."""
         heads = self.heads
-        if heads is not None and len(folded) == len(text):
-            return [m.group() for m in matches_at(self.pattern, text, places(heads, folded))]
-        return matched_texts(self.quick, self.low, text, folded)
+        if heads is None or len(folded) != len(text):
+            return matched_texts(self.quick, self.low, text, folded)
+        # `matches_at(pattern, text, places(heads, folded))`, inlined: an event runs this for
+        # every rule that may fire, and most have one head that occurs once.
+        match = self.pattern.match
+        out: list[str] = []
+        if len(heads) == 1:
+            head = heads[0]
+            end = 0
+            at = folded.find(head)
+            while at >= 0:
+                m = match(text, at)
+                if m is None:
+                    at = folded.find(head, at + 1)
+                else:
+                    out.append(m.group())
+                    end = m.end()
+                    at = folded.find(head, end)
+            return out
+        starts: list[int] = []
+        for head in heads:
+            at = folded.find(head)
+            while at >= 0:
+                starts.append(at)
+                at = folded.find(head, at + 1)
+        starts.sort()
+        end = 0
+        for at in starts:
+            if at >= end:
+                m = match(text, at)
+                if m is not None:
+                    out.append(m.group())
+                    end = m.end()
+        return out
