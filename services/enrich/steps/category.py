@@ -184,6 +184,10 @@ _INDEX = {c: k for k, c in enumerate(_CATEGORIES)}
 _RIVAL_SHIFT_INDEXES = tuple(_INDEX[c] for c in _RIVAL_SHIFT)
 _COMPETITION = _INDEX[Category.COMPETITION]
 _FIELD_SCALES = (1.0, 0.6, 0.3)
+# Per rule, the evidence weight at each scale: `round(weight * scale, 3)`, computed once.
+_ROUNDED = tuple(
+    {scale: round(weight * scale, 3) for scale in _FIELD_SCALES} for *_, weight in _INFO
+)
 
 
 def categorize(
@@ -224,7 +228,7 @@ def categorize(
             ev = {
                 "rule": rule,
                 "words": list(dict.fromkeys(words)),
-                "weight": round(weight * best, 3),
+                "weight": _ROUNDED[i][best],
             }
             found.setdefault(k, []).append(ev)
 

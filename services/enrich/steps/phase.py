@@ -105,11 +105,15 @@ def transition(
     if not phases:
         return None, []
     folded = fold(text)
-    possible = [
-        phase
-        for phase in phases
-        if all(may_match(need, folded) for need in _OPENING_NEEDS[(company, phase.slug)])
-    ]
+    # `may_match` for every rule of every phase, inlined: most events of a company with phases
+    # go through it, and few pass.
+    possible = []
+    for phase in phases:
+        for need in _OPENING_NEEDS[(company, phase.slug)]:
+            if need is not None and not any(map(folded.__contains__, need)):
+                break
+        else:
+            possible.append(phase)
     if not possible:
         return None, []
     headline, _, rest = text.strip().partition("\n")
