@@ -612,10 +612,11 @@ def places(heads: Literals, folded: str) -> list[int]:
     """Where any of `heads` occurs in `folded`, ascending."""
     out: list[int] = []
     for head in heads:
-        at = folded.find(head)
-        while at >= 0:
-            out.append(at)
-            at = folded.find(head, at + 1)
+        if head in folded:  # cheaper than a `find` call that finds nothing
+            at = folded.find(head)
+            while at >= 0:
+                out.append(at)
+                at = folded.find(head, at + 1)
     if len(heads) > 1:
         out.sort()
     return out
@@ -681,10 +682,12 @@ class Finder:
             return out
         starts: list[int] = []
         for head in heads:
-            at = folded.find(head)
-            while at >= 0:
-                starts.append(at)
-                at = folded.find(head, at + 1)
+            # Most of a rule's heads do not occur: `in` says so for less than a `find` call.
+            if head in folded:
+                at = folded.find(head)
+                while at >= 0:
+                    starts.append(at)
+                    at = folded.find(head, at + 1)
         starts.sort()
         end = 0
         for at in starts:
