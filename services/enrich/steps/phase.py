@@ -36,7 +36,9 @@ def _intent(sentence: str) -> list[str]:
     return [m.group() for m in _INTENT.finditer(sentence)]
 
 
-_SENTENCE_END = re.compile(r"(?<=[.;!?])\s+|\n+")
+# `(?<=[.;!?])\s+|\n+`, written to start with the whitespace every match starts with: the engine
+# then scans for a whitespace character instead of trying the lookbehind at every position.
+_SENTENCE_END = re.compile(r"\s(?:(?<=[.;!?]\s)\s*|(?<=\n)\n*)")
 # How far from the registry's date an event may sit and still be the one that opened the phase.
 TRANSITION_WINDOW = timedelta(days=31)
 
