@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from pivotwatch.seed import seed_events  # noqa: E402
 from services.enrich.pipeline import Report, enrich  # noqa: E402
-from services.enrich.steps import dedup, screen  # noqa: E402
+from services.enrich.steps import companies, dedup, screen  # noqa: E402
 from services.enrich.steps.normalize import normalize_text  # noqa: E402
 from services.enrich.storage import to_report  # noqa: E402
 
@@ -65,11 +65,13 @@ def _cold_us_per_event(reports: list[Report]) -> float:
     total = 0.0
     for r in reports:
         dedup._STEMS.clear()
+        dedup._CHUNK_TERMS.clear()
         dedup._LANES.clear()
         dedup._PAIR_LANES.clear()
         screen._VOCABULARY.clear()
         screen._recent_folds.clear()
         screen._recent_words.clear()
+        companies._resolve_cached.cache_clear()
         start = time.process_time()
         enrich(r)
         total += time.process_time() - start

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import partial
 from typing import Any, NamedTuple
 
 from services.enrich.steps.screen import Screen, fold, quick, words
@@ -34,6 +35,9 @@ class Hit(NamedTuple):
     text: str
     value: str
 
+
+# `Hit(*fields)` without the Python-level `__new__` a named tuple has (a C call).
+_hit = partial(tuple.__new__, Hit)
 
 _ALNUM = re.compile(r"[a-z0-9]+")
 
@@ -77,7 +81,7 @@ class Lexicon:
     "DeepSeek-R1") but not preceded by one, so "R1" does not fire inside "DeepSeek-R1".
     """
 
-    __slots__ = ("_exact", "_firsts", "_folded", "_patterns", "_screen")
+    __slots__ = ("_any_first", "_exact", "_firsts", "_folded", "_patterns", "_screen")
 
     def __init__(
         self, entries: Iterable[tuple[str, str]], *, case_sensitive: Iterable[str] = ()
@@ -103,6 +107,11 @@ class Lexicon:
                 self._patterns.append((pattern, flags == 0))
                 runs = [_ALNUM.match(phrase.lower()) for phrase in table]
                 self._firsts.append(frozenset(m.group() for m in runs if m) if all(runs) else None)
+        # Every pattern's first words, when all are known: a text with none of them has no hit.
+        known = [firsts for firsts in self._firsts if firsts is not None]
+        self._any_first: frozenset[str] | None = (
+            frozenset().union(*known) if len(known) == len(self._firsts) else None
+        )
         # Most texts name none of the phrases: a phrase's words must be among the text's words.
         self._screen = Screen(
             needs=[
@@ -115,6 +124,8 @@ class Lexicon:
         folded = fold(text)
         present = words(folded)
         aligned = len(folded) == len(text)
+        if aligned and self._any_first is not None and self._any_first.isdisjoint(present):
+            return []  # no word of the text begins a phrase (see below)
         hits: list[Hit] = []
         patterns_hit = 0
         for i, (pattern, exact) in enumerate(self._patterns):
@@ -139,7 +150,7 @@ class Lexicon:
                 value = table.get(key)
                 if value is None:  # a phrase written across a line break or double space
                     value = table[_squash(key)]
-                hits.append(Hit(m.start(), m.end(), written, value))
+                hits.append(_hit((m.start(), m.end(), written, value)))
         if patterns_hit < 2:
             return hits  # one pattern's matches: in order, and they never overlap
         hits.sort(key=lambda h: (h.start, -(h.end - h.start)))

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from services.enrich.steps import Evidence, evidence
 from services.enrich.steps.companies import rival_of
-from services.enrich.steps.screen import Screen, fold, indexes, lowered, matched_texts, quick
+from services.enrich.steps.screen import Finder, Screen, fold, indexes
 from shared.events import CATEGORY_LABELS, Category
 
 _RULES: dict[Category, tuple[tuple[str, str, float], ...]] = {
@@ -164,12 +164,10 @@ _FLAT: tuple[tuple[Category, str, re.Pattern[str], float], ...] = tuple(
     for name, pattern, weight in rules
 )
 _SCREEN = Screen([pattern for _, _, pattern, _ in _FLAT])
-# What runs: the same patterns in the form the engine scans quickly (see `screen.quick`). None has
-# a group, so `findall` gives the matched texts.
-_QUICK = tuple(quick(pattern) for _, _, pattern, _ in _FLAT)
-assert not any(pattern.groups for pattern in _QUICK)
-# And for ASCII text, the case-insensitive rules that start with one letter: on the folded text.
-_LOWERED = tuple(lowered(pattern) for _, _, pattern, _ in _FLAT)
+# What runs: each rule tried where its matches can start, or in the form the engine scans
+# quickly (see `screen.Finder`). None has a group, so the matched texts are its `findall`.
+_FINDERS = tuple(Finder(pattern) for _, _, pattern, _ in _FLAT)
+assert not any(pattern.groups for _, _, pattern, _ in _FLAT)
 # Per rule: (its category's index in `Category`, its evidence name, its weight).
 _INFO = tuple(
     (list(Category).index(cat), f"{cat.value}:{name}", weight) for cat, name, _, weight in _FLAT
@@ -186,6 +184,10 @@ _INDEX = {c: k for k, c in enumerate(_CATEGORIES)}
 _RIVAL_SHIFT_INDEXES = tuple(_INDEX[c] for c in _RIVAL_SHIFT)
 _COMPETITION = _INDEX[Category.COMPETITION]
 _FIELD_SCALES = (1.0, 0.6, 0.3)
+# Per rule, the evidence weight at each scale: `round(weight * scale, 3)`, computed once.
+_ROUNDED = tuple(
+    {scale: round(weight * scale, 3) for scale in _FIELD_SCALES} for *_, weight in _INFO
+)
 
 
 def categorize(
@@ -210,12 +212,12 @@ def categorize(
     scores = [0.0] * len(_CATEGORIES)
     found: dict[int, list[Evidence]] = {}
     for i in indexes(anywhere):
-        pattern, low = _QUICK[i], _LOWERED[i]
+        finder = _FINDERS[i]
         best = 0.0
         words: list[str] = []
         for text, folded, mask, scale in present:
             if mask >> i & 1:
-                matches = matched_texts(pattern, low, text, folded)
+                matches = finder.texts(text, folded)
                 if matches:
                     words += matches
                     if scale > best:
@@ -226,7 +228,7 @@ def categorize(
             ev = {
                 "rule": rule,
                 "words": list(dict.fromkeys(words)),
-                "weight": round(weight * best, 3),
+                "weight": _ROUNDED[i][best],
             }
             found.setdefault(k, []).append(ev)
 

@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from types import MappingProxyType
 
 from services.enrich.steps import Evidence, Lexicon, evidence
@@ -173,6 +174,19 @@ def slugify(name: str) -> str:
 
 def resolve_company(raw: str) -> tuple[str, str, Evidence]:
     """(slug, display name, evidence) for a reporter's company field: a slug or any alias."""
+    # Reporters name the same few companies again and again; the answer depends on the string
+    # alone. The evidence is the caller's to keep: a fresh copy each time.
+    slug, name, (rule, words) = _resolve_cached(raw)
+    return slug, name, {"rule": rule, "words": list(words)}
+
+
+@lru_cache(maxsize=4096)
+def _resolve_cached(raw: str) -> tuple[str, str, tuple[str, tuple[str, ...]]]:
+    slug, name, ev = _resolve(raw)
+    return slug, name, (ev["rule"], tuple(ev["words"]))
+
+
+def _resolve(raw: str) -> tuple[str, str, Evidence]:
     cleaned = " ".join(unicodedata.normalize("NFKC", raw).split())
     key = _key(cleaned)
     if key in _INDEX:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.enrich.steps.companies import COMPANIES
-from services.enrich.steps.normalize import tokens
+from services.enrich.steps.normalize import chunk_tokens, chunks
 from shared.dates import OccurredDate
 
 MASK64 = (1 << 64) - 1
@@ -105,13 +105,30 @@ def _stem_uncached(word: str) -> str:
     return word
 
 
+# The terms of each chunk of text (a word with its punctuation, "model's" or "weights."; see
+# `normalize.chunks`), memoised like the stems: a text's terms are then one look-up per chunk,
+# joined in C, instead of a tokenizer loop, a stopword filter and a stem look-up per word.
+_CHUNK_TERMS: dict[str, tuple[str, ...]] = {}
+
+
+def _chunk_terms(chunk: str) -> tuple[str, ...]:
+    found = _CHUNK_TERMS.get(chunk)
+    if found is None:
+        if len(_CHUNK_TERMS) >= _MEMO_MAX:
+            _CHUNK_TERMS.clear()
+        found = _CHUNK_TERMS[chunk] = tuple(
+            _stem(word) for word in chunk_tokens(chunk) if word not in _STOPWORDS
+        )
+    return found
+
+
 def terms(text: str) -> list[str]:
     """Stemmed content words of `text`, stopwords dropped, in order."""
-    kept = list(itertools.filterfalse(_STOPWORDS.__contains__, tokens(text)))
+    found = chunks(text)
     try:
-        return list(map(_STEMS.__getitem__, kept))
-    except KeyError:  # a word not seen yet (or the memo was just emptied)
-        return list(map(_stem, kept))
+        return list(itertools.chain.from_iterable(map(_CHUNK_TERMS.__getitem__, found)))
+    except KeyError:  # a chunk not seen yet (or the memo was just emptied)
+        return list(itertools.chain.from_iterable(map(_chunk_terms, found)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -157,8 +174,11 @@ def _digest_lanes(feature: str) -> int:
     return int.from_bytes(b"".join(map(_BYTE_LANES.__getitem__, digest)))
 
 
-# The lanes of the pair features by (a, b): the words come from the stem memo, so the pair is
-# hashed from their cached hashes, without building and hashing the string "a b".
+# The lanes of the pair feature "a b" plus those of the word b, by (a, b): the words come from
+# the stem memo, so the pair is hashed from their cached hashes, without building and hashing
+# the string "a b". A text's sum is then the lanes of its first word plus one look-up per pair
+# (w0 + (w0 w1 + w1) + (w1 w2 + w2) + ...): half the look-ups and additions of word and pair
+# apart. A lane of a step holds at most 2, so the sum's lanes are the same.
 _PAIR_LANES: dict[tuple[str, str], int] = {}
 
 
@@ -167,7 +187,7 @@ def _pair_lanes(pair: tuple[str, str]) -> int:
     if lanes is None:
         if len(_PAIR_LANES) >= _MEMO_MAX:
             _PAIR_LANES.clear()
-        lanes = _PAIR_LANES[pair] = _digest_lanes(" ".join(pair))
+        lanes = _PAIR_LANES[pair] = _digest_lanes(" ".join(pair)) + _lanes(pair[1])
     return lanes
 
 
@@ -185,19 +205,19 @@ def _vote_slowly(features: list[str]) -> int:
 def simhash64(text: str) -> int:
     """64-bit SimHash of the text's terms and term pairs, as a signed int64 (0 for no terms)."""
     words = terms(text)
-    pairs = list(itertools.pairwise(words))  # the feature "a b", kept as the pair (a, b)
-    n = len(words) + len(pairs)
-    if not n:
+    if not words:
         return 0
+    n = 2 * len(words) - 1  # the words and the pairs of neighbours ("a b", kept as (a, b))
     if n > _MAX_FAST_FEATURES:
-        return _to_signed(_vote_slowly(words + list(map(" ".join, pairs))))
+        pairs = map(" ".join, itertools.pairwise(words))
+        return _to_signed(_vote_slowly(words + list(pairs)))
     # Column-wise vote (most significant bit first): a bit is set when most features set it,
     # i.e. its count reaches n // 2 + 1; adding 2**7 - (n // 2 + 1) to every lane sets the
     # lane's top bit exactly then (and a lane stays below 2**8 while n < 2**8).
     try:
-        counts = sum(map(_LANES.__getitem__, words)) + sum(map(_PAIR_LANES.__getitem__, pairs))
+        counts = _LANES[words[0]] + sum(map(_PAIR_LANES.__getitem__, itertools.pairwise(words)))
     except KeyError:  # a feature not seen yet: digest the new ones, then sum
-        counts = sum(map(_lanes, words)) + sum(map(_pair_lanes, pairs))
+        counts = _lanes(words[0]) + sum(map(_pair_lanes, itertools.pairwise(words)))
     top = (counts + (_LANE_LIMIT - n // 2 - 1) * _LANE_ONES) >> (_LANE_BITS - 1) & _LANE_ONES
     return _to_signed(int(format(top, "0128x")[1::2], 2))
 

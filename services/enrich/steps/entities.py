@@ -17,7 +17,7 @@ from typing import Any
 
 from services.enrich.steps import Evidence, Hit, Lexicon
 from services.enrich.steps.companies import COMPANIES, mentioned_companies, resolve_company
-from services.enrich.steps.screen import Screen, fold, indexes, quick
+from services.enrich.steps.screen import Finder, Screen, fold, indexes, quick
 from shared.dates import MONTH_NAMES, WEEKDAY_NAMES
 
 Entity = dict[str, Any]
@@ -287,41 +287,28 @@ _PATTERNS = (
 )
 _NAME_AFTER_I, _NAME_BEFORE_I, _MONEY_I, _GPU_HOURS_I, _CHIP_I, _LICENSES_I = range(6)
 _SCREEN = Screen(list(_PATTERNS))
-# What runs: the same patterns in the form the engine scans quickly (see `screen.quick`).
-_QUICK_NAME_AFTER, _QUICK_CHIP = quick(_NAME_AFTER), quick(_CHIP)
-_QUICK_LICENSES = tuple((quick(pattern), licence, rule) for pattern, licence, rule in _LICENSES)
+# What runs: the patterns tried only where a match can start ("about", "$", "USD"... for money),
+# or in the form the engine scans quickly (see `screen.Finder`, `screen.quick`).
+_NAME_AFTER_FINDER, _MONEY_FINDER = Finder(_NAME_AFTER), Finder(_MONEY)
+_QUICK_CHIP = quick(_CHIP)
+_LICENSE_FINDERS = tuple((Finder(pattern), licence, rule) for pattern, licence, rule in _LICENSES)
 
 
-# Every money match contains its currency ("$" or "USD"), at most a hedge word ("approximately"),
-# a run of spaces and the currency sign after its start. So no match starts before the first
-# currency less that much, and the scan (which tries every position) can start there.
-_LONGEST_HEDGE = len("approximately") + 2  # and a margin
-
-
-def _money_matches(text: str) -> Iterable[re.Match[str]]:
-    """`_MONEY.finditer(text)`, its scan started where the first match can start."""
-    folded = fold(text)
-    if len(folded) != len(text):
-        return _MONEY.finditer(text)
-    found = [at for at in (folded.find("$"), folded.find("usd")) if at >= 0]
-    if not found:
-        return iter(())
-    at = min(found)
-    spaces = len(folded[:at]) - len(folded[:at].rstrip())
-    return _MONEY.finditer(text, max(0, at - spaces - _LONGEST_HEDGE))
+def _name_before(text: str, folded: str) -> list[re.Match[str]]:
+    return list(_NAME_BEFORE.finditer(text))
 
 
 def _heuristic_people(
-    text: str, taken: list[tuple[int, int]], candidates: int
+    text: str, folded: str, taken: list[tuple[int, int]], candidates: int
 ) -> list[tuple[int, Entity]]:
     out: list[tuple[int, Entity]] = []
-    for index, pattern, rule in (
-        (_NAME_AFTER_I, _QUICK_NAME_AFTER, "person-after-title"),
-        (_NAME_BEFORE_I, _NAME_BEFORE, "person-before-said"),
+    for index, matches, rule in (
+        (_NAME_AFTER_I, _NAME_AFTER_FINDER.finditer, "person-after-title"),
+        (_NAME_BEFORE_I, _name_before, "person-before-said"),
     ):
         if not candidates >> index & 1:
             continue
-        for m in pattern.finditer(text):
+        for m in matches(text, folded):
             start, end = m.span("name")
             if any(s < end and start < e for s, e in taken):
                 continue  # already a known person, company or agency
@@ -382,12 +369,13 @@ def extract_entities(
     found += _lexicon_entities(agency_hits, "agency", "known-agency")
     found += _lexicon_entities(_MODEL_LEX.find(text), "model", "known-model")
 
-    candidates = _SCREEN.candidates(fold(text))
+    folded = fold(text)
+    candidates = _SCREEN.candidates(folded)
     taken = [(h.start, h.end) for hits in (people_hits, agency_hits) for h in hits]
-    found += _heuristic_people(text, taken, candidates)
+    found += _heuristic_people(text, folded, taken, candidates)
 
     if candidates >> _MONEY_I & 1:
-        for m in _money_matches(text):
+        for m in _MONEY_FINDER.finditer(text, folded):
             usd = _money_value(m)
             if usd is not None:
                 found.append((m.start(), _entity("money", m.group().strip(), usd, "money-usd")))
@@ -402,8 +390,8 @@ def extract_entities(
         for m in _QUICK_CHIP.finditer(text):
             found.append((m.start(), _entity("hardware", m.group(), m.group(), "known-chip")))
     for index in indexes(candidates >> _LICENSES_I):
-        pattern, licence, rule = _QUICK_LICENSES[index]
-        for m in pattern.finditer(text):
+        finder, licence, rule = _LICENSE_FINDERS[index]
+        for m in finder.finditer(text, folded):
             found.append((m.start(), _entity("license", m.group(), licence, rule)))
 
     found.sort(key=itemgetter(0))

@@ -73,7 +73,9 @@ def score_importance(
         total += TRANSITION_POINTS
         ev.append({"rule": "phase-transition", "words": [], "points": TRANSITION_POINTS})
 
-    voices = sorted({k for k in (_source_key(s) for s in sources) if k})
+    cited = tuple(sources)
+    # Independent voices need two sources at least (most events have one).
+    voices = sorted({k for k in map(_source_key, cited) if k}) if len(cited) > 1 else []
     if len(voices) > 1:
         points = min(SOURCE_CAP, SOURCE_POINTS * (len(voices) - 1))
         total += points

@@ -87,12 +87,21 @@ _TOKEN_BYTES = bytes(
 )
 
 
+def chunks(text: str) -> list[str]:
+    """The space-separated chunks of normalized text that hold its tokens (see `chunk_tokens`)."""
+    folded = normalize_text(text).casefold()
+    return folded.encode("utf-8", "surrogatepass").translate(_TOKEN_BYTES).decode("ascii").split()
+
+
+def chunk_tokens(chunk: str) -> list[str]:
+    """The tokens of one chunk of `chunks(text)`: `tokens(text)` is theirs, chunk after chunk."""
+    return [chunk] if chunk.isalnum() else _TOKEN.findall(chunk)
+
+
 def tokens(text: str) -> list[str]:
     """Lower-case word tokens of normalized text (numbers and hyphenated names kept whole)."""
-    folded = normalize_text(text).casefold()
-    chunks = folded.encode("utf-8", "surrogatepass").translate(_TOKEN_BYTES).decode("ascii")
     out: list[str] = []
-    for chunk in chunks.split():
+    for chunk in chunks(text):
         if chunk.isalnum():
             out.append(chunk)
         else:

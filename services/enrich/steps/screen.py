@@ -534,3 +534,166 @@ def matched_texts(
     if low is None or not text.isascii():
         return pattern.findall(text)
     return [text[m.start() : m.end()] for m in low.finditer(folded)]
+
+
+# --- Trying a rule only where a match can start -----------------------------------------------
+#
+# Even the quick form scans the whole text, testing its first character at every position. Most
+# rules' matches all start with one of a few literals ("non" or "for" for
+# `\bnon-?profit\b|\bfor-?profit\b`); where none of them occurs in the folded text, no match
+# starts, so the rule is tried with `pattern.match` only at the places `str.find` gives (C, fast).
+# The matches so found, taken left to right and skipping those that start inside the previous
+# one, are exactly `finditer`'s: its scan also takes the leftmost match, then goes on after it
+# (no rule with a known start can match the empty string). The places are those of the folded
+# text, which are the text's only when folding kept the length (always for ASCII).
+
+_ZERO_WIDTH = frozenset({C.AT, C.ASSERT, C.ASSERT_NOT})
+_REPEATS = frozenset({C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT})
+_MAX_HEADS = 16  # more alternatives for how a match goes on than are worth looking for
+_HEAD_LENGTH = 8
+
+
+def _starts_of(items: list[Any]) -> frozenset[str] | None:
+    """Lower-case strings, one of which starts every match of the sequence `items` (None if
+    unknown, or if a match could be empty)."""
+    run: list[str] = []
+    for i, (op, av) in enumerate(items):
+        if op in _ZERO_WIDTH:
+            continue  # consumes nothing: what follows still starts the match
+        ch = _char(op, av)
+        if ch is not None:
+            run.append(ch)
+            continue
+        if run:
+            # The letters so far start every match, followed by how the rest starts if known
+            # ("s" + "hare" or "tock" for `s(?:hares?|tocks?)`).
+            tail = _starts_of(items[i:])
+            head = "".join(run)
+            if tail is None or len(tail) > _MAX_HEADS:
+                return frozenset([head])
+            return frozenset(head + t for t in tail)
+        rest = items[i + 1 :]
+        if op is C.SUBPATTERN:
+            return _starts_of([*av[-1], *rest])
+        if op is C.BRANCH:
+            return _union([_starts_of([*alt, *rest]) for alt in av[1]])
+        if op in _REPEATS:
+            low, _high, sub = av
+            first = _starts_of(list(sub))  # a match repeating `sub` starts with its first copy
+            return first if low >= 1 else _union([first, _starts_of(rest)])
+        return None  # a class, any character, a category...: no literal start
+    return frozenset(["".join(run)]) if run else None
+
+
+def _union(options: list[frozenset[str] | None]) -> frozenset[str] | None:
+    out: set[str] = set()
+    for option in options:
+        if option is None:
+            return None
+        out |= option
+    return frozenset(out)
+
+
+def starts(pattern: re.Pattern[str]) -> Literals | None:
+    """Lower-case strings, one of which every match of `pattern` starts with; None if unknown."""
+    found = _starts_of(list(P.parse(pattern.pattern, pattern.flags)))
+    if not found:
+        return None
+    # A string that starts with another one is found where that one is; the first few letters
+    # are rare enough ("only via" for "only via an API", "only via the API"...).
+    kept: list[str] = []
+    for word in sorted({w[:_HEAD_LENGTH] for w in found}, key=len):
+        if not any(word.startswith(k) for k in kept):
+            kept.append(word)
+    return tuple(kept)
+
+
+def places(heads: Literals, folded: str) -> list[int]:
+    """Where any of `heads` occurs in `folded`, ascending."""
+    out: list[int] = []
+    for head in heads:
+        if head in folded:  # cheaper than a `find` call that finds nothing
+            at = folded.find(head)
+            while at >= 0:
+                out.append(at)
+                at = folded.find(head, at + 1)
+    if len(heads) > 1:
+        out.sort()
+    return out
+
+
+def matches_at(pattern: re.Pattern[str], text: str, at: list[int]) -> list[re.Match[str]]:
+    """`list(pattern.finditer(text))` when every match starts at one of the places `at`
+    (ascending) and none is empty."""
+    out: list[re.Match[str]] = []
+    end = 0
+    for start in at:
+        if start >= end:
+            m = pattern.match(text, start)
+            if m is not None:
+                out.append(m)
+                end = m.end()
+    return out
+
+
+class Finder:
+    """One rule's matches in a text, found the cheapest way it can be (see above)."""
+
+    __slots__ = ("heads", "low", "pattern", "quick")
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self.quick = quick(pattern)
+        self.low = lowered(pattern)
+        # A case-sensitive rule that starts with one character ("$", the "M" of "MIT") is found
+        # by the engine's own character search, as fast as `str.find`: it scans.
+        first = P.parse(self.quick.pattern, self.quick.flags)[0][0]
+        scans = first is C.LITERAL and not self.quick.flags & re.IGNORECASE
+        self.heads = None if scans else starts(pattern)
+
+    def finditer(self, text: str, folded: str) -> list[re.Match[str]]:
+        """`list(pattern.finditer(text))`; `folded` is `fold(text)`."""
+        heads = self.heads
+        if heads is not None and len(folded) == len(text):
+            return matches_at(self.pattern, text, places(heads, folded))
+        return list(self.quick.finditer(text))
+
+    def texts(self, text: str, folded: str) -> list[str]:
+        """The texts the rule matches in `text` (its `findall` when it has no group)."""
+        heads = self.heads
+        if heads is None or len(folded) != len(text):
+            return matched_texts(self.quick, self.low, text, folded)
+        # `matches_at(pattern, text, places(heads, folded))`, inlined: an event runs this for
+        # every rule that may fire, and most have one head that occurs once.
+        match = self.pattern.match
+        out: list[str] = []
+        if len(heads) == 1:
+            head = heads[0]
+            end = 0
+            at = folded.find(head)
+            while at >= 0:
+                m = match(text, at)
+                if m is None:
+                    at = folded.find(head, at + 1)
+                else:
+                    out.append(m.group())
+                    end = m.end()
+                    at = folded.find(head, end)
+            return out
+        starts: list[int] = []
+        for head in heads:
+            # Most of a rule's heads do not occur: `in` says so for less than a `find` call.
+            if head in folded:
+                at = folded.find(head)
+                while at >= 0:
+                    starts.append(at)
+                    at = folded.find(head, at + 1)
+        starts.sort()
+        end = 0
+        for at in starts:
+            if at >= end:
+                m = match(text, at)
+                if m is not None:
+                    out.append(m.group())
+                    end = m.end()
+        return out

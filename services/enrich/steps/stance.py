@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from services.enrich.steps import Evidence
-from services.enrich.steps.screen import Screen, fold, indexes, lowered, matched_texts, quick
+from services.enrich.steps.screen import Finder, Screen, fold, indexes
 
 _RULES: tuple[tuple[str, str, float], ...] = (
     ("open-weights", r"\bopen[- ]weights?\b", 0.6),
@@ -58,11 +58,10 @@ _COMPILED = tuple(
 )
 
 _SCREEN = Screen([pattern for _, pattern, _ in _COMPILED])
-# What runs: the same patterns in the form the engine scans quickly (see `screen.quick`).
-_QUICK = tuple(
-    (name, quick(pattern), lowered(pattern), weight) for name, pattern, weight in _COMPILED
-)
-assert not any(pattern.groups for _, pattern, _, _ in _QUICK)
+# What runs: each rule tried where its matches can start, or in the form the engine scans
+# quickly (see `screen.Finder`). None has a group, so the matched texts are its `findall`.
+_FINDERS = tuple((name, Finder(pattern), weight) for name, pattern, weight in _COMPILED)
+assert not any(pattern.groups for _, pattern, _ in _COMPILED)
 
 # "a staged release; full weights held back" mentions a release and weights, but says the opposite.
 _OVERRIDES = {"weights-withheld": "released-weights"}
@@ -73,8 +72,8 @@ def score_stance(text: str) -> tuple[float, list[Evidence]]:
     fired: dict[str, tuple[float, list[str]]] = {}
     folded = fold(text)
     for i in indexes(_SCREEN.candidates(folded)):
-        name, pattern, low, weight = _QUICK[i]
-        words = matched_texts(pattern, low, text, folded)
+        name, finder, weight = _FINDERS[i]
+        words = finder.texts(text, folded)
         if words:
             fired[name] = (weight, words)
     for winner, loser in _OVERRIDES.items():

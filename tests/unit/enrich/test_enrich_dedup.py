@@ -122,3 +122,22 @@ def test_dates_within_a_few_days_or_overlapping_spans(a: str, b: str, gap: int) 
     title = "NASA bars DeepSeek on agency devices"
     found = near_duplicate(_cand(title, a, "deepseek"), _cand(title, b, "deepseek"))
     assert found is not None and found["days_apart"] == gap
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "OpenAI's GPT-4o, released in 2024 -- under the MIT licence.",
+        "U.S. regulators said the model's weights were 'withheld' -- again...",
+        "DeepSeek-R1 and R1-Zero: open weights; code and weights on GitHub",
+        "",
+    ],
+)
+def test_terms_per_chunk_are_the_stemmed_tokens(text: str) -> None:
+    from services.enrich.steps import dedup
+    from services.enrich.steps.normalize import tokens
+
+    expected = [dedup._stem_uncached(w) for w in tokens(text) if w not in dedup._STOPWORDS]
+    dedup._CHUNK_TERMS.clear()
+    assert dedup.terms(text) == expected  # learnt chunk by chunk
+    assert dedup.terms(text) == expected  # from the memo

@@ -154,10 +154,11 @@ def test_entities_have_the_contract_shape_and_are_deduplicated() -> None:
     ]
 
 
-def test_money_scan_from_the_first_currency_finds_every_match() -> None:
+def test_money_tried_where_a_match_can_start_finds_every_match() -> None:
     import random
 
     from services.enrich.steps import entities
+    from services.enrich.steps.screen import fold
 
     rng = random.Random(3)
     parts = ["$", "US$", "U.S.$", "USD", "usd", "UsD", "5", "1,000", "2.5", " billion", "bn", "M"]
@@ -165,5 +166,5 @@ def test_money_scan_from_the_first_currency_finds_every_match() -> None:
     texts = ["more than   $5 billion and about $3M", "up to ~ $1bn, approximately    USD 4 million"]
     texts += ["".join(rng.choice(parts) for _ in range(rng.randint(0, 14))) for _ in range(20000)]
     for text in texts:
-        got = [m.span() for m in entities._money_matches(text)]
+        got = [m.span() for m in entities._MONEY_FINDER.finditer(text, fold(text))]
         assert got == [m.span() for m in entities._MONEY.finditer(text)], repr(text)

@@ -240,3 +240,41 @@ def test_lowered_forms_match_the_same_on_ascii_text() -> None:
             if not pattern.groups:
                 got = matched_texts(quick(pattern), low, text, fold(text))
                 assert got == pattern.findall(text)
+
+
+class TestFinder:
+    @pytest.mark.parametrize(
+        ("pattern", "flags", "expected"),
+        [
+            (r"\bnon-?profit\b", re.I, {"non-", "nonprofi"}),
+            (r"\b(?:shares?|stocks?)\b", 0, {"share", "stock"}),
+            (r"(?<=under )(?:the )?MIT\b", 0, {"the ", "mit"}),
+            (r"\b[Pp]ublic[- ]benefit", 0, {"public"}),
+            (r"\$\s?\d", 0, {"$"}),
+            (r"\b[A-Z][a-z]+", 0, None),
+            (r"(?:ab)?\d", 0, None),
+            (r"a?", 0, None),
+        ],
+    )
+    def test_starts_every_match_begins_with(
+        self, pattern: str, flags: int, expected: set[str] | None
+    ) -> None:
+        from services.enrich.steps.screen import starts
+
+        got = starts(re.compile(pattern, flags))
+        assert (set(got) if got is not None else None) == expected
+
+    def test_every_rule_finds_what_finditer_finds(self) -> None:
+        from services.enrich.steps.screen import Finder
+
+        texts = TEXTS + _corpus()
+        rules = [*RULES, entities._MONEY, entities._GPU_HOURS, entities._NAME_AFTER]
+        assert sum(Finder(p).heads is not None for p in rules) >= len(rules) * 3 // 4
+        for pattern in rules:
+            finder = Finder(pattern)
+            for text in texts:
+                expected = [(m.span(), m.groups()) for m in pattern.finditer(text)]
+                got = [(m.span(), m.groups()) for m in finder.finditer(text, fold(text))]
+                assert got == expected, (pattern.pattern, text)
+                if not pattern.groups:
+                    assert finder.texts(text, fold(text)) == pattern.findall(text)
