@@ -161,9 +161,13 @@ def group_memory(pid: int) -> GroupMemory:
 
 
 def cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its children, the exited ones included: Celery recycles a
+    pool process past `worker_max_memory_per_child`, and without the parent's count of its
+    reaped children that process's CPU would vanish from a before/after difference."""
     try:
         proc = psutil.Process(pid)
-        total = 0.0
+        t = proc.cpu_times()
+        total = t.children_user + t.children_system
         for p in [proc, *proc.children(recursive=True)]:
             t = p.cpu_times()
             total += t.user + t.system

@@ -9,6 +9,7 @@ longest task.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from celery import Celery, signals
@@ -86,3 +87,15 @@ def _json_logging(**_: Any) -> None:
     """Workers and beat log JSON lines with the correlation id, like the HTTP services."""
     settings = get_settings()
     configure_logging("celery", settings.log_level, settings.log_json)
+
+
+@signals.worker_before_create_process.connect
+def _freeze_before_fork(**_: Any) -> None:
+    """Right before the prefork pool forks a process: what the parent holds (the imported code,
+    the app) goes to gc's permanent generation, so the pool process's collections never write to
+    those objects' gc headers and their pages stay shared copy-on-write instead of being copied
+    into the pool process. P5's burst (1,200 events x 100 subscriptions): the notify worker's
+    PSS sum (parent + pool process) 138 MB instead of 161, the enrich worker's 134 instead of
+    156; the parent's private memory stayed at 31 MB instead of growing to 56."""
+    gc.collect()
+    gc.freeze()
