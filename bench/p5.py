@@ -278,7 +278,7 @@ def p5_webhooks(report: Report, seconds: float) -> None:
         # next scenario should not carry this backlog).
         for sub_id in latency_ids:
             unsubscribe(urls["notify"], key, sub_id)
-        naive = naive_deliveries(stack.redis_url, 100 if report.quick else 3000)
+        naive = naive_deliveries(stack.redis_url, 50 if report.quick else 3000)
     report.add(
         "P5 webhooks",
         subscriptions=subs,
