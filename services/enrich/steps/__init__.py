@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import Any, NamedTuple
 
-from services.enrich.steps.screen import Screen, fold, quick, words
+from services.enrich.steps.screen import Screen, fold, matches_at, quick, words
 
 Evidence = dict[str, Any]
 
@@ -180,12 +180,4 @@ class Lexicon:
                 starts.append(at)
                 at = folded.find(word, at + 1)
         starts.sort()
-        out: list[re.Match[str]] = []
-        end = 0
-        for at in starts:
-            if at >= end:
-                m = pattern.match(text, at)
-                if m is not None:
-                    out.append(m)
-                    end = m.end()
-        return out
+        return matches_at(pattern, text, starts)
