@@ -183,14 +183,21 @@ class TestWorkerKilled:
         _xadd(redis_client, entries)
         worker = procs.worker()
         procs.relay()
-        _wait(lambda: _count(sessions, Event) >= 600, 120, procs, "the first chunks")
-
-        procs.kill9(worker)
-        killed_at = _count(sessions, Event)
-        assert killed_at < len(entries), "the worker finished before it could be killed"
-        # The dead worker held its chunk unacknowledged: only redelivery can bring it back.
-        assert redis_client.hlen("unacked") >= 1
-        procs.worker()
+        # The kill must land while the worker holds a chunk unacknowledged, so that only redelivery
+        # can bring it back. A kill in the instant between one chunk's ack and the next fetch holds
+        # nothing; then the test goes on with a fresh worker and kills that one a little later.
+        held = 0
+        for attempt in range(1, 6):
+            target = 200 + 400 * attempt  # 600, 1000, ... 2200 of the 3000
+            _wait(lambda t=target: _count(sessions, Event) >= t, 120, procs, "the next chunks")
+            procs.kill9(worker)
+            killed_at = _count(sessions, Event)
+            assert killed_at < len(entries), "the worker finished before it could be killed"
+            held = redis_client.hlen("unacked")
+            worker = procs.worker()
+            if held >= 1:
+                break
+        assert held >= 1, "no kill landed while the worker held a chunk"
 
         _wait(lambda: _count(sessions, Event) == len(entries), 180, procs, "every event")
         time.sleep(2)  # anything redelivered late would show up as extra rows now
