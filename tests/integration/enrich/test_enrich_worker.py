@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,10 @@ def _wait(check: Callable[[], bool], timeout: float, procs: Procs, what: str) ->
     raise AssertionError(f"timed out waiting for {what}\n{procs.tail()}")
 
 
+def _reached(sessions: sessionmaker[Session], target: int) -> bool:
+    return _count(sessions, Event) >= target
+
+
 def _count(sessions: sessionmaker[Session], model: type) -> int:
     with sessions() as s:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
@@ -189,7 +194,7 @@ class TestWorkerKilled:
         held = 0
         for attempt in range(1, 6):
             target = 200 + 400 * attempt  # 600, 1000, ... 2200 of the 3000
-            _wait(lambda t=target: _count(sessions, Event) >= t, 120, procs, "the next chunks")
+            _wait(partial(_reached, sessions, target), 120, procs, "the next chunks")
             procs.kill9(worker)
             killed_at = _count(sessions, Event)
             assert killed_at < len(entries), "the worker finished before it could be killed"
