@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     relay_chunk_max: int = 500
     relay_block_ms: int = 200
     relay_claim_idle_ms: int = 60_000
+    # Chunks the relay lets wait on the enrich queue. Past it, new entries wait on the ingest log
+    # and go out together, as one larger chunk, when a worker takes the next: under a flood the
+    # workers get full chunks instead of a queue of one-event tasks.
+    relay_queue_max: int = Field(default=1, ge=1)
     visibility_timeout: int = 3600
     # How often a worker looks for messages a dead worker left unacknowledged past the timeout.
     unacked_restore_interval: int = 10

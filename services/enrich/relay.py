@@ -2,7 +2,10 @@
 
 XREADGROUP takes whatever is waiting (up to `relay_chunk_max`: one entry under light load, full
 chunks under a flood), the chunk goes out as one `enrich.store_chunk` task, and only then are the
-entries XACKed. A publish that fails leaves them pending and this relay sends them again first; a
+entries XACKed. While `relay_queue_max` chunks already wait on the enrich queue the relay reads
+nothing: new entries gather on the log, and the next chunk, sent once a worker has taken one,
+carries all of them. Without that hold a flood of single events became a queue of one-event tasks,
+each paying a task's and a transaction's fixed cost, and drained several times slower. A publish that fails leaves them pending and this relay sends them again first; a
 relay killed in between leaves them pending too, and XAUTOCLAIM hands them to the next relay once
 they have been idle for `relay_claim_idle_ms`. Entries that every group has seen and acknowledged
 are trimmed from the log (never the unprocessed ones). The lag (entries waiting to be read plus
@@ -41,6 +44,7 @@ RELAY_LAG = Gauge(
 )
 RELAY_ENTRIES = Gauge("pivotwatch_relay_entries", "ingest log entries by relay state", ["state"])
 LAG_INTERVAL = 1.0  # seconds between lag measurements
+HOLD_INTERVAL = 0.01  # seconds between looks at the enrich queue while it is full
 TRIM_INTERVAL = 5.0  # seconds between trims
 # Redis < 7 does not report a group's lag; it is then counted, up to this many entries.
 _LAG_COUNT_CAP = 100_000
@@ -105,8 +109,16 @@ class Relay:
             self._own_pending = False
         return entries
 
+    def queue_full(self) -> bool:
+        """Whether `relay_queue_max` chunks already wait on the enrich queue for a worker."""
+        return int(self.client.llen(ENRICH_QUEUE)) >= self.settings.relay_queue_max
+
     def run_once(self, block_ms: int | None = None) -> int:
         """Move one chunk; returns how many entries it moved."""
+        if self.queue_full():
+            time.sleep(HOLD_INTERVAL)
+            self._housekeeping()
+            return 0
         now = time.monotonic()
         entries: list[dict[str, str]] = []
         if self._own_pending:

@@ -89,9 +89,10 @@ class TestChunks:
         assert chunks[0][0]["kind"] == "event"
 
     def test_one_celery_task_per_chunk(self, redis_client: Redis, relay_settings: Settings) -> None:
-        app = make_celery(relay_settings)
+        settings = relay_settings.model_copy(update={"relay_queue_max": 10})
+        app = make_celery(settings)
         try:
-            relay = Relay(redis_client, relay_settings, celery_publish(app))
+            relay = Relay(redis_client, settings, celery_publish(app))
             relay.ensure_group()
             add(redis_client, 7)
             while relay.run_once(block_ms=1):
@@ -107,6 +108,45 @@ class TestChunks:
             ["ev-6"],
         ]
         assert pending(redis_client) == 0
+
+
+class TestHold:
+    """While chunks already wait on the enrich queue, new entries gather on the log."""
+
+    def test_a_full_queue_holds_entries_back_and_the_next_chunk_takes_them_together(
+        self, redis_client: Redis, relay_settings: Settings
+    ) -> None:
+        settings = relay_settings.model_copy(update={"relay_queue_max": 2, "relay_chunk_max": 50})
+        app = make_celery(settings)
+        try:
+            relay = Relay(redis_client, settings, celery_publish(app))
+            relay.ensure_group()
+            # Light load: each entry goes out at once, a chunk of one.
+            for i in range(2):
+                add(redis_client, 1, start=i)
+                assert relay.run_once(block_ms=1) == 1
+            assert redis_client.llen(ENRICH_QUEUE) == 2
+            # The queue is full: a flood gathers on the log, read by no one and acknowledged by
+            # no one, and shows as the relay's lag.
+            add(redis_client, 7, start=2)
+            assert [relay.run_once(block_ms=1) for _ in range(3)] == [0, 0, 0]
+            assert pending(redis_client) == 0
+            assert relay.measure_lag() == (7, 0)
+            # A worker takes a chunk (the Redis transport pops from the right): the next chunk
+            # carries everything that gathered.
+            assert redis_client.rpop(ENRICH_QUEUE) is not None
+            assert relay.run_once(block_ms=1) == 7
+            assert relay.run_once(block_ms=1) == 0  # full again
+        finally:
+            app.close()
+        messages = [orjson.loads(m) for m in reversed(redis_client.lrange(ENRICH_QUEUE, 0, -1))]
+        bodies = [orjson.loads(base64.b64decode(m["body"])) for m in messages]
+        assert [[e["id"] for e in args[0]] for args, _kw, _embed in bodies] == [
+            ["ev-1"],
+            [f"ev-{i}" for i in range(2, 9)],
+        ]
+        assert pending(redis_client) == 0
+        assert relay.measure_lag() == (0, 0)
 
 
 class TestFailures:
