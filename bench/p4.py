@@ -164,6 +164,7 @@ def p4_reads(report: Report, seconds: float) -> None:
     from services.timeline.queries import TimelineQuery, build
 
     n = 50_000 if report.quick else 1_000_000
+    warm = 1.0 if report.quick else 2.0
     with (
         tempfile.TemporaryDirectory() as home,
         running_stack(Path(home)) as (stack, _key),
@@ -186,8 +187,8 @@ def p4_reads(report: Report, seconds: float) -> None:
         # (services/timeline/cache.py). A parameter the service ignores, different on every
         # request ({n}), makes each one miss that cache: the query and the documents every time.
         uncached, as_of_uncached = f"{page}&_n={{n}}", f"{as_of_page}&_n={{n}}"
-        loadgen(uncached, 2, 4, unique=True)
-        loadgen(as_of_uncached, 2, 4, unique=True)
+        loadgen(uncached, warm, 4, unique=True)
+        loadgen(as_of_uncached, warm, 4, unique=True)
         # In the service: its own histogram around a low-concurrency run (2 connections, so
         # queueing does not inflate it), and the client-side p99 of the same run; uncached.
         h0 = histogram(base, ROUTE)
@@ -232,7 +233,7 @@ def p4_reads(report: Report, seconds: float) -> None:
             for code, count in run["statuses"].items():
                 statuses[code] = statuses.get(code, 0) + count
     with bare_server() as (bare_base, bare_pid):
-        loadgen(bare_base + "/page", 2, 4)
+        loadgen(bare_base + "/page", warm, 4)
         bare_cpu0 = cpu_seconds(bare_pid)
         bare = loadgen(bare_base + "/page", seconds, 32)
         bare_cpu = cpu_seconds(bare_pid) - bare_cpu0

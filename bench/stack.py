@@ -24,6 +24,8 @@ from shared.settings import Settings
 
 # While `shared_stack` is active, `running_stack` hands out that stack instead of starting one.
 _SHARED: list[tuple[Stack, str]] = []
+# Seconds spent in `wait_idle` so far, for the run's own account of where its time went.
+IDLE_WAITS: list[float] = []
 
 
 @contextmanager
@@ -83,7 +85,9 @@ def _ingest_lag(client: Any) -> int:
 def running_stack(home: Path, **overrides: object) -> Iterator[tuple[Stack, str]]:
     if _SHARED:
         stack, key = _SHARED[-1]
+        t0 = time.monotonic()
         wait_idle(stack)
+        IDLE_WAITS.append(time.monotonic() - t0)
         yield stack, key
         return
     settings = Settings(
