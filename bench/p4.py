@@ -16,10 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
-from bench.common import Report, cpu_delta, cpu_snapshot, loadgen
+from bench.common import Report, cpu_delta, cpu_snapshot, http, loadgen
 from bench.stack import bare_server, cpu_seconds, rss_mb, running_stack
 
 COMPANIES = 1000
@@ -113,7 +112,7 @@ def fill(database_url: str, n: int, companies: int = COMPANIES) -> float:
 
 def histogram(base: str, route: str) -> dict[float, float]:
     """Cumulative bucket counts of the service's own latency histogram for one route."""
-    text = httpx.get(base + "/metrics", timeout=10).text
+    text = http().get(base + "/metrics", timeout=10).text
     out: dict[float, float] = {}
     for line in text.splitlines():
         if not line.startswith("pivotwatch_http_request_seconds_bucket"):

@@ -28,7 +28,7 @@ import orjson
 import psutil
 import psycopg
 
-from bench.common import Report, cpu_delta, cpu_snapshot, event_body, loadgen
+from bench.common import Report, cpu_delta, cpu_snapshot, event_body, http, loadgen
 from bench.loadgen import percentile
 from bench.stack import cpu_seconds, group_memory, running_stack
 from pivotwatch.embedded import free_port, wait_for_port
@@ -68,7 +68,7 @@ def receiver() -> Iterator[tuple[str, Path, int]]:
 
 
 def stats(base: str) -> dict[str, Any]:
-    result: dict[str, Any] = httpx.get(base + "/stats", timeout=10).json()
+    result: dict[str, Any] = http().get(base + "/stats", timeout=10).json()
     return result
 
 
@@ -126,7 +126,7 @@ class RssSampler:
 
 
 def subscribe(notify: str, key: str, url: str, flt: dict[str, Any] | None = None) -> str:
-    r = httpx.post(
+    r = http().post(
         notify + "/v1/subscriptions",
         json={"url": url, "event_types": ["event.created"], "filter": flt or {}},
         headers={"authorization": f"Bearer {key}"},
@@ -137,7 +137,7 @@ def subscribe(notify: str, key: str, url: str, flt: dict[str, Any] | None = None
 
 
 def unsubscribe(notify: str, key: str, sub_id: str) -> None:
-    httpx.delete(
+    http().delete(
         f"{notify}/v1/subscriptions/{sub_id}",
         headers={"authorization": f"Bearer {key}"},
         timeout=30,
