@@ -2,14 +2,16 @@
 
 XREADGROUP takes whatever is waiting (up to `relay_chunk_max`: one entry under light load, full
 chunks under a flood), the chunk goes out as one `enrich.store_chunk` task, and only then are the
-entries XACKed. While `relay_queue_max` chunks already wait on the enrich queue the relay reads
-nothing: new entries gather on the log, and the next chunk, sent once a worker has taken one,
-carries all of them. Without that hold a flood of single events became a queue of one-event tasks,
-each paying a task's and a transaction's fixed cost, and drained several times slower. A publish that fails leaves them pending and this relay sends them again first; a
+entries XACKed. A publish that fails leaves them pending and this relay sends them again first; a
 relay killed in between leaves them pending too, and XAUTOCLAIM hands them to the next relay once
 they have been idle for `relay_claim_idle_ms`. Entries that every group has seen and acknowledged
 are trimmed from the log (never the unprocessed ones). The lag (entries waiting to be read plus
 entries read but not acknowledged) is a Prometheus gauge.
+
+While `relay_queue_max` chunks already wait on the enrich queue the relay reads nothing: new
+entries gather on the log, and the next chunk, sent once a worker has taken one, carries all of
+them. Without that hold a flood of single events became a queue of one-event tasks, each paying
+a task's and a transaction's fixed cost, and drained several times slower.
 """
 
 from __future__ import annotations
