@@ -526,7 +526,20 @@ class ChunkWriter:
     def _find_duplicate(self, p: _Prepared, others: CandidateIndex, start: int = 0) -> Known | None:
         return others.duplicate_of(p.known(), exclude=p.inc.event_id, start=start)
 
+    def _lock_companies(self, items: list[_Prepared]) -> None:
+        """Wait for any other chunk that is storing events of these companies to commit.
+
+        Near-duplicates are found among the stored events of the same company, read in this
+        transaction: a chunk written beside it by another worker process is invisible until it
+        commits, and the same story would be stored twice. Transaction-level advisory locks, one
+        per company, taken in one statement in a fixed order (no two chunks wait on each other).
+        """
+        companies = sorted({p.en.company for p in items})
+        if companies:
+            self.s.execute(_LOCK_COMPANIES, {"companies": companies})
+
     def write_all(self, items: list[_Prepared]) -> None:
+        self._lock_companies(items)
         existing = self._load_existing(items)
         fresh = [p for p in items if (p.inc.source, p.inc.ce_id) not in existing]
         others = CandidateIndex(DUPLICATE_WINDOW.days, LINK_WINDOW.days)
@@ -626,6 +639,17 @@ def _insert_from_json(table: Table, columns: Sequence[str]) -> Insert:
     return pg_insert(table).from_select(list(columns), select(*(v.c[c] for c in columns)))
 
 
+# One advisory lock per company (a 64-bit hash of its slug; a collision only makes two companies
+# wait for each other), taken in ascending key order: the sorted subquery feeds the aggregate in
+# order, so two chunks sharing companies take their common locks in the same order.
+_LOCK_COMPANIES = text(
+    """
+    SELECT count(pg_advisory_xact_lock(k))
+    FROM (SELECT DISTINCT hashtextextended('pivotwatch.enrich.company:' || c, 0) AS k
+          FROM unnest(CAST(:companies AS text[])) AS c
+          ORDER BY k) AS keys
+    """
+)
 # The rows of a chunk's keys / of the canonicals to merge into, locked (a concurrent chunk waits).
 _KEYS = (
     func.unnest(cast(bindparam("sources"), ARRAY(Text)), cast(bindparam("ce_ids"), ARRAY(Text)))

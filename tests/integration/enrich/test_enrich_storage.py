@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy import event, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.enrich import service
-from services.enrich.storage import ChunkResult
+from services.enrich.storage import ChunkResult, store_chunk
 from shared.db import DeadLetter, Event, EventLink, EventVersion, Outbox
 from shared.redis_keys import TIMELINE_STREAM, status_key
 from tests.integration.enrich.conftest import article_entry, event_entry, report
@@ -190,6 +191,42 @@ class TestNearDuplicate:
         assert len(canonical.sources) == 2
         assert canonical.version == 1  # stored once, already with both sources
 
+    def test_two_workers_storing_the_same_happening_at_once_still_merge(
+        self, sessions: sessionmaker[Session]
+    ) -> None:
+        # Two enrich worker processes (compose runs two) store chunks side by side. Each reads
+        # the stored candidates in its own transaction; without waiting for the other's company,
+        # the second would not see the first's uncommitted event and store the story twice.
+        retold = report(
+            "OpenAI announces GPT-2, withholds full model weights",
+            "2019-02-15",
+            "https://news.example.com/gpt-2",
+        )
+        results: list[ChunkResult] = []
+
+        def second_worker() -> None:
+            with sessions() as s:
+                results.append(store_chunk(s, [event_entry("b", retold, source="urn:other")]))
+                s.commit()
+
+        worker = threading.Thread(target=second_worker)
+        first = sessions()
+        try:
+            (created,) = store_chunk(first, [event_entry("a", GPT2)]).outcomes  # not committed
+            worker.start()
+            worker.join(1.0)
+            assert worker.is_alive(), "the second chunk did not wait for the first's company"
+            first.commit()
+        finally:
+            first.close()
+            worker.join(30)
+        ((dup,),) = [r.outcomes for r in results]
+        assert (created.state, dup.state, dup.duplicate_of) == (
+            "created",
+            "duplicate",
+            created.event_id,
+        )
+
 
 class TestArticle:
     def test_article_yields_dated_extracted_events(
@@ -261,8 +298,9 @@ class TestRoundTrips:
         finally:
             event.remove(engine, "before_cursor_execute", count)
         assert large == small
-        # keys, candidates, then one INSERT per table: events, versions, links, outbox.
-        assert large <= 6, statements
+        # The companies' locks, keys, candidates, then one INSERT per table: events, versions,
+        # links, outbox.
+        assert large <= 7, statements
 
 
 class TestOutboxSweeper:
