@@ -9,7 +9,10 @@ STAMP  := $(VENV)/.installed
 .PHONY: install up test test-unit test-integration test-e2e test-browser test-external check fmt clean \
 	fuzz bench bench-quick bench-pipeline bench-profile test-faults soak
 
-$(STAMP): pyproject.toml
+# The pipeline's modules are compiled at install (setup.py): editing one installs again.
+COMPILED_SOURCES := $(filter-out %/__init__.py,$(wildcard services/enrich/steps/*.py)) services/enrich/pipeline.py
+
+$(STAMP): pyproject.toml setup.py $(COMPILED_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
@@ -56,7 +59,8 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pivotwatch .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .pivotwatch .mypy_cache .ruff_cache .pytest_cache build services/enrich/compiled.json
+	find services -name '*.so' -delete
 
 # The suite against servers already running on this machine (PostgreSQL 5432, Redis 6379, db 15).
 test-external: $(STAMP)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.enrich.steps import Evidence
 from services.enrich.steps.category import categorize
 from services.enrich.steps.companies import mentioned_companies, resolve_company
+from services.enrich.steps.core import Evidence
 from services.enrich.steps.dedup import simhash64
 from services.enrich.steps.entities import extract_entities
 from services.enrich.steps.importance import score_importance

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from services.enrich.steps import Evidence, evidence
 from services.enrich.steps.companies import rival_of
+from services.enrich.steps.core import Evidence, evidence
 from services.enrich.steps.screen import Finder, Screen, fold, indexes
 from shared.events import CATEGORY_LABELS, Category
 

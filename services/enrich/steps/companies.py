@@ -15,7 +15,7 @@ from datetime import date
 from functools import lru_cache
 from types import MappingProxyType
 
-from services.enrich.steps import Evidence, Lexicon, evidence
+from services.enrich.steps.core import Evidence, Lexicon, evidence
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from services.enrich.steps import Evidence, Hit, Lexicon
 from services.enrich.steps.companies import COMPANIES, mentioned_companies, resolve_company
+from services.enrich.steps.core import Evidence, Hit, Lexicon
 from services.enrich.steps.screen import Finder, Screen, fold, indexes, quick
 from shared.dates import MONTH_NAMES, WEEKDAY_NAMES
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from services.enrich.steps import Evidence, evidence
+from services.enrich.steps.core import Evidence, evidence
 
 BASE: Mapping[str, int] = {
     "governance": 40,

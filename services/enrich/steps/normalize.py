@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from services.enrich.steps import Evidence, evidence
+from services.enrich.steps.core import Evidence, evidence
 
 _DROP_BLOCKS = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
 # Block-level tags end a paragraph; inline tags just vanish.

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from services.enrich.steps import Evidence, evidence
 from services.enrich.steps.companies import COMPANIES, Phase
+from services.enrich.steps.core import Evidence, evidence
 from services.enrich.steps.screen import Literals, fold, literals, may_match, quick
 from shared.dates import OccurredDate
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from services.enrich.steps import Evidence
+from services.enrich.steps.core import Evidence
 from services.enrich.steps.screen import Finder, Screen, fold, indexes
 
 _RULES: tuple[tuple[str, str, float], ...] = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -58,7 +59,7 @@ def test_enrich_is_deterministic_and_json_serialisable() -> None:
     assert first == second
     data = first.as_dict()
     assert json.loads(json.dumps(data)) == data
-    assert set(data) == {f for f in Enriched.__slots__ if not f.startswith("_")}
+    assert set(data) == {f.name for f in dataclasses.fields(Enriched)}
     assert -(2**63) <= data["fingerprint"] < 2**63
 
 

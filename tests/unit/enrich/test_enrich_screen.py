@@ -84,8 +84,8 @@ class TestSimhashVote:
 
 
 def _lexicon_originals() -> list[re.Pattern[str]]:
-    from services.enrich.steps import Lexicon, _trie_alternation
     from services.enrich.steps.companies import _MENTIONS
+    from services.enrich.steps.core import Lexicon, _trie_alternation
 
     out = []
     for lex in (_MENTIONS, entities._PEOPLE_LEX, entities._MODEL_LEX, entities._AGENCY_LEX):
