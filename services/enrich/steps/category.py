@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Final
 
 from services.enrich.steps.companies import rival_of
 from services.enrich.steps.core import Evidence, evidence
 from services.enrich.steps.screen import Finder, Screen, fold, indexes
 from shared.events import CATEGORY_LABELS, Category
 
-_RULES: dict[Category, tuple[tuple[str, str, float], ...]] = {
+_RULES: Final[dict[Category, tuple[tuple[str, str, float], ...]]] = {
     Category.GOVERNANCE: (
         ("nonprofit", r"\bnon-?profit\b", 3.0),
         ("for-profit", r"\bfor-?profit\b", 2.0),
@@ -149,8 +150,10 @@ _RULES: dict[Category, tuple[tuple[str, str, float], ...]] = {
 }
 
 # Acronyms keep their capitals: "api", "mit" and "pbc" in lower case are usually something else.
-_CASED = frozenset({"api", "mit", "ceo", "public-benefit-corporation", "agency", "money-into"})
-_COMPILED: dict[Category, tuple[tuple[str, re.Pattern[str], float], ...]] = {
+_CASED: Final = frozenset(
+    {"api", "mit", "ceo", "public-benefit-corporation", "agency", "money-into"}
+)
+_COMPILED: Final[dict[Category, tuple[tuple[str, re.Pattern[str], float], ...]]] = {
     cat: tuple(
         (name, re.compile(rx, 0 if name in _CASED else re.I), weight) for name, rx, weight in rules
     )
@@ -158,34 +161,36 @@ _COMPILED: dict[Category, tuple[tuple[str, re.Pattern[str], float], ...]] = {
 }
 # Every rule once, flat, with the literals a match needs (see `screen`): most rules do not fire,
 # and the literal check skips their regexes. Rule order within a category is kept.
-_FLAT: tuple[tuple[Category, str, re.Pattern[str], float], ...] = tuple(
+_FLAT: Final[tuple[tuple[Category, str, re.Pattern[str], float], ...]] = tuple(
     (cat, name, pattern, weight)
     for cat, rules in _COMPILED.items()
     for name, pattern, weight in rules
 )
-_SCREEN = Screen([pattern for _, _, pattern, _ in _FLAT])
+_SCREEN: Final = Screen([pattern for _, _, pattern, _ in _FLAT])
 # What runs: each rule tried where its matches can start, or in the form the engine scans
 # quickly (see `screen.Finder`). None has a group, so the matched texts are its `findall`.
-_FINDERS = tuple(Finder(pattern) for _, _, pattern, _ in _FLAT)
+_FINDERS: Final = tuple(Finder(pattern) for _, _, pattern, _ in _FLAT)
 assert not any(pattern.groups for _, _, pattern, _ in _FLAT)
 # Per rule: (its category's index in `Category`, its evidence name, its weight).
-_INFO = tuple(
+_INFO: Final = tuple(
     (list(Category).index(cat), f"{cat.value}:{name}", weight) for cat, name, _, weight in _FLAT
 )
 
 # Where a rule matched changes how much it counts: the headline is the reporter's own summary.
-TAG_HINT_WEIGHT = 6.0
+TAG_HINT_WEIGHT: Final = 6.0
 # Rival labs' releases and licence moves are competition for the followed company.
-_RIVAL_SHIFT = (Category.LICENSING, Category.PRODUCT)
-_TAG_VALUES = {c.value: c for c in Category} | {label: c for c, label in CATEGORY_LABELS.items()}
-_FALLBACK = Category.PRODUCT
-_CATEGORIES = tuple(Category)
-_INDEX = {c: k for k, c in enumerate(_CATEGORIES)}
-_RIVAL_SHIFT_INDEXES = tuple(_INDEX[c] for c in _RIVAL_SHIFT)
-_COMPETITION = _INDEX[Category.COMPETITION]
-_FIELD_SCALES = (1.0, 0.6, 0.3)
+_RIVAL_SHIFT: Final = (Category.LICENSING, Category.PRODUCT)
+_TAG_VALUES: Final = {c.value: c for c in Category} | {
+    label: c for c, label in CATEGORY_LABELS.items()
+}
+_FALLBACK: Final = Category.PRODUCT
+_CATEGORIES: Final = tuple(Category)
+_INDEX: Final = {c: k for k, c in enumerate(_CATEGORIES)}
+_RIVAL_SHIFT_INDEXES: Final = tuple(_INDEX[c] for c in _RIVAL_SHIFT)
+_COMPETITION: Final = _INDEX[Category.COMPETITION]
+_FIELD_SCALES: Final = (1.0, 0.6, 0.3)
 # Per rule, the evidence weight at each scale: `round(weight * scale, 3)`, computed once.
-_ROUNDED = tuple(
+_ROUNDED: Final = tuple(
     {scale: round(weight * scale, 3) for scale in _FIELD_SCALES} for *_, weight in _INFO
 )
 

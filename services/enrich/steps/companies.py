@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from types import MappingProxyType
+from typing import Final
 
 from services.enrich.steps.core import Evidence, Lexicon, evidence
 
@@ -39,7 +40,7 @@ class Company:
     rivals: tuple[str, ...] = ()
 
 
-_OPENAI_PHASES = (
+_OPENAI_PHASES: Final = (
     Phase(
         "nonprofit",
         "Nonprofit research lab",
@@ -72,7 +73,7 @@ _OPENAI_PHASES = (
     ),
 )
 
-_REGISTRY = (
+_REGISTRY: Final = (
     Company(
         "openai",
         "OpenAI",
@@ -126,14 +127,14 @@ _REGISTRY = (
     Company("mistral", "Mistral AI", ("Mistral", "Mistral AI"), exact_case=("Mistral",)),
 )
 
-COMPANIES: Mapping[str, Company] = MappingProxyType({c.slug: c for c in _REGISTRY})
+COMPANIES: Final[Mapping[str, Company]] = MappingProxyType({c.slug: c for c in _REGISTRY})
 
 # Legal-form words that do not change which company is meant ("OpenAI, Inc." is OpenAI).
-_LEGAL_SUFFIXES = frozenset(
+_LEGAL_SUFFIXES: Final = frozenset(
     {"inc", "incorporated", "llc", "ltd", "limited", "corp", "corporation", "co", "plc", "gmbh"}
     | {"sa", "ag", "lp", "pbc", "holdings"}
 )
-_NON_WORD = re.compile(r"[^\w]+")
+_NON_WORD: Final = re.compile(r"[^\w]+")
 
 
 def _key(text: str) -> str:
@@ -156,10 +157,10 @@ def _build_index() -> dict[str, str]:
     return index
 
 
-_INDEX = _build_index()
-_MAX_ALIAS_WORDS = max(len(k.split()) for k in _INDEX)
+_INDEX: Final = _build_index()
+_MAX_ALIAS_WORDS: Final = max(len(k.split()) for k in _INDEX)
 
-_MENTIONS = Lexicon(
+_MENTIONS: Final = Lexicon(
     ((alias, c.slug) for c in _REGISTRY for alias in (c.name, *c.aliases)),
     case_sensitive=[a for c in _REGISTRY for a in c.exact_case],
 )
@@ -218,7 +219,7 @@ def mentioned_companies(text: str) -> list[tuple[str, Evidence]]:
     ]
 
 
-_RIVAL_OF: dict[str, str] = {}
+_RIVAL_OF: Final[dict[str, str]] = {}
 for _company in _REGISTRY:
     for _rival in _company.rivals:
         _RIVAL_OF.setdefault(_rival, _company.slug)

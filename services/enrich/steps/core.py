@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from services.enrich.steps.screen import Screen, fold, matches_at, quick, words
 
@@ -33,9 +33,9 @@ class Hit(NamedTuple):
 
 
 # `Hit(*fields)` without the Python-level `__new__` a named tuple has (a C call).
-_hit = partial(tuple.__new__, Hit)
+_hit: Final = partial(tuple.__new__, Hit)
 
-_ALNUM = re.compile(r"[a-z0-9]+")
+_ALNUM: Final = re.compile(r"[a-z0-9]+")
 
 
 def _squash(text: str) -> str:

@@ -12,22 +12,22 @@ import functools
 import hashlib
 import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from services.enrich.steps.companies import COMPANIES
 from services.enrich.steps.normalize import chunk_tokens, chunks
 from shared.dates import OccurredDate
 
-MASK64 = (1 << 64) - 1
-MAX_DAYS_APART = 3
+MASK64: Final = (1 << 64) - 1
+MAX_DAYS_APART: Final = 3
 # Identical-looking fingerprints alone are enough; otherwise the titles must share most terms.
-HAMMING_ALONE = 3
-JACCARD_ALONE = 0.6
+HAMMING_ALONE: Final = 3
+JACCARD_ALONE: Final = 0.6
 # One title retelling the other with a few words added ("Elon Musk ... without prejudice").
-CONTAINMENT = (0.75, 3)
-HAMMING_WITH_JACCARD = (10, 0.34)
+CONTAINMENT: Final = (0.75, 3)
+HAMMING_WITH_JACCARD: Final = (10, 0.34)
 
-_STOPWORDS = frozenset(
+_STOPWORDS: Final = frozenset(
     {
         "a",
         "an",
@@ -75,16 +75,16 @@ _STOPWORDS = frozenset(
     }
 )
 # British and American spellings of the words this domain uses are the same word.
-_SPELLING = {"licence": "license", "licences": "licenses", "licenced": "licensed"}
-_SUFFIXES = ("ing", "ed", "es", "s", "e")
+_SPELLING: Final = {"licence": "license", "licences": "licenses", "licenced": "licensed"}
+_SUFFIXES: Final = ("ing", "ed", "es", "s", "e")
 # Per-word work (stems, feature digests) is memoised: the vocabulary of company news recurs.
 # Bounded so that a worker's memory stays flat whatever it reads: a stream of one-off tokens
 # (ids, numbers, names) fills a memo, which is then emptied. 20,000 words and pairs hold the
 # recurring vocabulary; at 200,000 the memos took ~60 MB more of a worker over a 10-minute soak.
-_MEMO_MAX = 20_000
+_MEMO_MAX: Final = 20_000
 
 
-_STEMS: dict[str, str] = {}
+_STEMS: Final[dict[str, str]] = {}
 
 
 def _stem(word: str) -> str:
@@ -108,7 +108,7 @@ def _stem_uncached(word: str) -> str:
 # The terms of each chunk of text (a word with its punctuation, "model's" or "weights."; see
 # `normalize.chunks`), memoised like the stems: a text's terms are then one look-up per chunk,
 # joined in C, instead of a tokenizer loop, a stopword filter and a stem look-up per word.
-_CHUNK_TERMS: dict[str, tuple[str, ...]] = {}
+_CHUNK_TERMS: Final[dict[str, tuple[str, ...]]] = {}
 
 
 def _chunk_terms(chunk: str) -> tuple[str, ...]:
@@ -145,18 +145,18 @@ def _to_signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-_LANES: dict[str, int] = {}
+_LANES: Final[dict[str, int]] = {}
 # The vote counts every bit column at once: each digest bit becomes an 8-bit lane of one integer
 # (written as hex "0b" per bit), so summing the integers sums the columns lane by lane. (8-bit
 # lanes, not wider: the sum of an event's features is half as long an integer.)
-_LANE_ONES = int("01" * 64, 16)
-_LANE_BITS = 8
+_LANE_ONES: Final = int("01" * 64, 16)
+_LANE_BITS: Final = 8
 # Up to this many features no lane can carry into the next, even with the vote's bias added (see
 # `simhash64`); more are counted slowly.
-_LANE_LIMIT = 1 << (_LANE_BITS - 1)
-_MAX_FAST_FEATURES = 2 * _LANE_LIMIT - 1
+_LANE_LIMIT: Final = 1 << (_LANE_BITS - 1)
+_MAX_FAST_FEATURES: Final = 2 * _LANE_LIMIT - 1
 # A byte's eight bits as eight 8-bit lanes (8 bytes, most significant bit first).
-_BYTE_LANES = tuple(bytes((byte >> (7 - k)) & 1 for k in range(8)) for byte in range(256))
+_BYTE_LANES: Final = tuple(bytes((byte >> (7 - k)) & 1 for k in range(8)) for byte in range(256))
 
 
 def _lanes(feature: str) -> int:
@@ -179,7 +179,7 @@ def _digest_lanes(feature: str) -> int:
 # the string "a b". A text's sum is then the lanes of its first word plus one look-up per pair
 # (w0 + (w0 w1 + w1) + (w1 w2 + w2) + ...): half the look-ups and additions of word and pair
 # apart. A lane of a step holds at most 2, so the sum's lanes are the same.
-_PAIR_LANES: dict[tuple[str, str], int] = {}
+_PAIR_LANES: Final[dict[tuple[str, str], int]] = {}
 
 
 def _pair_lanes(pair: tuple[str, str]) -> int:

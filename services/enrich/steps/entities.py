@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, Final
 
 from services.enrich.steps.companies import COMPANIES, mentioned_companies, resolve_company
 from services.enrich.steps.core import Evidence, Hit, Lexicon
@@ -22,7 +22,7 @@ from shared.dates import MONTH_NAMES, WEEKDAY_NAMES
 
 Entity = dict[str, Any]
 
-_PEOPLE: dict[str, tuple[str, ...]] = {
+_PEOPLE: Final[dict[str, tuple[str, ...]]] = {
     "Sam Altman": ("Altman",),
     "Elon Musk": ("Musk",),
     "Mira Murati": ("Murati",),
@@ -47,7 +47,7 @@ _PEOPLE: dict[str, tuple[str, ...]] = {
     "Larry Summers": (),
     "Jakub Pachocki": ("Pachocki",),
 }
-_PEOPLE_LEX = Lexicon(
+_PEOPLE_LEX: Final = Lexicon(
     ((v, name) for name, short in _PEOPLE.items() for v in (name, *short)),
     # Surnames are matched only capitalised: "musk" the scent is not Elon Musk.
     case_sensitive=[v for name, short in _PEOPLE.items() for v in (name, *short)],
@@ -55,7 +55,7 @@ _PEOPLE_LEX = Lexicon(
 
 # (variants, value, case-sensitive?) -- short codes ("o1", "R1", "V3") and ordinary words
 # ("Whisper", "Llama") only count with their capitals.
-_MODELS: tuple[tuple[tuple[str, ...], str, bool], ...] = (
+_MODELS: Final[tuple[tuple[tuple[str, ...], str, bool], ...]] = (
     (("GPT-2", "GPT2"), "GPT-2", False),
     (("GPT-3",), "GPT-3", False),
     (("GPT-3.5",), "GPT-3.5", False),
@@ -95,13 +95,13 @@ _MODELS: tuple[tuple[tuple[str, ...], str, bool], ...] = (
     (("Mistral 7B",), "Mistral 7B", False),
     (("Mixtral",), "Mixtral", False),
 )
-_MODEL_LEX = Lexicon(
+_MODEL_LEX: Final = Lexicon(
     ((v, value) for variants, value, _ in _MODELS for v in variants),
     # "R1"/"V3" are short codes: keep their capitals; the prefixed forms are case-insensitive.
     case_sensitive=[v for variants, _, exact in _MODELS for v in variants if exact or len(v) <= 3],
 )
 
-_AGENCIES: tuple[tuple[tuple[str, ...], str], ...] = (
+_AGENCIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
     (("NASA",), "NASA"),
     (("US Navy", "U.S. Navy", "United States Navy"), "US Navy"),
     (
@@ -135,13 +135,13 @@ _AGENCIES: tuple[tuple[tuple[str, ...], str], ...] = (
         "US District Court, N.D. Cal.",
     ),
 )
-_AGENCY_LEX = Lexicon(
+_AGENCY_LEX: Final = Lexicon(
     ((v, value) for variants, value in _AGENCIES for v in variants),
     # Acronyms only as acronyms: "sec" and "cma" are ordinary lower-case strings.
     case_sensitive=[v for variants, _ in _AGENCIES for v in variants if v.isupper() or v == "DoD"],
 )
 
-_LICENSES: tuple[tuple[re.Pattern[str], str, str], ...] = (
+_LICENSES: Final[tuple[tuple[re.Pattern[str], str, str], ...]] = (
     (re.compile(r"\bMIT[- ]licen[cs](?:e|ed)\b|(?<=under )(?:the )?MIT\b"), "MIT", "license-mit"),
     (
         re.compile(r"\bApache(?:[- ]License)?[- ](?:2\.0|v2)\b|\bApache[- ]licen[cs]e\b", re.I),
@@ -167,14 +167,14 @@ _LICENSES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     ),
 )
 
-_MONEY = re.compile(
+_MONEY: Final = re.compile(
     r"(?:\b(?:about|around|roughly|nearly|almost|approximately|some|over|more than|up to)\s+|~\s?)?"
     r"(?:US\$|U\.S\.\s?\$|\$|\bUSD\s?)\s?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
     r"(?:\s*(?P<word>trillion|billion|million|thousand)\b|\s?(?P<abbr>tn|bn|mn|mln)\b"
     r"|(?P<letter>[TtBbMmKk])\b)?",
     re.I,
 )
-_SCALE = {
+_SCALE: Final = {
     "trillion": 10**12,
     "tn": 10**12,
     "t": 10**12,
@@ -189,22 +189,22 @@ _SCALE = {
     "k": 10**3,
 }
 
-_CHIPS = r"H800|H100|H200|H20|A100|A800|B100|B200|GB200|MI300X?|TPUv?\d*"
-_CHIP = re.compile(rf"\b(?:{_CHIPS})\b")
-_GPU_HOURS = re.compile(
+_CHIPS: Final = r"H800|H100|H200|H20|A100|A800|B100|B200|GB200|MI300X?|TPUv?\d*"
+_CHIP: Final = re.compile(rf"\b(?:{_CHIPS})\b")
+_GPU_HOURS: Final = re.compile(
     r"(?:(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>million|thousand|billion|[MKB])?\s+)?"
     rf"(?:(?:{_CHIPS})\s+)?GPU[- ]hours\b"
 )
 
-_NAME = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?\s+(?:(?:de|van|von|da)\s+)?[A-Z][a-zA-Z'-]+"
-_NAME_AFTER = re.compile(
+_NAME: Final = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?\s+(?:(?:de|van|von|da)\s+)?[A-Z][a-zA-Z'-]+"
+_NAME_AFTER: Final = re.compile(
     r"\b(?:CEO|CTO|CFO|COO|[Cc]hief (?:[Ee]xecutive|[Ss]cientist)(?: [Oo]fficer)?|[Pp]resident"
     r"|[Cc]hair(?:man|woman)?|(?:[Cc]o-?)?[Ff]ounder|[Dd]irector|[Rr]esearcher|[Ss]cientist"
     rf"|[Aa]ccording to|said|says|told)\s+(?P<name>{_NAME})"
 )
-_NAME_BEFORE = re.compile(rf"\b(?P<name>{_NAME}),?\s+(?:said|says|told|wrote|argued)\b")
+_NAME_BEFORE: Final = re.compile(rf"\b(?P<name>{_NAME}),?\s+(?:said|says|told|wrote|argued)\b")
 # Capitalised pairs that are not people: sentence openers, calendar words, places, institutions.
-_NOT_NAMES = frozenset(
+_NOT_NAMES: Final = frozenset(
     {
         "The",
         "This",
@@ -256,7 +256,7 @@ _NOT_NAMES = frozenset(
     | set(WEEKDAY_NAMES)
     | set(MONTH_NAMES)
 )
-_PERSONISH = re.compile(rf"^{_NAME}$")
+_PERSONISH: Final = re.compile(rf"^{_NAME}$")
 
 
 def _money_value(m: re.Match[str]) -> int | None:
@@ -277,7 +277,7 @@ def _lexicon_entities(hits: list[Hit], kind: str, rule: str) -> list[tuple[int, 
 
 
 # The regex rules, screened together: most events name no money, chip, licence or speaker.
-_PATTERNS = (
+_PATTERNS: Final = (
     _NAME_AFTER,
     _NAME_BEFORE,
     _MONEY,
@@ -286,12 +286,14 @@ _PATTERNS = (
     *(pattern for pattern, _, _ in _LICENSES),
 )
 _NAME_AFTER_I, _NAME_BEFORE_I, _MONEY_I, _GPU_HOURS_I, _CHIP_I, _LICENSES_I = range(6)
-_SCREEN = Screen(list(_PATTERNS))
+_SCREEN: Final = Screen(list(_PATTERNS))
 # What runs: the patterns tried only where a match can start ("about", "$", "USD"... for money),
 # or in the form the engine scans quickly (see `screen.Finder`, `screen.quick`).
 _NAME_AFTER_FINDER, _MONEY_FINDER = Finder(_NAME_AFTER), Finder(_MONEY)
-_QUICK_CHIP = quick(_CHIP)
-_LICENSE_FINDERS = tuple((Finder(pattern), licence, rule) for pattern, licence, rule in _LICENSES)
+_QUICK_CHIP: Final = quick(_CHIP)
+_LICENSE_FINDERS: Final = tuple(
+    (Finder(pattern), licence, rule) for pattern, licence, rule in _LICENSES
+)
 
 
 def _name_before(text: str, folded: str) -> list[re.Match[str]]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from services.enrich.steps.core import Evidence, evidence
 
-BASE: Mapping[str, int] = {
+BASE: Final[Mapping[str, int]] = {
     "governance": 40,
     "leadership": 35,
     "licensing": 35,
@@ -24,16 +24,16 @@ BASE: Mapping[str, int] = {
     "regulation": 30,
     "competition": 25,
 }
-TRANSITION_POINTS = 20
+TRANSITION_POINTS: Final = 20
 # $1M earns nothing; each tenfold adds 5 points, so $10B and more earn the cap.
-MONEY_POINTS_PER_DECADE = 5
-MONEY_CAP = 20
-SOURCE_POINTS = 4
-SOURCE_CAP = 12
-ENTITY_POINTS = 3
-ENTITY_CAP = 12
+MONEY_POINTS_PER_DECADE: Final = 5
+MONEY_CAP: Final = 20
+SOURCE_POINTS: Final = 4
+SOURCE_CAP: Final = 12
+ENTITY_POINTS: Final = 3
+ENTITY_CAP: Final = 12
 # Named in a curated list (registry, known people and agencies), not guessed by a heuristic.
-_MAJOR_RULES = frozenset({"registry", "known-person", "known-agency", "actor-hint"})
+_MAJOR_RULES: Final = frozenset({"registry", "known-person", "known-agency", "actor-hint"})
 
 
 def _source_key(source: Mapping[str, str | None]) -> str:

@@ -13,25 +13,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from services.enrich.steps.dedup import days_apart, jaccard, title_terms
 from shared.dates import OccurredDate
 
-RESPONSE_DAYS = 14
-FOLLOW_UP_DAYS = 366
-SAME_STORY_DAYS = 3
-SAME_STORY_JACCARD = 0.4
-FOLLOW_UP_JACCARD = 0.25
-RELEASE_CATEGORIES = frozenset({"licensing", "product", "competition"})
-OPEN_WEIGHTS_TRACK = frozenset({"licensing", "competition"})
-_RELEASE = re.compile(
+RESPONSE_DAYS: Final = 14
+FOLLOW_UP_DAYS: Final = 366
+SAME_STORY_DAYS: Final = 3
+SAME_STORY_JACCARD: Final = 0.4
+FOLLOW_UP_JACCARD: Final = 0.25
+RELEASE_CATEGORIES: Final = frozenset({"licensing", "product", "competition"})
+OPEN_WEIGHTS_TRACK: Final = frozenset({"licensing", "competition"})
+_RELEASE: Final = re.compile(
     r"\b(?:releas\w*|launch\w*|unveil\w*|introduc\w*|open[- ]weights?|open[- ]sourc\w*|debut\w*)",
     re.I,
 )
 # For PostgreSQL (`title ~* RELEASE_WORDS_SQL`): matches every ASCII title `_RELEASE` matches (no
 # word boundary: a superset); a non-ASCII title must be kept whatever it says (Unicode case folds).
-RELEASE_WORDS_SQL = "(releas|launch|unveil|introduc|open[- ]weight|open[- ]sourc|debut)"
+RELEASE_WORDS_SQL: Final = "(releas|launch|unveil|introduc|open[- ]weight|open[- ]sourc|debut)"
 
 
 def is_release(category: str, title: str) -> bool:

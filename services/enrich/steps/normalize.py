@@ -11,21 +11,22 @@ import html
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from typing import Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from services.enrich.steps.core import Evidence, evidence
 
-_DROP_BLOCKS = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_DROP_BLOCKS: Final = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
 # Block-level tags end a paragraph; inline tags just vanish.
-_BLOCK_TAG = re.compile(
+_BLOCK_TAG: Final = re.compile(
     r"</?(?:p|br|div|li|ul|ol|h[1-6]|tr|table|blockquote|section)\b[^<>]*>", re.I
 )
 # A tag needs a name right after "<", so prose such as "a < b > c" survives.
-_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>")
-_SPACES = re.compile(r"[^\S\n]+")
-_PARAGRAPH_BREAK = re.compile(r"\s*\n\s*\n\s*")
+_TAG: Final = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>")
+_SPACES: Final = re.compile(r"[^\S\n]+")
+_PARAGRAPH_BREAK: Final = re.compile(r"\s*\n\s*\n\s*")
 # NFKC keeps curly quotes and the Unicode hyphens; fold them so rules can be written in ASCII.
-_FOLD = str.maketrans(
+_FOLD: Final = str.maketrans(
     {
         "\u2018": "'",
         "\u2019": "'",
@@ -44,11 +45,11 @@ _FOLD = str.maketrans(
 # Control characters that are not whitespace: invisible, refused by XML 1.0 (the Atom export) and
 # by iCalendar TEXT. They are dropped; the whitespace ones (tab, newline, \x0b, \x0c, \x1c-\x1f,
 # \x85) are collapsed like any space. NUL never gets here: ingest refuses it.
-_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+_CONTROLS: Final = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 
-TRACKING_PARAMS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref", "ref_src"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_TOKEN = re.compile(r"[a-z0-9]+(?:[.'-][a-z0-9]+)*")
+TRACKING_PARAMS: Final = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref", "ref_src"})
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_TOKEN: Final = re.compile(r"[a-z0-9]+(?:[.'-][a-z0-9]+)*")
 
 
 def normalize_text(text: str, *, keep_paragraphs: bool = False) -> str:
@@ -82,7 +83,7 @@ def normalize_text(text: str, *, keep_paragraphs: bool = False) -> str:
 # token becomes a space (a non-ASCII character's bytes are all >= 128, and `[a-z0-9]` matches no
 # non-ASCII character). A chunk left between spaces made only of letters and digits is a token;
 # one with a joiner (".", "'", "-") goes through `_TOKEN` itself.
-_TOKEN_BYTES = bytes(
+_TOKEN_BYTES: Final = bytes(
     c if 0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 or c in b".'-" else 0x20 for c in range(256)
 )
 
@@ -116,7 +117,9 @@ def _is_tracking(key: str) -> bool:
 
 # The usual source URL, http(s) with a plain lower-case host and path, no port, user, query or
 # fragment, is canonical as it is (an empty path becomes "/"): no need to split and rebuild it.
-_PLAIN_URL = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?")
+_PLAIN_URL: Final = re.compile(
+    r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?"
+)
 
 
 def canonical_url(url: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Final
 
 from services.enrich.steps.companies import COMPANIES, Phase
 from services.enrich.steps.core import Evidence, evidence
@@ -17,7 +18,7 @@ from services.enrich.steps.screen import Literals, fold, literals, may_match, qu
 from shared.dates import OccurredDate
 
 # A plan, a proposal or a reversal talks about a structure; it does not put one in force.
-_INTENT = re.compile(
+_INTENT: Final = re.compile(
     r"\b(?:plans?|planned|planning|proposals?|propos(?:es|ed|ing)|intends?|intention|will|would"
     r"|could|considering|considers|seeks? to|aims? to|expects? to|in talks|explor(?:es|ing)"
     r"|reverses? course|reversal|backtracks?|scraps?|abandons?|u-turn)\b",
@@ -26,7 +27,7 @@ _INTENT = re.compile(
 # Most headlines have no intent word: the regex runs only where one of its literals occurs. It
 # runs as written -- its form for `screen.quick` starts with a class of a dozen letters and tries
 # the whole alternation at almost every word, slower than the plain scan.
-_INTENT_NEEDS = literals(_INTENT)
+_INTENT_NEEDS: Final = literals(_INTENT)
 
 
 def _intent(sentence: str) -> list[str]:
@@ -38,11 +39,11 @@ def _intent(sentence: str) -> list[str]:
 
 # `(?<=[.;!?])\s+|\n+`, written to start with the whitespace every match starts with: the engine
 # then scans for a whitespace character instead of trying the lookbehind at every position.
-_SENTENCE_END = re.compile(r"\s(?:(?<=[.;!?]\s)\s*|(?<=\n)\n*)")
+_SENTENCE_END: Final = re.compile(r"\s(?:(?<=[.;!?]\s)\s*|(?<=\n)\n*)")
 # How far from the registry's date an event may sit and still be the one that opened the phase.
-TRANSITION_WINDOW = timedelta(days=31)
+TRANSITION_WINDOW: Final = timedelta(days=31)
 
-_OPENING_RULES: dict[tuple[str, str], tuple[re.Pattern[str], ...]] = {
+_OPENING_RULES: Final[dict[tuple[str, str], tuple[re.Pattern[str], ...]]] = {
     (company.slug, phase.slug): tuple(re.compile(rx, re.I) for rx in phase.opens)
     for company in COMPANIES.values()
     for phase in company.phases
@@ -51,11 +52,13 @@ _OPENING_RULES: dict[tuple[str, str], tuple[re.Pattern[str], ...]] = {
 
 # What each opening rule's matches must contain: a phase none of whose sentences can satisfy
 # every rule is skipped without running them (most events open no phase).
-_OPENING_NEEDS: dict[tuple[str, str], tuple[Literals | None, ...]] = {
+_OPENING_NEEDS: Final[dict[tuple[str, str], tuple[Literals | None, ...]]] = {
     key: tuple(literals(rule) for rule in rules) for key, rules in _OPENING_RULES.items()
 }
 # What runs: the same rules in the form the engine scans quickly (see `screen.quick`).
-_QUICK_RULES = {key: tuple(quick(rule) for rule in rules) for key, rules in _OPENING_RULES.items()}
+_QUICK_RULES: Final = {
+    key: tuple(quick(rule) for rule in rules) for key, rules in _OPENING_RULES.items()
+}
 
 
 def _phases(company: str) -> tuple[Phase, ...]:

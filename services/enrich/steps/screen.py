@@ -20,18 +20,18 @@ from operator import or_
 # The parser `re` itself uses (Python 3.11+): the same tree the regex engine compiles.
 from re import _constants as C  # type: ignore[attr-defined]
 from re import _parser as P  # type: ignore[attr-defined]
-from typing import Any
+from typing import Any, Final
 
 Literals = tuple[str, ...]
 
-_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+_FOLD: Final = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
 
 
 # The steps screen the same few texts of an event (its title, summary, body and all of them
 # joined) several times in a row: remember the last few folded/split. Small, so an event's texts
 # never outlive the next events' texts.
-_RECENT = 8
-_recent_folds: dict[str, str] = {}
+_RECENT: Final = 8
+_recent_folds: Final[dict[str, str]] = {}
 
 
 def fold(text: str) -> str:
@@ -45,12 +45,12 @@ def fold(text: str) -> str:
     return folded
 
 
-_recent_words: dict[str, frozenset[str]] = {}
+_recent_words: Final[dict[str, frozenset[str]]] = {}
 
 # `_ALNUM.findall(text)` in one C pass over the UTF-8 bytes: every byte but an ASCII lower-case
 # letter or digit becomes a space (a non-ASCII character's bytes are all >= 128, and `[a-z0-9]`
 # matches no non-ASCII character), then the runs are split apart.
-_RUN_BYTES = bytes(c if 0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 else 0x20 for c in range(256))
+_RUN_BYTES: Final = bytes(c if 0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 else 0x20 for c in range(256))
 
 
 def runs(text: str) -> list[str]:
@@ -84,7 +84,7 @@ def _char(op: Any, av: Any) -> str | None:
     return None
 
 
-_ALNUM = re.compile(r"[a-z0-9]+")
+_ALNUM: Final = re.compile(r"[a-z0-9]+")
 
 
 def _piece(word: str) -> str:
@@ -92,7 +92,7 @@ def _piece(word: str) -> str:
     return max(_ALNUM.findall(word), key=len, default="")
 
 
-_RARE_SYMBOLS = frozenset("$€£¥%@#")
+_RARE_SYMBOLS: Final = frozenset("$€£¥%@#")
 
 
 def _selectivity(word: str) -> int:
@@ -178,7 +178,7 @@ def may_match(need: Literals | None, folded: str) -> bool:
     return any(map(folded.__contains__, need))
 
 
-_MEMO_MAX = 20_000  # words; bounded for flat memory (see dedup._MEMO_MAX)
+_MEMO_MAX: Final = 20_000  # words; bounded for flat memory (see dedup._MEMO_MAX)
 
 
 class _Vocabulary:
@@ -259,7 +259,7 @@ class _Vocabulary:
         return mask
 
 
-_VOCABULARY = _Vocabulary()
+_VOCABULARY: Final = _Vocabulary()
 
 
 def indexes(mask: int) -> list[int]:
@@ -336,10 +336,10 @@ class Screen:
 # order and no group is added, so every match, span and group is the original's. A pattern of any
 # other shape is returned as it is.
 
-_LEADS = {"\\b": "\\w", "(?<![\\w-])": "[\\w-]", "(?<!\\w)": "\\w"}
-_QUANTIFIERS = frozenset("?*+{")
+_LEADS: Final = {"\\b": "\\w", "(?<![\\w-])": "[\\w-]", "(?<!\\w)": "\\w"}
+_QUANTIFIERS: Final = frozenset("?*+{")
 # Characters other than a letter's two cases that IGNORECASE matches to it (see `fold`).
-_CASE_EXTRA = {"i": "\u0130\u0131", "k": "\u212a", "s": "\u017f"}
+_CASE_EXTRA: Final = {"i": "\u0130\u0131", "k": "\u212a", "s": "\u017f"}
 
 
 def _is_word_ascii(ch: str) -> bool:
@@ -547,10 +547,10 @@ def matched_texts(
 # (no rule with a known start can match the empty string). The places are those of the folded
 # text, which are the text's only when folding kept the length (always for ASCII).
 
-_ZERO_WIDTH = frozenset({C.AT, C.ASSERT, C.ASSERT_NOT})
-_REPEATS = frozenset({C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT})
-_MAX_HEADS = 16  # more alternatives for how a match goes on than are worth looking for
-_HEAD_LENGTH = 8
+_ZERO_WIDTH: Final = frozenset({C.AT, C.ASSERT, C.ASSERT_NOT})
+_REPEATS: Final = frozenset({C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT})
+_MAX_HEADS: Final = 16  # more alternatives for how a match goes on than are worth looking for
+_HEAD_LENGTH: Final = 8
 
 
 def _starts_of(items: list[Any]) -> frozenset[str] | None:

@@ -8,11 +8,12 @@ API-only access and staged releases push down.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from services.enrich.steps.core import Evidence
 from services.enrich.steps.screen import Finder, Screen, fold, indexes
 
-_RULES: tuple[tuple[str, str, float], ...] = (
+_RULES: Final[tuple[tuple[str, str, float], ...]] = (
     ("open-weights", r"\bopen[- ]weights?\b", 0.6),
     ("open-source", r"\bopen[- ]sourc(?:e|ed|ing)\b", 0.5),
     (
@@ -48,7 +49,7 @@ _RULES: tuple[tuple[str, str, float], ...] = (
     ("api-access", r"\bAPI\b|\bprivate beta\b", -0.2),
     ("staged-release", r"\bstaged release\b|\bin stages\b", -0.3),
 )
-_COMPILED = tuple(
+_COMPILED: Final = tuple(
     (
         name,
         re.compile(rx, 0 if name in ("permissive-licence", "api-access", "api-only") else re.I),
@@ -57,14 +58,14 @@ _COMPILED = tuple(
     for name, rx, w in _RULES
 )
 
-_SCREEN = Screen([pattern for _, pattern, _ in _COMPILED])
+_SCREEN: Final = Screen([pattern for _, pattern, _ in _COMPILED])
 # What runs: each rule tried where its matches can start, or in the form the engine scans
 # quickly (see `screen.Finder`). None has a group, so the matched texts are its `findall`.
-_FINDERS = tuple((name, Finder(pattern), weight) for name, pattern, weight in _COMPILED)
+_FINDERS: Final = tuple((name, Finder(pattern), weight) for name, pattern, weight in _COMPILED)
 assert not any(pattern.groups for _, pattern, _ in _COMPILED)
 
 # "a staged release; full weights held back" mentions a release and weights, but says the opposite.
-_OVERRIDES = {"weights-withheld": "released-weights"}
+_OVERRIDES: Final = {"weights-withheld": "released-weights"}
 
 
 def score_stance(text: str) -> tuple[float, list[Evidence]]:
