@@ -112,13 +112,27 @@ def _xadd(client: Redis, entries: list[dict[str, str]]) -> None:
     pipe.execute()
 
 
-def _wait(check: Callable[[], bool], timeout: float, procs: Procs, what: str) -> None:
+def _wait(
+    check: Callable[[], bool],
+    timeout: float,
+    procs: Procs,
+    what: str,
+    state: Callable[[], str] = str,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}\n{procs.tail()}")
+    raise AssertionError(f"timed out waiting for {what}\n{state()}\n{procs.tail()}")
+
+
+def _state(client: Redis, sessions: sessionmaker[Session]) -> str:
+    """Where the entries are: stored, held by a worker, queued, still on the ingest log."""
+    return (
+        f"stored {_count(sessions, Event)}, unacked {client.hlen('unacked')}, "
+        f"enrich queue {client.llen('enrich')}, ingest log {client.xlen(INGEST_STREAM)}"
+    )
 
 
 def _reached(sessions: sessionmaker[Session], target: int) -> bool:
@@ -181,6 +195,10 @@ def _dead(sessions: sessionmaker[Session]) -> tuple[str, int, str]:
 
 
 class TestWorkerKilled:
+    # Its own waits (at most 5 x 45 s, then 90 s) end before pytest's timeout, so a stall fails
+    # with the workers' and the relay's logs instead of a bare timeout (a full-suite run stalled
+    # once, 2026-11-30, and left nothing to read).
+    @pytest.mark.timeout(420)
     def test_sigkill_mid_chunk_loses_nothing_and_duplicates_nothing(
         self, procs: Procs, redis_client: Redis, sessions: sessionmaker[Session]
     ) -> None:
@@ -194,7 +212,7 @@ class TestWorkerKilled:
         held = 0
         for attempt in range(1, 6):
             target = 200 + 400 * attempt  # 600, 1000, ... 2200 of the 3000
-            _wait(partial(_reached, sessions, target), 120, procs, "the next chunks")
+            _wait(partial(_reached, sessions, target), 45, procs, "the next chunks")
             procs.kill9(worker)
             killed_at = _count(sessions, Event)
             assert killed_at < len(entries), "the worker finished before it could be killed"
@@ -204,7 +222,13 @@ class TestWorkerKilled:
                 break
         assert held >= 1, "no kill landed while the worker held a chunk"
 
-        _wait(lambda: _count(sessions, Event) == len(entries), 180, procs, "every event")
+        _wait(
+            lambda: _count(sessions, Event) == len(entries),
+            90,
+            procs,
+            "every event",
+            partial(_state, redis_client, sessions),
+        )
         time.sleep(2)  # anything redelivered late would show up as extra rows now
         with sessions() as s:
             ids = set(map(str, s.scalars(select(Event.id))))
