@@ -9,8 +9,10 @@ STAMP  := $(VENV)/.installed
 .PHONY: install up test test-unit test-integration test-e2e test-browser test-external check fmt clean \
 	fuzz bench bench-quick bench-pipeline bench-profile test-faults soak
 
-# The pipeline's modules are compiled at install (setup.py): editing one installs again.
-COMPILED_SOURCES := $(filter-out %/__init__.py,$(wildcard services/enrich/steps/*.py)) services/enrich/pipeline.py
+# The pipeline's modules are compiled at install (setup.py): editing one, or a module whose types
+# they rely on, installs again.
+COMPILED_SOURCES := $(filter-out %/__init__.py,$(wildcard services/enrich/steps/*.py)) services/enrich/pipeline.py \
+	services/enrich/buildinfo.py shared/dates.py shared/events.py
 
 $(STAMP): pyproject.toml setup.py $(COMPILED_SOURCES)
 	$(PYTHON) -m venv $(VENV)
@@ -59,7 +61,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pivotwatch .mypy_cache .ruff_cache .pytest_cache build services/enrich/compiled.json
+	rm -rf $(VENV) .pivotwatch .mypy_cache .ruff_cache .pytest_cache build services/enrich/_build.py
 	find services -name '*.so' -delete
 
 # The suite against servers already running on this machine (PostgreSQL 5432, Redis 6379, db 15).

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pivotwatch.seed import seed_events  # noqa: E402
-from services.enrich import COMPILED  # noqa: E402
+from services.enrich import BUILD, COMPILED  # noqa: E402
 from services.enrich.pipeline import Report, enrich  # noqa: E402
 from services.enrich.steps import companies, dedup, screen  # noqa: E402
 from services.enrich.steps.normalize import normalize_text  # noqa: E402
@@ -114,7 +114,7 @@ def main() -> int:
     if args.pipeline_only:
         print(best)
         return 0
-    form = "compiled by mypyc" if COMPILED else "Python"
+    form = "compiled by mypyc" if COMPILED else f"Python ({BUILD.removeprefix('python: ')})"
     print(f"events per round   {len(reports)} ({len(reports) // args.repeat} seed events)")
     print(f"baseline           {base_best:8.1f} µs/event (median {base_med:.1f})")
     print(f"pipeline           {best:8.1f} µs/event (median {med:.1f}), {form}")
