@@ -298,6 +298,7 @@ class Claimed:
     attempts: int
     due_at: datetime
     send_at: datetime
+    interval: float = 0.0  # seconds between attempts to the endpoint (its rate limit), or 0
 
 
 def _rate_slot(
@@ -376,7 +377,9 @@ def claim(
     for d in rows:
         sub = subs[d.subscription_id]
         send_at = now
+        interval = 0.0
         if sub.rate_limit_per_second:
+            interval = 1.0 / sub.rate_limit_per_second
             slot = _rate_slot(sub.rate_next_at, now, sub.rate_limit_per_second, horizon)
             if slot is None:
                 continue
@@ -401,6 +404,7 @@ def claim(
                 d.attempts,
                 due_at,
                 send_at,
+                interval,
             )
         )
     if leases:
@@ -514,8 +518,15 @@ async def send_all(claimed: list[Claimed], settings: Settings) -> list[Result]:
         wait = (c.send_at - datetime.now(UTC)).total_seconds()
         if wait > 0:  # a rate-limited endpoint's slot: wait without holding a connection
             await asyncio.sleep(wait)
-        async with gate:
-            return await _send_one(s, c, settings)
+        while True:
+            async with gate:
+                # The slot is when the attempt may start at the earliest; one that starts late
+                # (a busy loop, a full gate) must not start less than the interval after the
+                # previous one, which started on time: the process keeps them apart itself.
+                wait = s.pace(c.subscription_id, c.interval) if c.interval else 0.0
+                if not wait:
+                    return await _send_one(s, c, settings)
+            await asyncio.sleep(wait)
 
     return list(await asyncio.gather(*(send(c) for c in claimed)))
 

@@ -18,6 +18,7 @@ import asyncio
 import atexit
 import os
 import threading
+import uuid
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from services.notify.http1 import Client
 from services.notify.ssrf import Target, VetCache, VetKey
 
 T = TypeVar("T")
+_PACED_MAX = 10_000  # endpoints whose last start the sender remembers
 
 
 class Sender:
@@ -39,6 +41,22 @@ class Sender:
         self.http = Client()
         self.vetted = VetCache()
         self.vetting: dict[VetKey, asyncio.Future[Target]] = {}
+        # When each rate-limited endpoint may next see an attempt start (loop time): see `pace`.
+        self.ready: dict[uuid.UUID, float] = {}
+
+    def pace(self, endpoint: uuid.UUID, interval: float) -> float:
+        """Seconds to wait before an attempt to `endpoint` may start, `interval` after the last
+        one this process started; 0.0 means it may start now, and that start is recorded. Call
+        on the loop and start the attempt before the next await: the check and the record are
+        then one step for every batch the process sends."""
+        now = self.loop.time()
+        ready = self.ready.get(endpoint, now)
+        if now < ready:
+            return ready - now
+        if len(self.ready) >= _PACED_MAX:  # forget the endpoints that no longer have to wait
+            self.ready = {e: t for e, t in self.ready.items() if t > now}
+        self.ready[endpoint] = now + interval
+        return 0.0
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the sender's loop and wait for its result (from any other thread)."""

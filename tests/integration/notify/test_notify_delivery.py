@@ -4,8 +4,10 @@ plain functions the Celery tasks call (fanout, dispatch), against a real loopbac
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -17,8 +19,10 @@ from pivotwatch.embedded import free_port
 from services.notify import delivery
 from services.notify.app import create_app
 from services.notify.delivery import EXCERPT_BYTES, dispatch, fanout
+from services.notify.sender import sender
 from shared.db import Subscription, make_engine, session_factory
 from shared.settings import Settings
+from shared.webhooks import generate_secret
 
 
 def sample(name: str, **labels: str) -> float:
@@ -350,6 +354,27 @@ class TestRateLimit:
         for start in times:
             inside = [t for t in times if 0 <= (t - start).total_seconds() < window]
             assert len(inside) <= rate * window + 1, [str(t) for t in inside]
+
+    def test_slots_reached_late_still_start_an_interval_apart(
+        self, nsettings: Settings, receiver: Any
+    ) -> None:
+        """A slot is the earliest an attempt may start; a sender that reaches two slots late
+        (its loop busy, here slots already past) starts them an interval apart, not together.
+        (Seen in a full-suite run: two attempts 0.7 ms apart at 5 per second.)"""
+        endpoint, interval = uuid.uuid4(), 0.2
+        late = datetime.now(UTC) - timedelta(seconds=1)
+        claimed = [
+            delivery.Claimed(
+                uuid.uuid4(), endpoint, receiver.url, f"msg_{i}", b"{}", [generate_secret()],
+                0, late, late + timedelta(seconds=interval * i), interval,
+            )
+            for i in range(3)
+        ]  # fmt: skip
+        results = sender().run(delivery.send_all(claimed, nsettings))
+        assert [r.status_code for r in results] == [200, 200, 200]
+        starts = sorted(r.started_at for r in results)
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
+        assert all(gap >= interval - 0.005 for gap in gaps), gaps
 
 
 class TestOperationsApi:
