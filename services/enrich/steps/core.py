@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import Any, Final, NamedTuple
 
-from services.enrich.steps.screen import Screen, fold, matches_at, quick, words
+from services.enrich.steps.screen import Screen, fold, matches_at, places, quick, words
 
 Evidence = dict[str, Any]
 
@@ -169,11 +169,4 @@ class Lexicon:
         pattern: re.Pattern[str], text: str, folded: str, starting: Iterable[str]
     ) -> list[re.Match[str]]:
         """The matches of `pattern` in `text` that start where a word in `starting` occurs."""
-        starts: list[int] = []
-        for word in starting:
-            at = folded.find(word)
-            while at >= 0:
-                starts.append(at)
-                at = folded.find(word, at + 1)
-        starts.sort()
-        return matches_at(pattern, text, starts)
+        return matches_at(pattern, text, places(tuple(starting), folded))
