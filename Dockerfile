@@ -20,7 +20,7 @@ COPY data ./data
 # and pivotwatch/seed.py find migrations/ and data/ beside the packages (a copy in site-packages
 # has neither), and the Celery workers, which put their working directory first on sys.path,
 # import the same modules as everything else. gcc compiles the enrichment pipeline there
-# (setup.py, mypyc: ~1.3x faster) and is removed in the same layer; without it the install still
+# (setup.py, mypyc: 1.2-1.5x faster) and is removed in the same layer; without it the install still
 # succeeds and the pipeline runs as Python.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \

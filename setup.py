@@ -2,7 +2,7 @@
 
 Everything else about the package is in pyproject.toml. The pipeline's steps are pure, typed
 Python (`services/enrich/steps/`, `services/enrich/pipeline.py`); compiled to C extensions they
-run about 1.3-1.5x faster (`make bench-pipeline` measures both forms). Where compiling fails (no
+run 1.2-1.5x faster (`make bench-pipeline` measures both forms). Where compiling fails (no
 compiler, no Python headers) the extensions are optional: the install goes on and the same
 modules run as Python. PIVOTWATCH_COMPILE=0 skips compiling.
 
