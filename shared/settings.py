@@ -49,7 +49,10 @@ class Settings(BaseSettings):
     # How long ingest keeps a looked-up API key in memory (0: never). A revocation still takes
     # effect on the next request: every write checks the key mirror's generation atomically.
     auth_cache_seconds: float = 30.0
-    ingest_stream_maxlen: int = 1_000_000
+    # Entries the ingest log may hold (waiting for the relay, or read and not yet trimmed): past
+    # it, ingest writes nothing and answers 503 with Retry-After, before Redis runs out of memory
+    # (it evicts nothing) and stops the whole pipeline. A duplicate post is still answered.
+    ingest_stream_maxlen: int = Field(default=1_000_000, ge=1)
 
     # Relay and worker.
     relay_chunk_max: int = 500

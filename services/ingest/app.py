@@ -30,7 +30,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_connections=256,
         )
         app.state.redis = client
-        app.state.publisher = Publisher(client, settings.status_ttl_seconds)
+        app.state.publisher = Publisher(
+            client, settings.status_ttl_seconds, settings.ingest_stream_maxlen
+        )
         app.state.principals = PrincipalCache(settings.auth_cache_seconds)
         app.state.limiter = RateLimiter(
             client, settings.rate_limit_per_second, settings.rate_limit_burst
@@ -72,4 +74,6 @@ def description(settings: Settings) -> str:
         f"{settings.rate_limit_burst} (429 + Retry-After)\n"
         f"- statuses are answered for {days:g} days\n"
         "- Redis unreachable: 503 + Retry-After, nothing written\n"
+        f"- ingest log holding {settings.ingest_stream_maxlen} events the workers have not taken "
+        "yet: 503 + Retry-After, nothing more written\n"
     )

@@ -243,9 +243,19 @@ RATE_LIMITED = _error(
     rate=("Rate limited", _err("rate_limited", "rate limit of 2000 events/s exceeded", None)),
 )
 UNAVAILABLE = _error(
-    "Redis is unreachable: nothing was written; retry after `Retry-After` seconds",
+    "Redis is unreachable, or the ingest log is full (the workers are far behind): nothing was "
+    "written; retry after `Retry-After` seconds",
     headers=True,
     redis=("Redis down", _err("unavailable", "Redis is unreachable; nothing was written", None)),
+    full=(
+        "Ingest log full",
+        _err(
+            "unavailable",
+            "the ingest log holds 1000000 or more events the workers have not taken yet; "
+            "nothing was written, retry later",
+            None,
+        ),
+    ),
 )
 NOT_FOUND = _error(
     "No event with this id is known (statuses are kept for the status TTL)",

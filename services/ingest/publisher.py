@@ -21,11 +21,12 @@ from services.ingest.ratelimit import BUCKET_LUA
 from shared.redis_keys import API_KEYS_GENERATION, INGEST_STREAM, rate_key, status_key
 
 # publish(status, stream, ttl, event id, kind, envelope, received_at, correlation id, content
-# hash) -> {1, stream id, correction} when written, {0, state, 0} when the same content is already
-# known. The same source+id with other content is a correction: written, so that storage records
-# it as a new version.
+# hash, maxlen) -> {1, stream id, correction} when written, {0, state, 0} when the same content is
+# already known, {-3, entries on the log, 0} when the ingest log already holds `maxlen` entries
+# (the workers are that far behind: nothing is written). The same source+id with other content is
+# a correction: written, so that storage records it as a new version.
 _PUBLISH_LUA = """
-local function publish(status, stream, ttl, id, kind, ce, received, cid, hash)
+local function publish(status, stream, ttl, id, kind, ce, received, cid, hash, maxlen)
   local state = redis.call('HGET', status, 'state')
   local correction = 0
   if state and state ~= 'rejected' then
@@ -34,6 +35,10 @@ local function publish(status, stream, ttl, id, kind, ce, received, cid, hash)
       return {0, state, 0}
     end
     correction = 1
+  end
+  local waiting = redis.call('XLEN', stream)
+  if waiting >= maxlen then
+    return {-3, waiting, 0}
   end
   if state then
     redis.call('DEL', status)
@@ -47,11 +52,13 @@ local function publish(status, stream, ttl, id, kind, ce, received, cid, hash)
 end
 """
 
-# KEYS: status, stream. ARGV: ttl, event id, kind, envelope, received_at, correlation id, hash.
+# KEYS: status, stream. ARGV: ttl, event id, kind, envelope, received_at, correlation id, hash,
+# maxlen.
 _PUBLISH = (
     _PUBLISH_LUA
     + """
-return publish(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+return publish(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7],
+               tonumber(ARGV[8]))
 """
 )
 
@@ -59,7 +66,8 @@ return publish(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], AR
 # is what it was when the key was looked up), does the key's bucket allow it, then publish.
 # KEYS: key generation, rate bucket, status, stream. ARGV: generation seen, rate, burst, now_ms,
 # cost, then publish's ARGV. Returns {-2, 0, 0} when the generation moved (a key was revoked or
-# the mirror rebuilt: look the key up again), {-1, wait_ms, 0} when rate limited, else publish's.
+# the mirror rebuilt: look the key up again), {-1, wait_ms, 0} when rate limited, else publish's
+# (whose {-3, ...} means the ingest log is full; the rate token is spent then, as for a bad event).
 _PUBLISH_ONE = (
     BUCKET_LUA
     + _PUBLISH_LUA
@@ -72,7 +80,8 @@ local bucket = take(KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV
 if bucket[1] == 0 then
   return {-1, bucket[2], 0}
 end
-return publish(KEYS[3], KEYS[4], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12])
+return publish(KEYS[3], KEYS[4], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12],
+               tonumber(ARGV[13]))
 """
 )
 
@@ -91,9 +100,12 @@ return 1
 @dataclass(frozen=True, slots=True)
 class Outcome:
     event_id: str
-    written: bool  # False: already known (a duplicate post)
+    written: bool  # False: already known (a duplicate post), or the log is full (`FULL`)
     state: str
     correction: bool = False  # written, and replaces different content under the same key
+
+
+FULL = "full"  # an Outcome's state when nothing was written because the ingest log is full
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +127,8 @@ class Refused:
 
 def _outcome(e: Entry, reply: Any) -> Outcome:
     written, state = int(reply[0]), reply[1]
+    if written == -3:
+        return Outcome(e.event_id, False, FULL)
     text = state.decode() if isinstance(state, bytes) else str(state)
     correction = len(reply) > 2 and int(reply[2]) == 1
     return Outcome(e.event_id, bool(written), "accepted" if written else text, correction)
@@ -142,9 +156,10 @@ REJECT = _script(_REJECT)
 
 
 class Publisher:
-    def __init__(self, client: aioredis.Redis, status_ttl: int) -> None:
+    def __init__(self, client: aioredis.Redis, status_ttl: int, max_waiting: int) -> None:
         self._client = client
         self._ttl = status_ttl
+        self.max_waiting = max_waiting  # entries the ingest log may hold before writes are refused
 
     async def publish(
         self, entries: list[Entry], rejections: list[Rejection] | None = None
@@ -188,7 +203,16 @@ class Publisher:
 
     def _args(self, e: Entry, now: str) -> list[Any]:
         content_hash = e.content_hash or sha1(e.payload, usedforsecurity=False).hexdigest()
-        return [self._ttl, e.event_id, e.kind, e.payload, now, e.correlation_id, content_hash]
+        return [
+            self._ttl,
+            e.event_id,
+            e.kind,
+            e.payload,
+            now,
+            e.correlation_id,
+            content_hash,
+            self.max_waiting,
+        ]
 
     async def _run(self, calls: list[tuple[_Script, list[str], list[Any]]]) -> list[Any]:
         replies: list[Any] = [None] * len(calls)

@@ -23,7 +23,7 @@ from services.ingest.modes import (
     parse_batch,
     parse_single,
 )
-from services.ingest.publisher import Entry, Outcome, Publisher, Rejection
+from services.ingest.publisher import FULL, Entry, Outcome, Publisher, Rejection
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.schemas import EventStatus
 from shared.auth import Cached, Principal, PrincipalCache, Scope, hash_key
@@ -53,6 +53,7 @@ Writer = Annotated[Principal, Depends(require(Scope.EVENTS_WRITE))]
 _REDIS_DOWN = (aioredis.ConnectionError, aioredis.TimeoutError, OSError)
 _REDIS_REFUSED = (*_REDIS_DOWN, aioredis.ResponseError)
 _RETRY_AFTER = 2
+_FULL_RETRY_AFTER = 5  # the workers drain a full log at hundreds to thousands of events a second
 
 
 def _status_url(event_id: str) -> str:
@@ -83,8 +84,25 @@ async def _publish(
         raise DependencyUnavailable(
             "Redis is unreachable; nothing was written, retry later", retry_after=_RETRY_AFTER
         ) from exc
-    EVENTS_ACCEPTED.inc(sum(1 for o in outcomes if o.written))
+    written = sum(1 for o in outcomes if o.written)
+    EVENTS_ACCEPTED.inc(written)
+    refused = sum(1 for o in outcomes if o.state == FULL)
+    if refused:
+        raise _full(
+            publisher,
+            f"{refused} of {len(entries)} not written"
+            + (f" ({written} were; posting them again answers 'duplicate')" if written else ""),
+        )
     return outcomes
+
+
+def _full(publisher: Publisher, what: str) -> DependencyUnavailable:
+    """The ingest log holds as many entries as it may: the workers are that far behind."""
+    return DependencyUnavailable(
+        f"the ingest log holds {publisher.max_waiting} or more events the workers have not taken "
+        f"yet; {what}, retry later",
+        retry_after=_FULL_RETRY_AFTER,
+    )
 
 
 def _entry(parsed: Accepted) -> Entry:
@@ -176,6 +194,8 @@ async def post_event(request: Request, settings: SettingsDep) -> JSONResponse:
                 "Redis is unreachable; nothing was written, retry later", retry_after=_RETRY_AFTER
             ) from exc
         if isinstance(done, Outcome):
+            if done.state == FULL:
+                raise _full(publisher, "nothing was written")
             EVENTS_ACCEPTED.inc(int(done.written))
             return JSONResponse(_result(parsed, done), status_code=202)
         if not done.stale:

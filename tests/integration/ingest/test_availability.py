@@ -139,3 +139,71 @@ class TestPostgresDown:
         assert status.json()["status"] == "accepted"
         assert ready.status_code == 200
         assert redis_client.xlen(INGEST_STREAM) == 1
+
+
+class TestIngestLogFull:
+    """Past `ingest_stream_maxlen` entries waiting on the ingest log, nothing more is written: 503
+    with Retry-After, before Redis (which evicts nothing) runs out of memory."""
+
+    async def test_503_at_the_limit_duplicates_still_answered_and_accepted_once_drained(
+        self,
+        settings: Settings,
+        serve: Any,
+        writer: dict[str, str],
+        envelope: Any,
+        redis_client: Redis,
+    ) -> None:
+        app = create_app(settings.model_copy(update={"ingest_stream_maxlen": 3}))
+        async with serve(app) as ingest:
+
+            async def post(ce_id: str) -> Any:
+                body = orjson.dumps(envelope(ce_id=ce_id))
+                return await ingest.post(
+                    "/v1/events", content=body, headers={**writer, **STRUCTURED}
+                )
+
+            first = [await post(f"e-{i}") for i in range(3)]
+            full = await post("e-3")
+            again = await post("e-0")  # already on the log: answered, writes nothing
+            batch = await ingest.post(
+                "/v1/events/batch",
+                content=orjson.dumps([envelope(ce_id="e-4"), envelope(ce_id="e-5")]),
+                headers={**writer, **BATCH},
+            )
+            waiting = redis_client.xlen(INGEST_STREAM)
+            redis_client.xtrim(INGEST_STREAM, maxlen=0)  # the relay took them all
+            after = await post("e-3")
+        assert [r.status_code for r in first] == [202, 202, 202]
+        assert full.status_code == 503, full.text
+        assert full.headers["retry-after"] == "5"
+        assert full.json()["error"] == "unavailable"
+        assert "ingest log holds 3 or more" in full.json()["detail"]
+        assert "nothing was written" in full.json()["detail"]
+        assert again.status_code == 202 and again.json()["status"] == "duplicate"
+        assert batch.status_code == 503 and "2 of 2 not written" in batch.json()["detail"]
+        assert waiting == 3
+        assert after.status_code == 202 and after.json()["status"] == "accepted"
+        assert redis_client.xlen(INGEST_STREAM) == 1
+
+    async def test_a_batch_that_fills_the_log_says_what_was_written_and_a_resend_is_safe(
+        self,
+        settings: Settings,
+        serve: Any,
+        writer: dict[str, str],
+        envelope: Any,
+        redis_client: Redis,
+    ) -> None:
+        app = create_app(settings.model_copy(update={"ingest_stream_maxlen": 3}))
+        batch = orjson.dumps([envelope(ce_id=f"b-{i}") for i in range(4)])
+        async with serve(app) as ingest:
+            send = lambda: ingest.post(  # noqa: E731
+                "/v1/events/batch", content=batch, headers={**writer, **BATCH}
+            )
+            filled = await send()
+            redis_client.xtrim(INGEST_STREAM, maxlen=0)
+            resent = await send()
+        assert filled.status_code == 503, filled.text
+        detail = filled.json()["detail"]
+        assert "1 of 4 not written (3 were; posting them again answers 'duplicate')" in detail
+        assert resent.status_code == 202, resent.text
+        assert (resent.json()["accepted"], resent.json()["duplicate"]) == (1, 3)
