@@ -3,10 +3,11 @@ keeps accepting while PostgreSQL is down."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from redis import Redis
@@ -145,34 +146,30 @@ class TestIngestLogFull:
     """Past `ingest_stream_maxlen` entries waiting on the ingest log, nothing more is written: 503
     with Retry-After, before Redis (which evicts nothing) runs out of memory."""
 
+    @pytest.fixture
+    async def ingest(self, settings: Settings, serve: Any) -> AsyncIterator[httpx.AsyncClient]:
+        """Ingest whose log may hold 3 entries."""
+        async with serve(create_app(settings.model_copy(update={"ingest_stream_maxlen": 3}))) as c:
+            yield c
+
     async def test_503_at_the_limit_duplicates_still_answered_and_accepted_once_drained(
-        self,
-        settings: Settings,
-        serve: Any,
-        writer: dict[str, str],
-        envelope: Any,
-        redis_client: Redis,
+        self, ingest: httpx.AsyncClient, writer: dict[str, str], envelope: Any, redis_client: Redis
     ) -> None:
-        app = create_app(settings.model_copy(update={"ingest_stream_maxlen": 3}))
-        async with serve(app) as ingest:
+        async def post(ce_id: str) -> Any:
+            body = orjson.dumps(envelope(ce_id=ce_id))
+            return await ingest.post("/v1/events", content=body, headers={**writer, **STRUCTURED})
 
-            async def post(ce_id: str) -> Any:
-                body = orjson.dumps(envelope(ce_id=ce_id))
-                return await ingest.post(
-                    "/v1/events", content=body, headers={**writer, **STRUCTURED}
-                )
-
-            first = [await post(f"e-{i}") for i in range(3)]
-            full = await post("e-3")
-            again = await post("e-0")  # already on the log: answered, writes nothing
-            batch = await ingest.post(
-                "/v1/events/batch",
-                content=orjson.dumps([envelope(ce_id="e-4"), envelope(ce_id="e-5")]),
-                headers={**writer, **BATCH},
-            )
-            waiting = redis_client.xlen(INGEST_STREAM)
-            redis_client.xtrim(INGEST_STREAM, maxlen=0)  # the relay took them all
-            after = await post("e-3")
+        first = [await post(f"e-{i}") for i in range(3)]
+        full = await post("e-3")
+        again = await post("e-0")  # already on the log: answered, writes nothing
+        batch = await ingest.post(
+            "/v1/events/batch",
+            content=orjson.dumps([envelope(ce_id="e-4"), envelope(ce_id="e-5")]),
+            headers={**writer, **BATCH},
+        )
+        waiting = redis_client.xlen(INGEST_STREAM)
+        redis_client.xtrim(INGEST_STREAM, maxlen=0)  # the relay took them all
+        after = await post("e-3")
         assert [r.status_code for r in first] == [202, 202, 202]
         assert full.status_code == 503, full.text
         assert full.headers["retry-after"] == "5"
@@ -186,22 +183,13 @@ class TestIngestLogFull:
         assert redis_client.xlen(INGEST_STREAM) == 1
 
     async def test_a_batch_that_fills_the_log_says_what_was_written_and_a_resend_is_safe(
-        self,
-        settings: Settings,
-        serve: Any,
-        writer: dict[str, str],
-        envelope: Any,
-        redis_client: Redis,
+        self, ingest: httpx.AsyncClient, writer: dict[str, str], envelope: Any, redis_client: Redis
     ) -> None:
-        app = create_app(settings.model_copy(update={"ingest_stream_maxlen": 3}))
         batch = orjson.dumps([envelope(ce_id=f"b-{i}") for i in range(4)])
-        async with serve(app) as ingest:
-            send = lambda: ingest.post(  # noqa: E731
-                "/v1/events/batch", content=batch, headers={**writer, **BATCH}
-            )
-            filled = await send()
-            redis_client.xtrim(INGEST_STREAM, maxlen=0)
-            resent = await send()
+        headers = {**writer, **BATCH}
+        filled = await ingest.post("/v1/events/batch", content=batch, headers=headers)
+        redis_client.xtrim(INGEST_STREAM, maxlen=0)
+        resent = await ingest.post("/v1/events/batch", content=batch, headers=headers)
         assert filled.status_code == 503, filled.text
         detail = filled.json()["detail"]
         assert "1 of 4 not written (3 were; posting them again answers 'duplicate')" in detail
