@@ -206,6 +206,10 @@ class Stack:
                 if child.proc is None or child.proc.poll() is None:
                     continue
                 child.restarts += 1
+                # What the dead process left in its group (a Celery worker's pool processes)
+                # goes too: its successor takes its unacknowledged work back at once, and must
+                # not run it beside an orphan still running it.
+                _signal_group(child.proc, signal.SIGKILL)
                 self.say(f"{child.name} exited ({child.proc.returncode}); restarting")
                 if self.stopping.wait(min(2 ** min(child.restarts, 5) * 0.25, 8)):
                     return

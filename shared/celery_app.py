@@ -9,6 +9,7 @@ longest task.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from typing import Any
 
@@ -87,6 +88,48 @@ def _json_logging(**_: Any) -> None:
     """Workers and beat log JSON lines with the correlation id, like the HTTP services."""
     settings = get_settings()
     configure_logging("celery", settings.log_level, settings.log_json)
+
+
+@signals.worker_init.connect
+def _presence_init(sender: Any = None, **_: Any) -> None:
+    """In the worker's main process, before the pool forks: who this worker is (shared/workers)."""
+    from shared import workers
+
+    name = str(getattr(sender, "hostname", None) or "worker")
+    queues: list[str] = []
+    with contextlib.suppress(Exception):
+        queues = sorted(app.amqp.queues.consume_from or ())
+    workers.install(workers.Presence(app, get_settings(), name, queues))
+
+
+@signals.worker_ready.connect
+def _presence_start(**_: Any) -> None:
+    """The heartbeat thread, once the pool has forked (threads do not cross a fork)."""
+    from shared import workers
+
+    presence = workers.current()
+    if presence is not None:
+        presence.start()
+
+
+@signals.worker_shutdown.connect
+def _presence_stop(**_: Any) -> None:
+    from shared import workers
+
+    presence = workers.current()
+    if presence is not None:
+        presence.stop()
+
+
+@signals.task_received.connect
+def _presence_received(request: Any = None, **_: Any) -> None:
+    """Record which worker holds the message, so its death can be noticed and acted on."""
+    from shared import workers
+
+    presence = workers.current()
+    tag = getattr(getattr(request, "message", None), "delivery_tag", None)
+    if presence is not None and tag:
+        presence.received(str(tag))
 
 
 @signals.worker_before_create_process.connect

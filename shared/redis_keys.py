@@ -19,3 +19,16 @@ def status_key(event_id: str) -> str:
 
 def rate_key(key_id: str) -> str:
     return f"pw:rl:{key_id}"
+
+# Workers (shared/workers.py): who is alive, and which Celery message each one holds.
+WORKERS = "pw:workers"  # hash: worker id -> JSON {name, host, pid, queues, started_at, beat_at}
+HELD_MESSAGES = "pw:celery:held"  # hash: kombu delivery tag -> id of the worker holding it
+# kombu's Redis transport: messages delivered and not yet acknowledged (hash: tag -> message)
+# and when each was delivered (sorted set: tag -> time).
+UNACKED = "unacked"
+UNACKED_INDEX = "unacked_index"
+
+
+def worker_key(wid: str) -> str:
+    """Exists while the worker `wid` beats (it expires after `worker_dead_after_seconds`)."""
+    return f"pw:worker:{wid}"

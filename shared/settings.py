@@ -57,14 +57,22 @@ class Settings(BaseSettings):
     # Relay and worker.
     relay_chunk_max: int = 500
     relay_block_ms: int = 200
-    relay_claim_idle_ms: int = 60_000
+    # Entries a dead relay read and never acknowledged are handed to another after this long
+    # (a live relay acknowledges within milliseconds of its read).
+    relay_claim_idle_ms: int = 15_000
     # Chunks the relay lets wait on the enrich queue. Past it, new entries wait on the ingest log
     # and go out together, as one larger chunk, when a worker takes the next: under a flood the
     # workers get full chunks instead of a queue of one-event tasks.
     relay_queue_max: int = Field(default=1, ge=1)
+    # kombu's last resort for a message nobody restored (shared/workers.py does, within
+    # worker_dead_after_seconds of a worker's death): tasks are bounded well under it.
     visibility_timeout: int = 3600
-    # How often a worker looks for messages a dead worker left unacknowledged past the timeout.
+    # How often a worker looks for messages left unacknowledged past the visibility timeout.
     unacked_restore_interval: int = 10
+    # Each worker beats this often; one that has not beaten for `worker_dead_after_seconds` is
+    # dead, and the messages it held go back to their queues.
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    worker_dead_after_seconds: float = Field(default=20.0, gt=0)
     worker_concurrency: int = 1
     outbox_sweep_after_seconds: float = 30.0
     # An entry that makes its chunk fail is retried alone this many times, then dead-lettered.
