@@ -108,7 +108,7 @@ class TestReaper:
     def test_an_acknowledged_message_is_never_restored(
         self, app: Celery, settings: Settings, held: tuple[Connection, str], redis_client: Redis
     ) -> None:
-        conn, tag = held
+        _, tag = held
         redis_client.hset(HELD_MESSAGES, tag, f"enrich@x|{host_id()}|{0x7FFFFFF}|dead")
         redis_client.hdel(UNACKED, tag)  # acknowledged between the reaper's reads
         _presence(app, settings, "enrich@y").reap()
