@@ -53,6 +53,26 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
+# KEYS: the entries' status keys; ARGV: since (ISO time), worker id. Only what still waits turns
+# to processing: a status already stored, duplicate or rejected (a redelivered chunk) stays.
+_MARK_PROCESSING = """
+for _, key in ipairs(KEYS) do
+  local state = redis.call('HGET', key, 'state')
+  if state == 'accepted' or state == 'processing' then
+    redis.call('HSET', key, 'state', 'processing', 'processing_since', ARGV[1], 'worker', ARGV[2])
+  end
+end
+return 0
+"""
+
+
+def mark_processing(client: Redis, entries: list[dict[str, str]], worker: str | None) -> None:
+    """Say that a worker holds these entries now (their status, for ingest's status route)."""
+    keys = [status_key(e["id"]) for e in entries if e.get("id")]
+    if keys:
+        client.eval(_MARK_PROCESSING, len(keys), *keys, datetime.now(UTC).isoformat(), worker or "")
+
+
 def process_chunk(
     sessions: sessionmaker[Session],
     client: Redis,

@@ -7,6 +7,7 @@ from typing import Any
 from celery import Task
 
 from services.enrich import deadletter, service
+from shared import workers
 from shared.celery_app import ENRICH_QUEUE, NOTIFY_QUEUE, app
 from shared.logs import correlation_id
 from shared.resources import resources
@@ -40,6 +41,7 @@ def store_chunk(
     cids = {e.get("cid") for e in entries if e.get("cid")}
     token = correlation_id.set(next(iter(cids)) if len(cids) == 1 else None)
     try:
+        service.mark_processing(r.redis, entries, workers.current_worker_id())
         result = service.process_resilient(
             r.sessions,
             r.redis,

@@ -374,6 +374,16 @@ STATUS_RESPONSES: dict[int | str, dict[str, Any]] = {
                             "timeline_url": f"/v1/events/{_ACCEPTED_EVENT['id']}",
                         },
                     ),
+                    processing=(
+                        "A worker holds it",
+                        {
+                            "id": _ACCEPTED_EVENT["id"],
+                            "status": "processing",
+                            "kind": "event",
+                            "received_at": "2025-01-31T10:00:00.120000+00:00",
+                            "processing_since": "2025-01-31T10:00:00.140000+00:00",
+                        },
+                    ),
                     rejected=(
                         "Rejected",
                         {

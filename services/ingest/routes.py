@@ -42,7 +42,7 @@ from shared.events import ARTICLE_TYPE, Article, event_uuid
 from shared.http import RedisDep, SettingsDep, authenticate, bearer_token, read_body, require
 from shared.logs import correlation_id
 from shared.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
-from shared.redis_keys import status_key
+from shared.redis_keys import status_key, worker_key
 from shared.responses import JSONResponse
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
@@ -342,6 +342,21 @@ async def event_status(
         )
     fields = {k.decode(): v.decode() for k, v in raw.items()}
     out: dict[str, Any] = {"id": event_id, "status": fields.get("state", "accepted")}
+    if out["status"] == "processing":
+        try:
+            held = bool(await redis.exists(worker_key(fields.get("worker", ""))))
+        except _REDIS_REFUSED as exc:
+            raise DependencyUnavailable("Redis is unreachable", retry_after=_RETRY_AFTER) from exc
+        if held:
+            out["processing_since"] = fields.get("processing_since")
+        else:
+            # The worker that took it stopped before finishing: its chunk goes back to the queue
+            # (shared/workers.py), so the event waits again.
+            out["status"] = "accepted"
+            out["detail"] = (
+                "the worker that was processing it stopped; it is queued again "
+                f"(taken at {fields.get('processing_since', '?')})"
+            )
     for name in ("kind", "received_at", "stored_at", "reason", "duplicate_of", "events"):
         if name in fields:
             out[name] = fields[name]

@@ -49,15 +49,22 @@ class ArticleAccepted(BaseModel):
 
 class EventStatus(BaseModel):
     id: str
-    status: Literal["accepted", "stored", "duplicate", "rejected"] = Field(
+    status: Literal["accepted", "processing", "stored", "duplicate", "rejected"] = Field(
         description=(
-            "accepted: durable on the ingest log; stored: in the timeline; duplicate: the same "
+            "accepted: durable on the ingest log, waiting for a worker; processing: a worker "
+            "holds it (since processing_since); stored: in the timeline; duplicate: the same "
             "happening was already stored under another id (see duplicate_of); rejected: see "
             "reason"
         )
     )
     kind: str | None = None
     received_at: str | None = None
+    processing_since: str | None = Field(
+        default=None, description="processing: when the worker that holds it took it"
+    )
+    detail: str | None = Field(
+        default=None, description="accepted again after the worker that held it stopped"
+    )
     stored_at: str | None = None
     reason: str | None = None
     duplicate_of: str | None = None

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.enrich.relay import entries_from_stream
-from services.enrich.service import process_chunk
+from services.enrich.service import mark_processing, process_chunk
 from shared.db import Event
 from shared.events import event_uuid
-from shared.redis_keys import INGEST_STREAM, status_key
+from shared.redis_keys import INGEST_STREAM, status_key, worker_key
 from shared.settings import Settings
 
 STRUCTURED = {"content-type": "application/cloudevents+json"}
@@ -162,6 +162,55 @@ class TestStatus:
         assert "stored_at" in stored.json()
         # Storing does not shorten how long the status is answered.
         assert redis_client.ttl(status_key(event_id)) > SEVEN_DAYS - 60
+
+    async def test_processing_while_a_live_worker_holds_it_accepted_again_once_it_died(
+        self,
+        ingest: httpx.AsyncClient,
+        writer: dict[str, str],
+        envelope: Any,
+        redis_client: Redis,
+        sessions: sessionmaker[Session],
+    ) -> None:
+        r = await ingest.post(
+            "/v1/events", content=orjson.dumps(envelope()), headers={**writer, **STRUCTURED}
+        )
+        event_id = r.json()["id"]
+        worker = "enrich@test|host/1|4242|abcd"
+        redis_client.set(worker_key(worker), b"1", ex=60)  # its heartbeat
+        mark_processing(
+            redis_client, entries_from_stream(redis_client.xrange(INGEST_STREAM)), worker
+        )
+        held = (await ingest.get(f"/v1/events/{event_id}/status", headers=writer)).json()
+        assert held["status"] == "processing"
+        assert held["processing_since"] >= held["received_at"]
+        assert "worker" not in held and "host" not in str(held)  # no internals to reporters
+
+        redis_client.delete(worker_key(worker))  # the worker died with it
+        lost = (await ingest.get(f"/v1/events/{event_id}/status", headers=writer)).json()
+        assert lost["status"] == "accepted"
+        assert "stopped" in lost["detail"] and "processing_since" not in lost
+
+        store_waiting(sessions, redis_client)  # run again by the next worker
+        stored = (await ingest.get(f"/v1/events/{event_id}/status", headers=writer)).json()
+        assert stored["status"] == "stored"
+        assert "processing_since" not in stored and "detail" not in stored
+
+    async def test_a_redelivered_chunk_does_not_turn_a_stored_event_back(
+        self,
+        ingest: httpx.AsyncClient,
+        writer: dict[str, str],
+        envelope: Any,
+        redis_client: Redis,
+        sessions: sessionmaker[Session],
+    ) -> None:
+        r = await ingest.post(
+            "/v1/events", content=orjson.dumps(envelope()), headers={**writer, **STRUCTURED}
+        )
+        store_waiting(sessions, redis_client)
+        redis_client.set(worker_key("w"), b"1", ex=60)
+        mark_processing(redis_client, entries_from_stream(redis_client.xrange(INGEST_STREAM)), "w")
+        status = await ingest.get(f"/v1/events/{r.json()['id']}/status", headers=writer)
+        assert status.json()["status"] == "stored"
 
     async def test_near_duplicate_points_at_the_canonical_event(
         self,
