@@ -1,9 +1,10 @@
 """Fan-out and delivery: outbox rows become deliveries; deliveries become signed POSTs.
 
-A delivery is claimed by moving its `next_attempt_at` past a lease (`FOR UPDATE SKIP LOCKED`,
-committed before any network I/O), sent, and its outcome written with the attempt log. A worker
-that dies mid-send leaves the lease to expire and the delivery is tried again with the same
-`webhook-id`, so receivers can de-duplicate. Nothing is scheduled in the broker.
+A delivery is claimed by moving its `next_attempt_at` past a lease and stamping `claimed_at`
+(`FOR UPDATE SKIP LOCKED`, committed before any network I/O), sent, and its outcome written with
+the attempt log (clearing `claimed_at`). A worker that dies mid-send leaves the lease to expire
+and the delivery is tried again with the same `webhook-id`, so receivers can de-duplicate.
+Nothing is scheduled in the broker.
 
 Two per-endpoint options shape the claim:
 - FIFO: only the endpoint's oldest pending delivery (lowest sequence) may be claimed, so the next
@@ -408,14 +409,16 @@ def claim(
             )
         )
     if leases:
-        session.execute(_LEASE, {"rows": orjson.dumps(leases).decode()})
+        session.execute(_LEASE, {"rows": orjson.dumps(leases).decode(), "now": now})
     return out
 
 
 # The leases of a claimed batch: one statement, the rows as one JSON array parameter.
+# `claimed_at` says a worker holds the delivery until the lease runs out (the API's
+# `processing`); a lease claimed again after it ran out is simply stamped again.
 _LEASE = text(
     """
-    UPDATE deliveries AS d SET next_attempt_at = u.next_attempt_at
+    UPDATE deliveries AS d SET next_attempt_at = u.next_attempt_at, claimed_at = :now
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS u(id uuid, next_attempt_at timestamptz)
     WHERE d.id = u.id
     """
@@ -571,7 +574,8 @@ _WRITE_OUTCOMES = text(
     UPDATE deliveries AS d
     SET status = u.status, attempts = u.attempts, last_status_code = u.last_status_code,
         last_error = u.last_error, next_attempt_at = u.next_attempt_at,
-        delivered_at = COALESCE(u.delivered_at, d.delivered_at), updated_at = :now
+        delivered_at = COALESCE(u.delivered_at, d.delivered_at), claimed_at = NULL,
+        updated_at = :now
     FROM jsonb_to_recordset(CAST(:rows AS jsonb))
          AS u(id uuid, status text, attempts integer, last_status_code integer, last_error text,
               next_attempt_at timestamptz, delivered_at timestamptz)
@@ -754,6 +758,7 @@ def disable(session: Session, sub: Subscription, reason: str, now: datetime) -> 
         .values(
             status="failed",
             next_attempt_at=None,
+            claimed_at=None,
             last_error=f"endpoint disabled: {reason}",
             updated_at=now,
         )
@@ -768,6 +773,7 @@ def requeue(d: Delivery, now: datetime) -> None:
     """Send a settled delivery again, same webhook-id, with a fresh retry schedule."""
     d.status, d.next_attempt_at, d.updated_at = "pending", now, now
     d.schedule_from = d.attempts
+    d.claimed_at = None
     d.delivered_at = None
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from services.notify.states import State
 from shared.events import Category
 
 EventType = Literal["event.created", "event.updated", "phase.changed"]
@@ -83,9 +84,19 @@ class DeliveryOut(BaseModel):
     event_type: str
     webhook_id: str
     sequence: int
-    status: str
+    status: str = Field(description="As stored: pending, succeeded or failed.")
+    state: State = Field(
+        description="processing (a worker holds it now), waiting (no attempt yet), retrying "
+        "(an attempt failed; tried again at next_attempt_at), succeeded or failed."
+    )
+    processing_since: datetime | None = Field(
+        description="When the worker that holds it claimed it; set only when processing."
+    )
     attempts: int
-    next_attempt_at: datetime | None
+    next_attempt_at: datetime | None = Field(
+        description="waiting or retrying: when it is due; processing: when the worker's lease "
+        "runs out (a delivery still held then is tried again)."
+    )
     last_status_code: int | None
     last_error: str | None
     created_at: datetime

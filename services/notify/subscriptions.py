@@ -13,6 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from services.notify.deliveries import (
+    decode_cursor,
+    delivery_view,
+    encode_cursor,
+    filtered,
+    newest_first,
+    owned_by,
+)
 from services.notify.delivery import active_secrets, create_test_delivery, enable, replay, requeue
 from services.notify.schemas import (
     AttemptOut,
@@ -32,6 +40,7 @@ from services.notify.schemas import (
     SubscriptionPatch,
 )
 from services.notify.ssrf import UnsafeTarget, parse_url, vet
+from services.notify.states import State
 from shared.auth import Principal, Scope
 from shared.db import Delivery, DeliveryAttempt, EndpointRecord, Subscription
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -164,22 +173,11 @@ async def delete_subscription(
     await session.delete(sub)
 
 
-def _delivery(d: Delivery) -> dict[str, Any]:
-    return {
-        "id": str(d.id),
-        "subscription_id": str(d.subscription_id),
-        "event_id": str(d.event_id) if d.event_id else None,
-        "event_type": d.event_type,
-        "webhook_id": d.webhook_id,
-        "sequence": d.sequence,
-        "status": d.status,
-        "attempts": d.attempts,
-        "next_attempt_at": d.next_attempt_at,
-        "last_status_code": d.last_status_code,
-        "last_error": d.last_error,
-        "created_at": d.created_at,
-        "delivered_at": d.delivered_at,
-    }
+StatusFilter = Annotated[
+    str | None, Query(pattern="^(pending|succeeded|failed)$", description="the stored status")
+]
+StateFilter = Annotated[State | None, Query(description="the derived state (see `state`)")]
+Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @router.get("/subscriptions/{subscription_id}/deliveries", response_model=list[DeliveryOut])
@@ -187,15 +185,49 @@ async def list_deliveries(
     subscription_id: UUIDPath,
     principal: Manager,
     session: SessionDep,
-    status: Annotated[str | None, Query(pattern="^(pending|succeeded|failed)$")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    status: StatusFilter = None,
+    state: StateFilter = None,
+    limit: Limit = 100,
 ) -> list[dict[str, Any]]:
     sub = await _owned(session, principal, subscription_id)
-    q = select(Delivery).where(Delivery.subscription_id == sub.id)
-    if status:
-        q = q.where(Delivery.status == status)
+    now = datetime.now(UTC)
+    q = filtered(select(Delivery).where(Delivery.subscription_id == sub.id), status, state, now)
     rows = (await session.scalars(q.order_by(Delivery.sequence.desc()).limit(limit))).all()
-    return [_delivery(d) for d in rows]
+    return [delivery_view(d, now) for d in rows]
+
+
+@router.get("/deliveries", response_model=list[DeliveryOut])
+async def list_all_deliveries(
+    request: Request,
+    response: Response,
+    principal: Manager,
+    session: SessionDep,
+    status: StatusFilter = None,
+    state: StateFilter = None,
+    subscription_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 100,
+    before: Annotated[
+        str | None,
+        Query(max_length=200, description="the cursor of the next page (the `Link` header)"),
+    ] = None,
+) -> list[dict[str, Any]]:
+    """The deliveries of every subscription the key owns (an admin key: every one), newest
+    first. When more match, the next page's URL is in a `Link: <...>; rel="next"` header."""
+    now = datetime.now(UTC)
+    if subscription_id is not None:
+        sub = await _owned(session, principal, subscription_id)
+        q = select(Delivery).where(Delivery.subscription_id == sub.id)
+    elif principal.allows(Scope.ADMIN):
+        q = select(Delivery)
+    else:
+        q = select(Delivery).where(Delivery.subscription_id.in_(owned_by(principal.key_id)))
+    q = newest_first(filtered(q, status, state, now), decode_cursor(before) if before else None)
+    rows = (await session.scalars(q.limit(limit + 1))).all()
+    if len(rows) > limit:
+        rows = rows[:limit]
+        url = request.url.include_query_params(before=encode_cursor(rows[-1]))
+        response.headers["link"] = f'<{url}>; rel="next"'
+    return [delivery_view(d, now) for d in rows]
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryDetail)
@@ -214,7 +246,7 @@ async def get_delivery(
         )
     ).all()
     log = [AttemptOut.model_validate(a, from_attributes=True) for a in attempts]
-    return {**_delivery(d), "attempts_log": log}
+    return {**delivery_view(d), "attempts_log": log}
 
 
 @router.post("/subscriptions/{subscription_id}/test", status_code=202, response_model=DeliveryOut)
@@ -226,7 +258,7 @@ async def send_test(
     delivery_id = await session.run_sync(lambda s: create_test_delivery(s, s.merge(sub)))
     d = await session.get(Delivery, delivery_id)
     assert d is not None
-    return _delivery(d)
+    return delivery_view(d)
 
 
 def _locked(s: Session, sub_id: uuid.UUID) -> Subscription:
@@ -323,7 +355,7 @@ async def retry_delivery(
     if not sub.enabled:
         raise Conflict("the subscription is disabled; enable it first", field="subscription_id")
     requeue(d, datetime.now(UTC))
-    return _delivery(d)
+    return delivery_view(d)
 
 
 @router.get("/subscriptions/{subscription_id}/records", response_model=list[EndpointRecordOut])
