@@ -5,11 +5,12 @@ Worker processes expose theirs through the `pivotwatch` CLI's `--metrics-port` w
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
 from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.logs import correlation_id, new_correlation_id
@@ -85,4 +86,29 @@ def install_http_metrics(app: FastAPI, service: str) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
+        refresh = getattr(app.state, "metrics_refresh", None)
+        if refresh is not None:
+            with contextlib.suppress(Exception):  # a scrape still answers without Redis
+                await refresh()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+CELERY_UNACKED = Gauge(
+    "pivotwatch_celery_unacknowledged_messages",
+    "Celery messages delivered to a worker and not yet acknowledged (kombu's unacked set)",
+)
+CELERY_OLDEST_UNACKED = Gauge(
+    "pivotwatch_celery_oldest_unacknowledged_seconds",
+    "age of the oldest Celery message a worker holds unacknowledged (0 when none): a chunk "
+    "or fan-out takes seconds; minutes mean a worker is stuck or died and nothing took its "
+    "work back",
+)
+
+
+async def refresh_queue_gauges(client: Any) -> None:
+    """Read the held messages' gauges from Redis at scrape time (ingest's /metrics)."""
+    from shared.opstatus import oldest_unacknowledged
+
+    n, age = await oldest_unacknowledged(client)
+    CELERY_UNACKED.set(n)
+    CELERY_OLDEST_UNACKED.set(age)

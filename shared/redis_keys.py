@@ -20,6 +20,11 @@ def status_key(event_id: str) -> str:
 def rate_key(key_id: str) -> str:
     return f"pw:rl:{key_id}"
 
+
+# The Celery queues (kombu's Redis transport keeps each as a list of that name).
+ENRICH_QUEUE = "enrich"
+NOTIFY_QUEUE = "notify"
+
 # Workers (shared/workers.py): who is alive, and which Celery message each one holds.
 WORKERS = "pw:workers"  # hash: worker id -> JSON {name, host, pid, queues, started_at, beat_at}
 HELD_MESSAGES = "pw:celery:held"  # hash: kombu delivery tag -> id of the worker holding it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
@@ -13,7 +14,9 @@ from services.ingest.publisher import Publisher
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.routes import router
 from shared.auth import PrincipalCache
+from shared.db import make_async_engine
 from shared.http import install_common, redis_check, telemetry
+from shared.metrics import refresh_queue_gauges
 from shared.settings import Settings, get_settings
 
 
@@ -37,10 +40,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.limiter = RateLimiter(
             client, settings.rate_limit_per_second, settings.rate_limit_burst
         )
+        # Only the operator's /v1/status reads PostgreSQL: accepting events never waits on it.
+        app.state.engine = (
+            make_async_engine(settings, pool_size=1, read_only=True)
+            if settings.database_url
+            else None
+        )
+        app.state.metrics_refresh = partial(refresh_queue_gauges, client)
         try:
             yield
         finally:
             await client.aclose()
+            if app.state.engine is not None:
+                await app.state.engine.dispose()
 
     app = FastAPI(
         telemetry=telemetry(settings),

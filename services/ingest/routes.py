@@ -26,6 +26,7 @@ from services.ingest.modes import (
 from services.ingest.publisher import FULL, Entry, Outcome, Publisher, Rejection
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.schemas import EventStatus
+from shared import opstatus
 from shared.auth import Cached, Principal, PrincipalCache, Scope, hash_key
 from shared.errors import (
     DependencyUnavailable,
@@ -363,3 +364,17 @@ async def event_status(
     if out["status"] in ("stored", "duplicate") and fields.get("kind") != "article":
         out["timeline_url"] = f"/v1/events/{fields.get('duplicate_of') or event_id}"
     return JSONResponse(EventStatus.model_validate(out).model_dump(exclude_none=True))
+
+
+Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
+
+
+@router.get(
+    "/status",
+    summary="Where the work is: backlog, held messages, workers, outbox, deliveries",
+    response_model=None,
+)
+async def pipeline_status(request: Request, redis: RedisDep, _: Admin) -> JSONResponse:
+    """The operator's view (`pivotwatch status --json` prints the same report)."""
+    report = await opstatus.collect(redis, request.app.state.engine)
+    return JSONResponse(report)
