@@ -299,6 +299,8 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When a worker claimed it; its lease runs to next_attempt_at. Cleared with the outcome.
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The worker (shared/workers.py) holding the lease: a dead one's leases are released early.
+    claimed_by: Mapped[str | None] = mapped_column(Text)
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     correlation_id: Mapped[str | None] = mapped_column(Text)

@@ -87,6 +87,8 @@ class Holder:
     queues: tuple[str, ...]
     started_at: float
     beat_at: float
+    # Since when every beat went through (0: the last one failed).
+    healthy_since: float = 0.0
 
     def as_json(self) -> bytes:
         return orjson.dumps(
@@ -98,6 +100,7 @@ class Holder:
                 "queues": list(self.queues),
                 "started_at": self.started_at,
                 "beat_at": self.beat_at,
+                "healthy_since": self.healthy_since,
             }
         )
 
@@ -112,6 +115,7 @@ class Holder:
             tuple(d.get("queues", ())),
             float(d.get("started_at", 0.0)),
             float(d.get("beat_at", 0.0)),
+            float(d.get("healthy_since", 0.0)),
         )
 
 
@@ -177,8 +181,10 @@ class Presence:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # Since when every beat went through (None: the last one failed).
+        # Since when every beat went through (None: the last one failed); and on the wall clock,
+        # for other processes (the notify dispatcher, in a pool process, reads it in Redis).
         self._healthy_since: float | None = None
+        self._healthy_wall = 0.0
 
     # -- what this worker holds --------------------------------------------------------------
     def received(self, tag: str) -> None:
@@ -197,11 +203,14 @@ class Presence:
             self.queues,
             self.started_at,
             now or time.time(),
+            self._healthy_wall,
         )
 
     def beat(self) -> None:
         """Refresh the heartbeat and the record of every message still held."""
         now = time.time()
+        if self._healthy_since is None:
+            self._healthy_wall = now
         with self._lock:
             tags = list(self._tags)
         ttl = max(1, round(self.settings.worker_dead_after_seconds))
@@ -289,9 +298,11 @@ class Presence:
             self.reap()
         except RedisError as exc:
             self._healthy_since = None
+            self._healthy_wall = 0.0
             log.warning("worker heartbeat failed: %s", exc)
         except Exception:  # the thread must outlive any one bad beat
             self._healthy_since = None
+            self._healthy_wall = 0.0
             log.exception("worker heartbeat failed")
 
     def start(self) -> None:
@@ -314,6 +325,41 @@ class Presence:
             self.client.delete(worker_key(self.wid))
             self.client.hset(WORKERS, self.wid, self.holder().as_json())
         self.client.close()
+
+
+def dead_among(
+    client: Redis, wids: Iterable[str], settings: Settings, now: float | None = None
+) -> list[str]:
+    """Which of these workers are gone, by the reaper's rules, asked from any process of a worker
+    (a pool process): an expired heartbeat counts only once this worker has beaten without a
+    break for `worker_dead_after_seconds`."""
+    wids = list(wids)
+    if not wids:
+        return []
+    now = now or time.time()
+    # Outside a worker (a test, a command) this process still knows its host's processes.
+    me = current_worker_id() or f"-|{host_id()}|{os.getpid()}|-"
+    pipe = client.pipeline(transaction=False)
+    for w in wids:
+        pipe.exists(worker_key(w))
+    pipe.exists(worker_key(me))
+    pipe.hget(WORKERS, me)
+    *alive_flags, me_alive, me_raw = pipe.execute()
+    trust = False
+    if me_alive and me_raw:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            since = Holder.from_json(me_raw).healthy_since
+            trust = since > 0 and now - since >= settings.worker_dead_after_seconds
+    alive = [w for w, n in zip(wids, alive_flags, strict=True) if n]
+    return orphaned(
+        {w: w for w in wids},
+        {},
+        alive,
+        me=me,
+        now=now,
+        dead_after=settings.worker_dead_after_seconds,
+        trust_expiry=trust,
+    )
 
 
 def read_workers(client: Redis) -> list[Holder]:

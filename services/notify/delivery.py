@@ -27,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import exists, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,6 +40,7 @@ from services.notify.metrics import GIVEN_UP, LAG, refresh_queue_depth
 from services.notify.schedule import next_delay, parse_retry_after
 from services.notify.sender import Sender, sender
 from services.notify.ssrf import Target, UnsafeTarget, VetCache, is_literal, parse_url, vet
+from shared import workers
 from shared.db import Delivery, EndpointRecord, Event, Outbox, Subscription
 from shared.logs import correlation_id
 from shared.metrics import DELIVERIES
@@ -409,7 +412,14 @@ def claim(
             )
         )
     if leases:
-        session.execute(_LEASE, {"rows": orjson.dumps(leases).decode(), "now": now})
+        session.execute(
+            _LEASE,
+            {
+                "rows": orjson.dumps(leases).decode(),
+                "now": now,
+                "worker": workers.current_worker_id(),
+            },
+        )
     return out
 
 
@@ -418,7 +428,8 @@ def claim(
 # `processing`); a lease claimed again after it ran out is simply stamped again.
 _LEASE = text(
     """
-    UPDATE deliveries AS d SET next_attempt_at = u.next_attempt_at, claimed_at = :now
+    UPDATE deliveries AS d
+    SET next_attempt_at = u.next_attempt_at, claimed_at = :now, claimed_by = :worker
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS u(id uuid, next_attempt_at timestamptz)
     WHERE d.id = u.id
     """
@@ -575,6 +586,7 @@ _WRITE_OUTCOMES = text(
     SET status = u.status, attempts = u.attempts, last_status_code = u.last_status_code,
         last_error = u.last_error, next_attempt_at = u.next_attempt_at,
         delivered_at = COALESCE(u.delivered_at, d.delivered_at), claimed_at = NULL,
+        claimed_by = NULL,
         updated_at = :now
     FROM jsonb_to_recordset(CAST(:rows AS jsonb))
          AS u(id uuid, status text, attempts integer, last_status_code integer, last_error text,
@@ -759,6 +771,7 @@ def disable(session: Session, sub: Subscription, reason: str, now: datetime) -> 
             status="failed",
             next_attempt_at=None,
             claimed_at=None,
+            claimed_by=None,
             last_error=f"endpoint disabled: {reason}",
             updated_at=now,
         )
@@ -774,6 +787,7 @@ def requeue(d: Delivery, now: datetime) -> None:
     d.status, d.next_attempt_at, d.updated_at = "pending", now, now
     d.schedule_from = d.attempts
     d.claimed_at = None
+    d.claimed_by = None
     d.delivered_at = None
 
 
@@ -853,7 +867,43 @@ def send_claimed(
     return len(results)
 
 
-def dispatch(sessions: sessionmaker[Session], settings: Settings, max_rounds: int = 20) -> int:
+_CLAIMERS = text(
+    """
+    SELECT DISTINCT claimed_by FROM deliveries
+    WHERE status = 'pending' AND claimed_by IS NOT NULL AND next_attempt_at > now()
+    """
+)
+_RELEASE = text(
+    """
+    UPDATE deliveries SET next_attempt_at = now(), claimed_at = NULL, claimed_by = NULL
+    WHERE status = 'pending' AND claimed_by = ANY(:dead) AND next_attempt_at > now()
+    """
+)
+
+
+def release_dead_claims(sessions: sessionmaker[Session], redis: Redis, settings: Settings) -> int:
+    """Leases held by workers that died are released now: sent again (same webhook-id) on this
+    pass, not after the lease's length (minutes for a large batch). Returns the rows released."""
+    with sessions() as session, session.begin():
+        claimers = [str(c) for c in session.scalars(_CLAIMERS)]
+        if not claimers:
+            return 0
+        dead = workers.dead_among(redis, claimers, settings)
+        if not dead:
+            return 0
+        n = session.execute(_RELEASE, {"dead": dead}).rowcount  # type: ignore[attr-defined]
+    log.warning(
+        "released %d delivery lease(s) of worker(s) no longer running: %s", n, ", ".join(dead)
+    )
+    return int(n)
+
+
+def dispatch(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    max_rounds: int = 20,
+    redis: Redis | None = None,
+) -> int:
     """One dispatcher pass: send whatever is due, a bounded number of batches.
 
     A database that is down (or restarting) is logged and the pass ends; the next tick tries
@@ -862,6 +912,11 @@ def dispatch(sessions: sessionmaker[Session], settings: Settings, max_rounds: in
     """
     total = 0
     try:
+        if redis is not None:
+            try:
+                release_dead_claims(sessions, redis, settings)
+            except RedisError as exc:  # nothing released this pass; the leases still run out
+                log.warning("dispatcher: cannot tell dead workers without Redis: %s", exc)
         for _ in range(max_rounds):
             n = deliver(sessions, settings)
             total += n

@@ -73,4 +73,4 @@ def dispatch_due() -> int:
     """Send every delivery whose time has come (claimed with SKIP LOCKED); beat calls it again
     on the next tick, so a pass that meets a database outage simply ends."""
     r = resources()
-    return dispatch(r.sessions, r.settings)
+    return dispatch(r.sessions, r.settings, redis=r.redis)

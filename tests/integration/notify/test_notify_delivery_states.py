@@ -321,3 +321,52 @@ class TestStateFilterMatchesTheRule:
                 assert all(d["state"] == state for d in r.json())
                 listed = {d["id"] for d in r.json()} & set(stable)
                 assert listed == {i for i, s in stable.items() if s == state}, state
+
+
+class TestDeadClaimer:
+    """A worker that died holding leases (SIGKILL mid-send): its deliveries are released at the
+    next dispatcher pass, not after the lease's length; a live worker's are left alone."""
+
+    def _claimed_by(self, kit: Any, *wids: str) -> list[uuid.UUID]:
+        """One delivery per worker id, claimed as that worker; leases an hour long."""
+        ids = [kit.fanout(kit.add_event())[0] for _ in wids]
+        hour = datetime.now(UTC) + timedelta(hours=1)
+        with kit.sessions() as session, session.begin():
+            assert len(claim(session, kit.settings)) == len(wids)
+            for did, wid in zip(ids, wids, strict=True):
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.id == did)
+                    .values(claimed_by=wid, next_attempt_at=hour)
+                )
+        return ids
+
+    async def test_a_dead_workers_lease_is_released_and_a_live_ones_kept(
+        self, nsettings: Settings, serve: Any, manager: dict[str, str], receiver: Any, kit: Any
+    ) -> None:
+        from redis import Redis
+
+        from services.notify.delivery import release_dead_claims
+        from shared.redis_keys import worker_key
+        from shared.workers import host_id
+
+        async with serve(create_app(nsettings)) as client:
+            await subscribe(client, manager, receiver.url)
+        client_redis = Redis.from_url(nsettings.redis_url)
+        try:
+            # Same host, a process that no longer exists: certainly dead, heartbeat or not.
+            dead = f"notify@x|{host_id()}|{0x7FFFFFF}|dead"
+            live = "notify@y|elsewhere/1|1|live"
+            client_redis.set(worker_key(dead), b"1", ex=60)
+            client_redis.set(worker_key(live), b"1", ex=60)
+            gone, kept = self._claimed_by(kit, dead, live)
+            assert release_dead_claims(kit.sessions, client_redis, kit.settings) == 1
+        finally:
+            client_redis.close()
+        released, held = row(kit, gone), row(kit, kept)
+        assert released.next_attempt_at <= datetime.now(UTC)
+        assert (released.claimed_at, released.claimed_by) == (None, None)
+        assert held.claimed_by == live and held.next_attempt_at > datetime.now(UTC)
+        # The released delivery is claimed again on this pass, with its webhook-id.
+        (again,) = claim_all(kit)
+        assert again.id == gone and again.webhook_id == released.webhook_id
