@@ -70,6 +70,12 @@ TUNING = {
     "PIVOTWATCH_WEBHOOK_LEASE_GRACE_SECONDS": "2",
     "PIVOTWATCH_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',
 }
+# What `pivotwatch up` itself sets, and nothing else: the fault tests at default settings
+# (tests/faults/test_defaults.py) show what a user gets, the tuned ones the mechanism quickly.
+DEFAULTS = {
+    "PIVOTWATCH_LOG_LEVEL": "INFO",
+    "PIVOTWATCH_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',
+}
 WEBHOOK_TIMEOUT = float(TUNING["PIVOTWATCH_WEBHOOK_TIMEOUT_SECONDS"])
 VISIBILITY_TIMEOUT = float(TUNING["PIVOTWATCH_VISIBILITY_TIMEOUT"])
 SERVICES = ("ingest", "timeline", "notify")
@@ -101,11 +107,11 @@ class _Supervised(Stack):
 
 
 class FaultStack:
-    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, home: Path, env: dict[str, str] | None = None, tuned: bool = True) -> None:
         self.home = home
         ports = {n: free_port() for n in ("ingest", "timeline", "notify", "pg", "redis")}
         self.env = {
-            **TUNING,
+            **(TUNING if tuned else DEFAULTS),
             "PIVOTWATCH_INGEST_PORT": str(ports["ingest"]),
             "PIVOTWATCH_TIMELINE_PORT": str(ports["timeline"]),
             "PIVOTWATCH_NOTIFY_PORT": str(ports["notify"]),
