@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -39,6 +40,7 @@ def _need_urls(settings: Settings) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from pivotwatch.embedded import EmbeddedError
     from pivotwatch.supervisor import Stack, StartError
+    from shared.waiting import DependencyNotReady, WaitAbandoned, wait_for_dependencies
 
     settings = get_settings()
     stack = Stack(settings, settings.home.resolve(), seed=not args.no_seed)
@@ -53,9 +55,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         stack.check_ports()
         stack.start_servers()
+        # Servers that accept connections may still load their data (Redis's AOF) or recover.
+        servers = Settings(database_url=stack.database_url, redis_url=stack.redis_url)
+        wait_for_dependencies(servers, stack.say, stop=stack.stopping.is_set)
         from shared.migrate import upgrade
 
-        upgrade(Settings(database_url=stack.database_url).sync_database_url)
+        upgrade(servers.sync_database_url)
         key = dev_key(stack.home, stack.database_url, stack.redis_url)
         stack.start_services()
         stack.wait_ready()
@@ -74,7 +79,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         supervisor = threading.Thread(target=stack.supervise, daemon=True)
         supervisor.start()
         stopping.wait()
-    except (StartError, EmbeddedError) as exc:
+    except WaitAbandoned:
+        return 0  # Ctrl-C while a server was loading
+    except (StartError, EmbeddedError, DependencyNotReady) as exc:
         print(f"pivotwatch: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -115,9 +122,15 @@ def dev_key(home: Path, database_url: str, redis_url: str) -> str:
 
 def cmd_migrate(_: argparse.Namespace) -> int:
     from shared.migrate import upgrade
+    from shared.waiting import DependencyNotReady, wait_for_postgres
 
     settings = _settings()
     _need_urls(settings)
+    try:
+        wait_for_postgres(settings.database_url, lambda line: print(line, flush=True))
+    except DependencyNotReady as exc:
+        print(f"pivotwatch: {exc}", file=sys.stderr)
+        return 1
     upgrade(settings.sync_database_url)
     print("database is at the latest schema")
     return 0
@@ -127,9 +140,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from shared.logs import configure_logging
+    from shared.waiting import DependencyNotReady, wait_for_dependencies
 
     settings = get_settings()
     configure_logging(args.service, settings.log_level, settings.log_json)
+    log = logging.getLogger(f"pivotwatch.{args.service}")
+    try:
+        # Ingest needs only Redis: it accepts events while PostgreSQL recovers.
+        wait_for_dependencies(settings, log.info, postgres=args.service != "ingest")
+    except DependencyNotReady as exc:
+        log.error("%s", exc)
+        return 1
     port = {
         "ingest": settings.ingest_port,
         "timeline": settings.timeline_port,
@@ -169,9 +190,16 @@ def cmd_relay(args: argparse.Namespace) -> int:
     from services.enrich.relay import Relay, celery_publish
     from shared.celery_app import app
     from shared.logs import configure_logging
+    from shared.waiting import DependencyNotReady, wait_for_redis
 
     settings = get_settings()
     configure_logging("relay", settings.log_level, settings.log_json)
+    log = logging.getLogger("pivotwatch.relay")
+    try:
+        wait_for_redis(settings.redis_url, log.info)
+    except DependencyNotReady as exc:
+        log.error("%s", exc)
+        return 1
     if args.metrics_port:
         from prometheus_client import start_http_server
 
@@ -273,7 +301,7 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--url", help="ingest base URL (default: the local one)")
     seed.add_argument("--key", help="API key with events:write (default: the dev key)")
     seed.set_defaults(func=cmd_seed)
-    from pivotwatch import dlq, reenrich
+    from pivotwatch import dlq, reenrich, status
     from pivotwatch.timeline_view import add_parser as add_timeline
     from pivotwatch.webhooks_listen import add_parser as add_webhooks
 
@@ -281,6 +309,7 @@ def parser() -> argparse.ArgumentParser:
     add_webhooks(sub)
     dlq.register(sub)
     reenrich.register(sub)
+    status.register(sub)
     return p
 
 

