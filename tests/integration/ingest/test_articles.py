@@ -9,8 +9,10 @@ import orjson
 import pytest
 from redis import Redis
 
+from services.enrich.relay import entries_from_stream
+from services.enrich.service import mark_processing
 from shared.events import ARTICLE_TYPE
-from shared.redis_keys import INGEST_STREAM
+from shared.redis_keys import INGEST_STREAM, worker_key
 
 JSON = {"content-type": "application/json"}
 
@@ -44,6 +46,22 @@ class TestArticleQueued:
         assert ce["data"]["published_date"] == "2025-01-31"
         status = await ingest.get(r.json()["status_url"], headers=writer)
         assert (status.json()["status"], status.json()["kind"]) == ("accepted", "article")
+
+    async def test_an_article_a_worker_holds_is_processing(
+        self, ingest: httpx.AsyncClient, writer: dict[str, str], redis_client: Redis
+    ) -> None:
+        r = await ingest.post("/v1/articles", content=orjson.dumps(article()), headers=writer)
+        worker = "enrich@articles|host/1|4243|beef"
+        redis_client.set(worker_key(worker), b"1", ex=60)
+        mark_processing(
+            redis_client, entries_from_stream(redis_client.xrange(INGEST_STREAM)), worker
+        )
+        held = (await ingest.get(r.json()["status_url"], headers=writer)).json()
+        assert (held["status"], held["kind"]) == ("processing", "article")
+        assert held["processing_since"]
+        redis_client.delete(worker_key(worker))
+        lost = (await ingest.get(r.json()["status_url"], headers=writer)).json()
+        assert lost["status"] == "accepted" and "stopped" in lost["detail"]
 
     async def test_same_article_twice_is_a_duplicate(
         self, ingest: httpx.AsyncClient, writer: dict[str, str], redis_client: Redis
