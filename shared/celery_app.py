@@ -99,7 +99,9 @@ def _presence_init(sender: Any = None, **_: Any) -> None:
     queues: list[str] = []
     with contextlib.suppress(Exception):
         queues = sorted(app.amqp.queues.consume_from or ())
-    workers.install(workers.Presence(app, get_settings(), name, queues))
+    settings = get_settings()
+    if settings.redis_url:  # a worker started by hand without a broker URL has no presence
+        workers.install(workers.Presence(app, settings, name, queues))
 
 
 @signals.worker_ready.connect

@@ -36,19 +36,25 @@ local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV
 return #entries
 """
 
-# Deliveries by what they wait for (services/notify/states.py names the same states).
+# Deliveries by state: the rules of services/notify/states.py (delivery_state), in SQL; a test
+# (tests/integration/ingest/test_pipeline_status.py) holds the counts to the API's states.
 _DELIVERIES = text(
     """
+    WITH d AS (
+      SELECT status, attempts, schedule_from, created_at,
+             (claimed_at IS NOT NULL AND next_attempt_at IS NOT NULL
+              AND next_attempt_at > now()) AS held
+      FROM deliveries
+    )
     SELECT
-      count(*) FILTER (WHERE status = 'pending' AND claimed_at IS NOT NULL
-                       AND next_attempt_at > now()) AS processing,
-      count(*) FILTER (WHERE status = 'pending' AND attempts = 0
-                       AND NOT (claimed_at IS NOT NULL AND next_attempt_at > now())) AS waiting,
-      count(*) FILTER (WHERE status = 'pending' AND attempts > 0
-                       AND NOT (claimed_at IS NOT NULL AND next_attempt_at > now())) AS retrying,
+      count(*) FILTER (WHERE status = 'pending' AND held) AS processing,
+      count(*) FILTER (WHERE status = 'pending' AND NOT held
+                       AND attempts <= schedule_from) AS waiting,
+      count(*) FILTER (WHERE status = 'pending' AND NOT held
+                       AND attempts > schedule_from) AS retrying,
       count(*) FILTER (WHERE status = 'failed') AS failed,
       min(created_at) FILTER (WHERE status = 'pending') AS oldest_pending
-    FROM deliveries
+    FROM d
     """
 )
 _OUTBOX = text("SELECT count(*), min(created_at) FROM outbox WHERE processed_at IS NULL")
@@ -70,8 +76,12 @@ async def redis_part(client: aioredis.Redis, now: float | None = None) -> dict[s
 
     workers = []
     for raw in workers_raw:
-        w = orjson.loads(raw)
-        workers.append(w)
+        try:
+            w = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue  # not written by shared/workers.py: no reason to fail the whole report
+        if isinstance(w, dict) and "id" in w:
+            workers.append(w)
     pipe = client.pipeline(transaction=False)
     for w in workers:
         pipe.exists(worker_key(str(w.get("id", ""))))

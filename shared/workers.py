@@ -52,6 +52,33 @@ log = logging.getLogger("pivotwatch.workers")
 # Entries of `pw:workers` for workers not seen for this long are dropped.
 FORGET_AFTER_SECONDS = 24 * 3600
 
+# KEYS: held, unacked. ARGV: worker id, then tags. Re-records each tag this worker still holds,
+# unless the message is no longer unacknowledged or another worker recorded it since (kombu
+# restores a message under the same tag: then it is the new holder's). Returns the tags dropped.
+_REASSERT = """
+local dropped = {}
+for i = 2, #ARGV do
+  local tag = ARGV[i]
+  local owner = redis.call('HGET', KEYS[1], tag)
+  if redis.call('HEXISTS', KEYS[2], tag) == 0 or (owner and owner ~= ARGV[1]) then
+    dropped[#dropped + 1] = tag
+  else
+    redis.call('HSET', KEYS[1], tag, ARGV[1])
+  end
+end
+return dropped
+"""
+# KEYS: held. ARGV: tag, owner, tag, owner... Deletes each record only if it still names that
+# owner: a record written meanwhile by the message's next holder stays.
+_FORGET = """
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return 0
+"""
+
 
 def host_id() -> str:
     """This host and PID namespace: process ids are only comparable between equal host ids.
@@ -188,9 +215,15 @@ class Presence:
 
     # -- what this worker holds --------------------------------------------------------------
     def received(self, tag: str) -> None:
-        """A message was delivered to this worker (called in its main process)."""
+        """A message was delivered to this worker (called in its main process).
+
+        It is recorded in Redis only while this worker's heartbeat is there (its first beat
+        went through and the last did not fail): a record naming a worker with no heartbeat key
+        reads as dead. Until then the next successful beat records it."""
         with self._lock:
             self._tags.add(tag)
+        if self._healthy_since is None:
+            return
         with contextlib.suppress(RedisError):
             self.client.hset(HELD_MESSAGES, tag, self.wid)
 
@@ -217,15 +250,11 @@ class Presence:
         pipe = self.client.pipeline(transaction=False)
         pipe.set(worker_key(self.wid), b"1", ex=ttl)
         pipe.hset(WORKERS, self.wid, self.holder(now).as_json())
-        for tag in tags:
-            pipe.hexists(UNACKED, tag)
-        replies = pipe.execute()[2:]
-        done = [t for t, held in zip(tags, replies, strict=True) if not held]
-        still = [t for t, held in zip(tags, replies, strict=True) if held]
-        with self._lock:
-            self._tags.difference_update(done)
-        if still:
-            self.client.hset(HELD_MESSAGES, mapping=dict.fromkeys(still, self.wid))
+        pipe.execute()
+        if tags:
+            dropped = self.client.eval(_REASSERT, 2, HELD_MESSAGES, UNACKED, self.wid, *tags)
+            with self._lock:
+                self._tags.difference_update(_s(t) for t in dropped)
         if self._healthy_since is None:
             self._healthy_since = time.monotonic()
 
@@ -262,11 +291,18 @@ class Presence:
             trust_expiry=trust,
         )
         if gone:
+            # The records go first: the message's next holder records it after the restore.
+            known: list[str] = []
+            for t in gone:
+                owner = held[t]
+                if owner is not None:
+                    known += [t, owner]
+            if known:
+                self.client.eval(_FORGET, 1, HELD_MESSAGES, *known)
             with self.app.connection_for_write() as conn:
                 qos: Any = conn.default_channel.qos  # type: ignore[attr-defined]
                 for tag in gone:
                     qos.restore_by_tag(tag)
-            self.client.hdel(HELD_MESSAGES, *gone)
             by = sorted({held[t] or "nobody" for t in gone})
             log.warning(
                 "restored %d message(s) held by worker(s) no longer running: %s",
@@ -278,14 +314,15 @@ class Presence:
 
     def _forget_done(self) -> None:
         """Drop records of acknowledged messages and of long-gone workers."""
-        recorded = [_s(t) for t in self.client.hkeys(HELD_MESSAGES)]
+        recorded = {_s(t): _s(o) for t, o in self.client.hgetall(HELD_MESSAGES).items()}
         if recorded:
             pipe = self.client.pipeline(transaction=False)
             for t in recorded:
                 pipe.hexists(UNACKED, t)
             stale = [t for t, n in zip(recorded, pipe.execute(), strict=True) if not n]
             if stale:
-                self.client.hdel(HELD_MESSAGES, *stale)
+                pairs = [x for t in stale for x in (t, recorded[t])]
+                self.client.eval(_FORGET, 1, HELD_MESSAGES, *pairs)
         cutoff = time.time() - FORGET_AFTER_SECONDS
         old = [h.wid for h in read_workers(self.client) if h.beat_at < cutoff]
         if old:
@@ -348,8 +385,12 @@ def dead_among(
     trust = False
     if me_alive and me_raw:
         with contextlib.suppress(ValueError, KeyError, TypeError):
-            since = Holder.from_json(me_raw).healthy_since
-            trust = since > 0 and now - since >= settings.worker_dead_after_seconds
+            mine = Holder.from_json(me_raw)
+            # Only a fresh record counts: a beat that failed (Redis was away) leaves the last
+            # good one behind, and this process cannot tell that from here otherwise.
+            fresh = now - mine.beat_at <= 1.5 * settings.worker_heartbeat_seconds
+            since = mine.healthy_since
+            trust = fresh and since > 0 and now - since >= settings.worker_dead_after_seconds
     alive = [w for w, n in zip(wids, alive_flags, strict=True) if n]
     return orphaned(
         {w: w for w in wids},

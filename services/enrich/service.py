@@ -68,6 +68,8 @@ return 0
 
 def mark_processing(client: Redis, entries: list[dict[str, str]], worker: str | None) -> None:
     """Say that a worker holds these entries now (their status, for ingest's status route)."""
+    if not worker:
+        return  # run outside a worker (a test, a command): nobody to say it holds them
     keys = [status_key(e["id"]) for e in entries if e.get("id")]
     if keys:
         client.eval(_MARK_PROCESSING, len(keys), *keys, datetime.now(UTC).isoformat(), worker or "")

@@ -142,3 +142,52 @@ class TestHeartbeat:
         p.beat()
         p.reap()
         assert not redis_client.hexists(HELD_MESSAGES, tag)
+
+
+class TestRecords:
+    def test_a_message_redelivered_under_the_same_tag_belongs_to_its_new_holder(
+        self, app: Celery, settings: Settings, held: tuple[Connection, str], redis_client: Redis
+    ) -> None:
+        # kombu restores a message under its old tag (a warm shutdown, the visibility timeout):
+        # the worker that had it must not claim it back from the one that has it now.
+        _, tag = held
+        old, new = _presence(app, settings, "enrich@old"), _presence(app, settings, "enrich@new")
+        old.beat()
+        new.beat()
+        old.received(tag)
+        new.received(tag)  # delivered again, same tag
+        old.beat()
+        assert redis_client.hget(HELD_MESSAGES, tag) == new.wid.encode()
+        assert tag not in old._tags
+
+    def test_nothing_is_recorded_before_the_first_heartbeat(
+        self, app: Celery, settings: Settings, held: tuple[Connection, str], redis_client: Redis
+    ) -> None:
+        # A record naming a worker without a heartbeat key would read as dead.
+        _, tag = held
+        p = _presence(app, settings, "enrich@new")
+        p.received(tag)
+        assert not redis_client.hexists(HELD_MESSAGES, tag)
+        p.beat()
+        assert redis_client.hget(HELD_MESSAGES, tag) == p.wid.encode()
+
+    def test_a_stale_record_of_ones_own_beats_trusts_no_expiry(
+        self, app: Celery, settings: Settings, redis_client: Redis
+    ) -> None:
+        from shared import workers
+
+        fast = settings.model_copy(
+            update={"worker_dead_after_seconds": 0.2, "worker_heartbeat_seconds": 0.1}
+        )
+        me = Presence(app, fast, "notify@me", [QUEUE])
+        me.beat()
+        time.sleep(0.3)  # long enough to trust expiry, had the record stayed fresh
+        me.beat()
+        gone = "notify@gone|elsewhere/1|7|gone"
+        workers.install(me)
+        try:
+            assert workers.dead_among(redis_client, [gone], fast) == [gone]
+            # The main process stopped beating (Redis away): its last record is not enough.
+            assert workers.dead_among(redis_client, [gone], fast, now=time.time() + 1) == []
+        finally:
+            workers.install(None)

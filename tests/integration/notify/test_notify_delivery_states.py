@@ -321,6 +321,22 @@ class TestStateFilterMatchesTheRule:
                 assert all(d["state"] == state for d in r.json())
                 listed = {d["id"] for d in r.json()} & set(stable)
                 assert listed == {i for i, s in stable.items() if s == state}, state
+            # The operator's report (shared/opstatus.py) counts by the same rule.
+            from shared.db import make_async_engine
+            from shared.opstatus import postgres_part
+
+            engine = make_async_engine(nsettings, pool_size=1, read_only=True)
+            try:
+                counts = (await postgres_part(engine))["deliveries"]
+            finally:
+                await engine.dispose()
+            boundary = len(ids) - len(stable)
+            for state in ("processing", "waiting", "retrying", "failed"):
+                want = sum(1 for s in expected.values() if s == state)
+                assert abs(counts[state] - want) <= boundary, (state, counts, want)
+            assert sum(counts[k] for k in ("processing", "waiting", "retrying", "failed")) == sum(
+                1 for s in expected.values() if s != "succeeded"
+            )
 
 
 class TestDeadClaimer:
