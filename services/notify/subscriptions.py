@@ -58,7 +58,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the transaction commits when the route returns, before the response is sent;
+# by default the exit code runs after it, and a client could act on a 201 not yet committed.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def _out(sub: Subscription) -> dict[str, Any]:

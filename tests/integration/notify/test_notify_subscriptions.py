@@ -288,3 +288,40 @@ class TestSecretsNeverLogged:
         for secret in (sub["secret"], rot.json()["secret"]):
             assert secret not in text  # ...and no secret with it
             assert secret.removeprefix("whsec_") not in text
+
+
+class TestCommittedBeforeAnswered:
+    async def test_a_201_is_sent_only_once_the_subscription_is_committed(
+        self, nsettings: Settings, manager: dict[str, str], receiver: Any
+    ) -> None:
+        """The response body reaches the client only after the transaction committed: a client
+        that acts on the 201 at once (rotates the secret) finds the subscription."""
+        import httpx
+        import orjson
+        import psycopg
+
+        app = create_app(nsettings)
+        seen: list[bool] = []
+
+        def committed(sub_id: str) -> bool:
+            url = nsettings.database_url
+            with psycopg.connect(url, autocommit=True) as conn:
+                row = conn.execute("SELECT 1 FROM subscriptions WHERE id = %s", (sub_id,))
+                return row.fetchone() is not None
+
+        async def watched(scope: Any, receive: Any, send: Any) -> None:
+            async def checking_send(message: Any) -> None:
+                if message["type"] == "http.response.body" and message.get("body"):
+                    body = orjson.loads(message["body"])
+                    if isinstance(body, dict) and "secret" in body:
+                        seen.append(await asyncio.to_thread(committed, body["id"]))
+                await send(message)
+
+            await app(scope, receive, checking_send)
+
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=watched)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+                r = await c.post("/v1/subscriptions", json={"url": receiver.url}, headers=manager)
+        assert r.status_code == 201, r.text
+        assert seen == [True]
