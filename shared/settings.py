@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     # A stream ends after this long (EventSource reconnects with Last-Event-ID and loses nothing),
     # so long-lived connections get spread again over the processes behind a balancer.
     stream_max_seconds: float = Field(default=3600.0, gt=0)
+    # Live streams one timeline process holds open, and one client address may hold: past
+    # either, 429 with Retry-After (each stream keeps a Redis connection of its own pool).
+    stream_max_connections: int = Field(default=500, ge=1)
+    stream_max_per_client: int = Field(default=8, ge=1)
 
     @model_validator(mode="after")
     def _refuse_insecure_outside_development(self) -> Settings:

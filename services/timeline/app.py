@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from services.timeline import stream
 from services.timeline.cache import PageCache, PageCacheMiddleware
 from services.timeline.routes import router
 from services.timeline.web import router as web_router
 from shared.http import database_and_redis, database_and_redis_checks, install_common, telemetry
 from shared.settings import Settings, get_settings
+
+
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The shared clients, plus the live streams' own Redis pool and their slots."""
+    common = database_and_redis(settings, pool_size=32, read_only=True)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with common(app):
+            streams = aioredis.Redis.from_url(
+                settings.redis_url,
+                socket_timeout=5,  # XREAD BLOCK waits at most MAX_BLOCK_SECONDS (2 s)
+                socket_connect_timeout=2,
+                max_connections=settings.stream_max_connections + 2,  # + the feed position
+            )
+            app.state.stream_redis = streams
+            app.state.stream_slots = stream.Slots(
+                settings.stream_max_connections, settings.stream_max_per_client
+            )
+            try:
+                yield
+            finally:
+                await streams.aclose()
+
+    return lifespan
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -20,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         # Pool as large as the concurrency it serves: connections past the pool are closed on
         # return, and reconnecting costs more than the query.
-        lifespan=database_and_redis(settings, pool_size=32, read_only=True),
+        lifespan=_lifespan(settings),
         description="The sourced chronology of company strategy, at each event's real precision.",
     )
     app.state.settings = settings

@@ -15,12 +15,13 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Final
+from urllib.parse import quote, urlsplit
 
 from shared.dates import OccurredDate, Precision, parse_occurred
 
@@ -176,6 +177,16 @@ def to_timelinejs(docs: list[Doc], phases: list[Doc], title: str, today: date) -
 # --- iCalendar (RFC 5545) ---------------------------------------------------------------------
 
 
+# What an iCalendar URI may carry unencoded (RFC 3986's reserved and unreserved characters and
+# the percent sign of what is encoded already): anything else, a line break first, is encoded,
+# so a URL can never end its line and start another property.
+_URI_SAFE = ":/?#[]@!$&'()*+,;=%-._~"
+
+
+def ics_uri(value: str) -> str:
+    return quote(value, safe=_URI_SAFE)
+
+
 def ics_text(value: str) -> str:
     """RFC 5545 3.3.11 TEXT: escape backslash, semicolon, comma and line breaks."""
     return (
@@ -256,7 +267,7 @@ def to_ics(docs: list[Doc], meta: Meta) -> str:
             "TRANSP:TRANSPARENT",
         ]
         if sources:
-            lines.append(f"URL:{sources[0]}")
+            lines.append(f"URL:{ics_uri(sources[0])}")
         lines.append("END:VEVENT")
     lines.append("END:VCALENDAR")
     return "".join(fold(line) + "\r\n" for line in lines)
@@ -272,13 +283,23 @@ def _rfc3339(value: str | None, fallback: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+# Characters XML 1.0 does not allow (section 2.2): C0 controls but tab, LF and CR, surrogates,
+# U+FFFE and U+FFFF. ElementTree writes them as they are, and the feed is then not well-formed.
+_NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value: str) -> str:
+    return _NOT_XML.sub("", value)
+
+
 def to_atom(docs: list[Doc], meta: Meta) -> bytes:
     ET.register_namespace("", ATOM_NS)
 
     def sub(parent: ET.Element, tag: str, text: str | None = None, **attrib: str) -> ET.Element:
-        el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrib)
+        clean = {k: xml_text(v) for k, v in attrib.items()}
+        el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", clean)
         if text is not None:
-            el.text = text
+            el.text = xml_text(text)
         return el
 
     feed = ET.Element(f"{{{ATOM_NS}}}feed")

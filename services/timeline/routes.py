@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from services.timeline import cache, exports, phases, queries, stream
 from services.timeline.exports import Format
 from services.timeline.queries import Doc, TimelineQuery
-from shared.errors import InvalidInput, NotFound
+from shared.errors import InvalidInput, NotFound, RateLimited
 from shared.events import Category
 from shared.http import UUIDPath, authenticate
 
@@ -336,18 +336,33 @@ async def live_stream(
         min_importance=min_importance,
         include_duplicates=include_duplicates,
     )
-    client = request.app.state.redis
-    # Fix the starting point before answering, so nothing stored after the answer is missed.
-    after = stream.resume_id(last_event_id, resume) or await stream.feed_position(client)
+    # Streams hold their Redis connection for their whole life: a pool of their own, so that
+    # many of them never starve the read-key checks and pages of the shared one.
+    client = request.app.state.stream_redis
+    slots: stream.Slots = request.app.state.stream_slots
+    address = request.client.host if request.client else "-"
+    refused = slots.take(address)
+    if refused is not None:
+        raise RateLimited(f"{refused}; try again later", field="stream", retry_after=30)
     settings = request.app.state.settings
+    try:
+        # Fix the starting point before answering, so nothing stored after it is missed.
+        after = stream.resume_id(last_event_id, resume) or await stream.feed_position(client)
+    except BaseException:
+        slots.give_back(address)
+        raise
     return StreamingResponse(
-        stream.events(
-            client,
-            request.app.state.sessions,
-            after,
-            flt,
-            settings.stream_heartbeat_seconds,
-            settings.stream_max_seconds,
+        stream.held(
+            slots,
+            address,
+            stream.events(
+                client,
+                request.app.state.sessions,
+                after,
+                flt,
+                settings.stream_heartbeat_seconds,
+                settings.stream_max_seconds,
+            ),
         ),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},

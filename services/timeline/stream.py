@@ -124,6 +124,43 @@ def message(stream_id: str, kind: str, version: int, doc: Doc) -> bytes:
     return b"id: %s\nevent: %s\ndata: %s\n\n" % (stream_id.encode(), kind.encode(), body)
 
 
+class Slots:
+    """Open streams of this process, in all and per client address (one event loop: no lock)."""
+
+    def __init__(self, total: int, per_client: int) -> None:
+        self.total = total
+        self.per_client = per_client
+        self.open = 0
+        self.by_client: dict[str, int] = {}
+
+    def take(self, client: str) -> str | None:
+        """None when a slot was taken; otherwise why not (for the 429)."""
+        if self.open >= self.total:
+            return f"this server already holds {self.total} live streams"
+        if self.by_client.get(client, 0) >= self.per_client:
+            return f"this address already holds {self.per_client} live streams"
+        self.open += 1
+        self.by_client[client] = self.by_client.get(client, 0) + 1
+        return None
+
+    def give_back(self, client: str) -> None:
+        self.open -= 1
+        left = self.by_client.get(client, 1) - 1
+        if left > 0:
+            self.by_client[client] = left
+        else:
+            self.by_client.pop(client, None)
+
+
+async def held(slots: Slots, client: str, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`body`, giving the stream's slot back however it ends (the client left, the feed)."""
+    try:
+        async for chunk in body:
+            yield chunk
+    finally:
+        slots.give_back(client)
+
+
 async def events(
     client: aioredis.Redis,
     sessions: async_sessionmaker[AsyncSession],

@@ -212,3 +212,67 @@ async def test_redis_down_is_503_before_streaming(settings: Settings, serve: Any
 
 def _take(stream: Iterator[Message], n: int) -> list[Message]:
     return [next(stream) for _ in range(n)]
+
+
+class TestStreamQuotas:
+    """One client cannot hold every live stream of a process, nor the process's Redis pool."""
+
+    def test_a_client_past_its_streams_gets_429_with_retry_after_and_others_still_connect(
+        self, settings: Settings
+    ) -> None:
+        tight = settings.model_copy(
+            update={
+                "stream_heartbeat_seconds": 0.3,
+                "stream_max_per_client": 2,
+                "stream_max_connections": 3,
+            }
+        )
+        app = create_app(tight)
+        with running(app) as url, httpx.Client(timeout=TIMEOUT) as c:
+            opened = []
+            lines = []  # kept: a line iterator collected by gc closes its response
+            try:
+                for _ in range(2):
+                    r = c.send(c.build_request("GET", f"{url}/v1/stream"), stream=True)
+                    assert r.status_code == 200
+                    opened.append(r)
+                    lines.append(r.iter_lines())
+                    next(lines[-1])  # connected
+                assert app.state.stream_slots.open == 2
+                third = c.get(f"{url}/v1/stream")
+                assert third.status_code == 429
+                assert third.headers["retry-after"] == "30"
+                assert third.json()["error"] == "rate_limited"
+                assert third.json()["field"] == "stream"
+                # The page and the read API still answer: their Redis pool is not the streams'.
+                assert c.get(f"{url}/v1/companies").status_code == 200
+            finally:
+                for r in opened:
+                    r.close()
+            # Closed streams give their slots back.
+            assert wait_for(lambda: app.state.stream_slots.open == 0)
+            again = c.send(c.build_request("GET", f"{url}/v1/stream"), stream=True)
+            try:
+                assert again.status_code == 200
+            finally:
+                again.close()
+
+    def test_the_process_cap_holds_across_addresses(self, settings: Settings) -> None:
+        from services.timeline.stream import Slots
+
+        slots = Slots(total=2, per_client=5)
+        assert slots.take("a") is None and slots.take("b") is None
+        assert slots.take("c") == "this server already holds 2 live streams"
+        slots.give_back("a")
+        assert slots.take("c") is None and slots.by_client == {"b": 1, "c": 1}
+
+
+def wait_for(check: Any, timeout: float = 5.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return bool(check())

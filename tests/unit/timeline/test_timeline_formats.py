@@ -142,6 +142,32 @@ class TestICalendar:
         assert event.decoded("DTEND") == end
 
 
+class TestHostileText:
+    def test_xml_invalid_characters_never_reach_the_atom_feed(self) -> None:
+        # U+FFFE / U+FFFF and C0 controls survive storage; XML 1.0 forbids them.
+        import xml.etree.ElementTree as ET
+
+        title = "gpt\ufffe-oss\uffff \x01released\x0b"
+        src = [{"url": "https://news.example/a\ufffe", "publisher": "P\x02ub"}]
+        feed = exports.to_atom([doc(title=title, summary="s\x1f", sources=src)], META)
+        ET.fromstring(feed)  # well-formed, or it raises
+        parsed = feedparser.parse(feed)
+        assert not parsed.bozo, parsed.get("bozo_exception")
+        assert parsed.entries[0].title == "gpt-oss released"
+
+    def test_a_url_cannot_break_its_ical_line(self) -> None:
+        url = "https://news.example/a\r\nATTENDEE:mailto:x@evil.example\n b"
+        text = exports.to_ics([doc(sources=[{"url": url}])], META)
+        assert "ATTENDEE" not in [line.split(":")[0] for line in text.split("\r\n")]
+        (event,) = icalendar.Calendar.from_ical(text).walk("VEVENT")
+        assert "ATTENDEE" not in event
+        assert str(event["URL"]).startswith("https://news.example/a%0D%0AATTENDEE")
+
+    def test_an_ordinary_url_is_kept_as_it_is(self) -> None:
+        url = "https://news.example/2025/01/31/a?x=1&y=2#top"
+        assert exports.ics_uri(url) == url
+
+
 class TestAtom:
     def test_feed_parses_and_keeps_text_exact(self) -> None:
         parsed = feedparser.parse(exports.to_atom([doc(title=NASTY)], META))
