@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     # A claimed delivery is leased for the timeout plus this; a worker killed mid-send leaves the
     # lease to expire and the delivery is sent again (same webhook-id).
     webhook_lease_grace_seconds: float = 30.0
+    # Subscriptions one API key may hold (an admin key is not limited): each can hold send
+    # slots for the whole timeout, so one tenant must not be able to fill them all.
+    max_subscriptions_per_key: int = Field(default=100, ge=1)
     # When set, each notify worker process serves its delivery metrics on this port.
     notify_metrics_port: int = 0
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -43,7 +43,7 @@ from services.notify.ssrf import UnsafeTarget, parse_url, vet
 from services.notify.states import State
 from shared.auth import Principal, Scope
 from shared.db import Delivery, DeliveryAttempt, EndpointRecord, Subscription
-from shared.errors import Conflict, InvalidInput, NotFound
+from shared.errors import Conflict, InvalidInput, NotFound, RateLimited
 from shared.http import SettingsDep, UUIDPath, require
 from shared.settings import Settings
 from shared.webhooks import generate_secret
@@ -116,6 +116,23 @@ async def create_subscription(
 ) -> dict[str, Any]:
     response.headers["Cache-Control"] = "no-store"  # the answer carries the secret
     await _check_url(body.url, settings)
+    if not principal.allows(Scope.ADMIN):
+        cap = settings.max_subscriptions_per_key
+        # Serialized per key: two creations at once must not both pass the count.
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"subs:{principal.key_id}"}
+        )
+        held = await session.scalar(
+            select(func.count())
+            .select_from(Subscription)
+            .where(Subscription.owner_key_id == uuid.UUID(principal.key_id))
+        )
+        if (held or 0) >= cap:
+            raise RateLimited(
+                f"this key already holds {cap} subscriptions, the limit; delete one first",
+                field="subscriptions",
+                retry_after=60,
+            )
     secret = generate_secret()
     sub = Subscription(
         id=uuid.uuid4(),
