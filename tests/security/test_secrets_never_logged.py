@@ -219,6 +219,10 @@ def test_a_full_run_logs_no_key_and_no_secret(stack: Stack, tmp_path: Path) -> N
 
     keys = needles(writer, manager, doomed, near_miss)
     webhook_secrets = needles(first_secret, secret)
+    # The embedded Redis's password (when `up` started one) is a secret too.
+    redis_password = stack.home / "redis" / "password"
+    if redis_password.exists():
+        webhook_secrets.update(needles(redis_password.read_text().strip()))
     logs = sorted(p for p in stack.home.rglob("*.log") if p.is_file())
     names = {p.name for p in logs}
     assert {"ingest.log", "notify.log", "timeline.log", "notify-worker.log"} <= names, names
