@@ -106,3 +106,27 @@ class TestCompose:
         text = (ROOT / "Dockerfile").read_text()
         for part in ("shared", "services", "pivotwatch", "migrations", "data"):
             assert f"COPY {part} " in text
+
+
+class TestComposeCredentials:
+    """No stack starts on a password written in the file: compose requires them from the
+    environment (`${VAR:?}` stops `docker compose up` when one is unset)."""
+
+    def test_postgres_and_redis_passwords_come_from_the_environment(self) -> None:
+        services = COMPOSE["services"]
+        pg = services["postgres"]["environment"]["POSTGRES_PASSWORD"]
+        assert pg == "${PIVOTWATCH_POSTGRES_PASSWORD:?set PIVOTWATCH_POSTGRES_PASSWORD}"
+        redis_cmd = services["redis"]["command"]
+        secret = redis_cmd[redis_cmd.index("--requirepass") + 1]
+        assert secret.startswith("${PIVOTWATCH_REDIS_PASSWORD:?")
+        assert services["redis"]["environment"]["REDISCLI_AUTH"].startswith(
+            "${PIVOTWATCH_REDIS_PASSWORD:?"
+        )  # the health check's redis-cli authenticates
+        env = COMPOSE["x-app"]["environment"]
+        assert "${PIVOTWATCH_POSTGRES_PASSWORD:?" in env["PIVOTWATCH_DATABASE_URL"]
+        assert env["PIVOTWATCH_REDIS_URL"].startswith("redis://:${PIVOTWATCH_REDIS_PASSWORD:?")
+
+    def test_the_example_env_file_holds_no_value(self) -> None:
+        lines = (ROOT / ".env.example").read_text().splitlines()
+        settings = [line for line in lines if line and not line.startswith("#")]
+        assert settings == ["PIVOTWATCH_POSTGRES_PASSWORD=", "PIVOTWATCH_REDIS_PASSWORD="]
