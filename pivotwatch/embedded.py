@@ -121,6 +121,11 @@ def _print_line(line: str) -> None:
 
 @dataclass
 class EmbeddedPostgres:
+    """PostgreSQL on the loopback with password (SCRAM) authentication: any local user can
+    reach a loopback port. The password is generated once and kept in `<data_dir>/password`
+    (0600); a cluster an earlier version created with trust authentication is moved to it at
+    its next start."""
+
     data_dir: Path
     port: int
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
@@ -128,12 +133,19 @@ class EmbeddedPostgres:
     say: Callable[[str], None] = field(default=_print_line, repr=False)
 
     @property
+    def password(self) -> str:
+        path = self.data_dir / "password"
+        if not path.exists():
+            write_private(path, secrets.token_urlsafe(24) + "\n")
+        return path.read_text().strip()
+
+    @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/pivotwatch"
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/pivotwatch"
 
     @property
     def _admin_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/postgres"
 
     def start(self, timeout: float = 60.0, recovery_timeout: float = BUSY_TIMEOUT) -> str:
         """Start the server and create the database; `timeout` bounds the wait for the port,
@@ -143,6 +155,9 @@ class EmbeddedPostgres:
         pgdata = self.data_dir / "pgdata"
         log_path = self.data_dir / "postgres.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        password_file = self.data_dir / "password"
+        _ = self.password  # generated before initdb reads it
         user = _run_as()
         if user:
             _open_path_for(user, bin_dir.parent)
@@ -160,7 +175,8 @@ class EmbeddedPostgres:
                     str(pgdata),
                     "-U",
                     "postgres",
-                    "--auth=trust",
+                    "--auth=scram-sha-256",
+                    f"--pwfile={password_file}",
                     "--encoding=UTF8",
                     "--no-instructions",
                 ],
@@ -202,7 +218,32 @@ class EmbeddedPostgres:
             raise EmbeddedError(f"embedded PostgreSQL did not start; see {log_path}")
         self._wait_ready(recovery_timeout, log_path)
         self._ensure_database(timeout, log_path)
+        self._require_password(pgdata)
         return self.url
+
+    def _require_password(self, pgdata: Path) -> None:
+        """A cluster initialized with trust (before passwords): give `postgres` the password,
+        then make every rule of pg_hba.conf ask for it, and reload (sessions stay open)."""
+        import psycopg
+        from psycopg import sql
+
+        hba = pgdata / "pg_hba.conf"
+        rules = hba.read_text()
+        if not any(_is_trust(line) for line in rules.splitlines()):
+            return
+        # Trust ignores the password the URL carries, so this connects as before.
+        with psycopg.connect(self._admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER USER postgres PASSWORD {}").format(sql.Literal(self.password))
+            )
+            hba.write_text(
+                "\n".join(
+                    line.replace("trust", "scram-sha-256") if _is_trust(line) else line
+                    for line in rules.splitlines()
+                )
+                + "\n"
+            )
+            conn.execute("SELECT pg_reload_conf()")
 
     def _wait_ready(self, timeout: float, log_path: Path) -> None:
         def exited() -> bool:
@@ -270,6 +311,11 @@ def write_private(path: Path, text: str) -> None:
         os.write(fd, text.encode())
     finally:
         os.close(fd)
+
+
+def _is_trust(line: str) -> bool:
+    words = line.split("#", 1)[0].split()
+    return bool(words) and words[-1] == "trust"
 
 
 @dataclass

@@ -134,7 +134,10 @@ def test_up_waits_for_redis_to_load_its_aof(home: Path) -> None:
 
 def test_wait_for_postgres_outlasts_a_server_that_starts_later(home: Path) -> None:
     port = free_port()
-    url = f"postgresql://postgres:not-a-secret@127.0.0.1:{port}/postgres"
+    pg = EmbeddedPostgres(home / "postgres", port)
+    pg.say = lambda _line: None  # its own wait, for the server it starts, is not under test
+    secret = pg.password  # generated now: the server asks for it once started
+    url = f"postgresql://postgres:{secret}@127.0.0.1:{port}/postgres"
     lines: list[str] = []
     waited: list[float] = []
     waiter = threading.Thread(
@@ -143,8 +146,6 @@ def test_wait_for_postgres_outlasts_a_server_that_starts_later(home: Path) -> No
     waiter.start()
     time.sleep(1.0)
     assert lines == [f"waiting for PostgreSQL at 127.0.0.1:{port} to accept connections…"]
-    pg = EmbeddedPostgres(home / "postgres", port)
-    pg.say = lambda _line: None  # its own wait, for the server it starts, is not under test
     try:
         pg.start()
         waiter.join(30)
@@ -155,4 +156,4 @@ def test_wait_for_postgres_outlasts_a_server_that_starts_later(home: Path) -> No
     assert lines[-1] == f"PostgreSQL ready after {waited[0]:.1f} s"
     # Each kind of wait is said once: not answering, and maybe starting up.
     assert len(lines) == len(set(lines)) <= 3
-    assert not any("not-a-secret" in line for line in lines)
+    assert not any(secret in line for line in lines)

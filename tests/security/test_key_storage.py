@@ -130,3 +130,52 @@ class TestLocalFilesAndServers:
             assert rd.password.encode() not in cmdline
         finally:
             rd.stop()
+
+
+class TestEmbeddedPostgresAuth:
+    def _refused_without_password(self, port: int) -> bool:
+        try:
+            psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", connect_timeout=5)
+        except psycopg.OperationalError as exc:
+            return "password" in str(exc)
+        return False
+
+    def test_a_new_cluster_asks_for_its_password(self, tmp_path: Path) -> None:
+        import stat
+
+        from pivotwatch.embedded import EmbeddedPostgres, free_port
+
+        pg = EmbeddedPostgres(tmp_path / "pg", free_port())
+        url = pg.start()
+        try:
+            assert self._refused_without_password(pg.port)
+            with psycopg.connect(url) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert stat.S_IMODE((tmp_path / "pg" / "password").stat().st_mode) == 0o600
+        finally:
+            pg.stop()
+
+    def test_a_cluster_made_with_trust_moves_to_the_password_and_keeps_its_data(
+        self, tmp_path: Path
+    ) -> None:
+        from pivotwatch.embedded import EmbeddedPostgres, _is_trust, free_port
+
+        pg = EmbeddedPostgres(tmp_path / "pg", free_port())
+        pg.start()
+        hba = tmp_path / "pg" / "pgdata" / "pg_hba.conf"
+        try:
+            with psycopg.connect(pg.url, autocommit=True) as conn:
+                conn.execute("CREATE TABLE kept (n int)")
+                conn.execute("INSERT INTO kept VALUES (42)")
+        finally:
+            pg.stop()
+        # What an earlier version left: every rule trust.
+        hba.write_text(hba.read_text().replace("scram-sha-256", "trust"))
+        pg.start()
+        try:
+            assert self._refused_without_password(pg.port)
+            with psycopg.connect(pg.url) as conn:
+                assert conn.execute("SELECT n FROM kept").fetchone() == (42,)
+            assert not any(_is_trust(line) for line in hba.read_text().splitlines())
+        finally:
+            pg.stop()
