@@ -133,6 +133,44 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "PIVOTWATCH_ALLOW_PRIVATE_WEBHOOK_TARGETS must be false in production (SSRF)"
                 )
+            import ipaddress
+
+            # An allowed network must lie wholly in non-public space and be narrower than /8:
+            # "0.0.0.0/0" or "10.0.0.0/8" would open the SSRF guard to everything behind it.
+            private_space = [
+                ipaddress.ip_network(n)
+                for n in (
+                    "10.0.0.0/8",
+                    "172.16.0.0/12",
+                    "192.168.0.0/16",
+                    "127.0.0.0/8",
+                    "169.254.0.0/16",
+                    "100.64.0.0/10",
+                    "198.18.0.0/15",
+                    "192.0.0.0/24",
+                    "::1/128",
+                    "fc00::/7",
+                    "fe80::/10",
+                    "fec0::/10",
+                )
+            ]
+            for entry in self.webhook_allow_networks:
+                try:
+                    net = ipaddress.ip_network(entry, strict=False)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"PIVOTWATCH_WEBHOOK_ALLOW_NETWORKS: {entry!r} is not a network"
+                    ) from exc
+                inside = any(
+                    net.version == space.version and net.subnet_of(space)  # type: ignore[arg-type]
+                    for space in private_space
+                )
+                if net.prefixlen <= 8 or not inside:
+                    raise ValueError(
+                        f"PIVOTWATCH_WEBHOOK_ALLOW_NETWORKS: {entry!r} is too wide or holds "
+                        "public addresses; production allows only private networks of /9 or "
+                        "narrower (SSRF)"
+                    )
         return self
 
     @property

@@ -6,6 +6,12 @@ the attempt log (clearing `claimed_at`). A worker that dies mid-send leaves the 
 and the delivery is tried again with the same `webhook-id`, so receivers can de-duplicate.
 Nothing is scheduled in the broker.
 
+Every attempt ends as its delivery's recorded outcome, whatever the receiver does: an exception
+in one attempt (a malformed answer, a name that cannot be sent, a bug) becomes that attempt's
+error, never the batch's, and what is written is cleaned first (no NUL, no lone surrogate, a
+status code only in 100-599), so one hostile receiver cannot keep a batch from being recorded
+and the other endpoints' deliveries from settling.
+
 Two per-endpoint options shape the claim:
 - FIFO: only the endpoint's oldest pending delivery (lowest sequence) may be claimed, so the next
   waits until the previous one succeeded or failed for good.
@@ -18,6 +24,8 @@ Two per-endpoint options shape the claim:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import ipaddress
 import logging
 import time
 import uuid
@@ -51,6 +59,7 @@ from shared.webhooks import signature_header
 log = logging.getLogger("pivotwatch.notify")
 
 EXCERPT_BYTES = 1024
+ERROR_CHARS = 500
 SOURCE = "/pivotwatch/notify"
 # The most deliveries one dispatcher pass claims.
 MAX_IN_FLIGHT = 100
@@ -474,19 +483,83 @@ async def _vet(s: Sender, url: str, settings: Settings) -> Target:
     return Target(url, scheme, host, port, path, target.address)
 
 
+def _clean(text: str, limit: int) -> str:
+    """`text` as PostgreSQL can store it (text and jsonb refuse NUL; JSON refuses a lone
+    surrogate), at most `limit` characters."""
+    text = text[:limit]
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _error(exc: BaseException) -> str:
+    name, message = type(exc).__name__, str(exc)
+    return _clean(f"{name}: {message}" if message else name, ERROR_CHARS)
+
+
+def _sanitized(r: Result) -> Result:
+    """The result as it may be written, whoever built it: a status outside 100-599 (an int4
+    column) is a protocol error, excerpt and error cleaned."""
+    status, error = r.status_code, r.error
+    if status is not None and not 100 <= status <= 599:
+        status, error = None, "RemoteProtocolError: status code out of range"
+    excerpt = _clean(r.excerpt, EXCERPT_BYTES)
+    error = _clean(error, ERROR_CHARS) if error is not None else None
+    if (status, excerpt, error) == (r.status_code, r.excerpt, r.error):
+        return r
+    return dataclasses.replace(r, status_code=status, excerpt=excerpt, error=error)
+
+
+def host_header(target: Target) -> str:
+    """The Host header for `target`: the name as IDNA A-labels (ASCII), an IPv6 literal in
+    brackets, the port when it is not the scheme's default."""
+    host = target.host
+    if not host.isascii():
+        host = host.encode("idna").decode("ascii")  # parse_url refuses these; a stored old URL
+    if ":" in host:
+        host = f"[{ipaddress.ip_address(host.split('%', 1)[0]).compressed}]"
+    default = 443 if target.scheme == "https" else 80
+    return host if target.port == default else f"{host}:{target.port}"
+
+
 async def _send_one(s: Sender, c: Claimed, settings: Settings) -> Result:
+    """One attempt, and its outcome whatever happens in it: this never raises (short of the
+    loop being cancelled), so one delivery cannot fail the batch it is sent in."""
     wait = (c.send_at - datetime.now(UTC)).total_seconds()
     if wait > 0:
         await asyncio.sleep(wait)
     started_at = datetime.now(UTC)
     start = time.perf_counter()
     try:
+        return await _attempt(s, c, settings, started_at, start)
+    except Exception as exc:
+        log.warning(
+            "webhook attempt failed unexpectedly",
+            exc_info=True,
+            extra={"delivery_id": str(c.id), "subscription_id": str(c.subscription_id)},
+        )
+        ms = (time.perf_counter() - start) * 1000
+        return Result(c.id, started_at, c.due_at, None, ms, "", _error(exc))
+
+
+async def _attempt(
+    s: Sender, c: Claimed, settings: Settings, started_at: datetime, start: float
+) -> Result:
+    try:
         target = await _vet(s, c.url, settings)
     except UnsafeTarget as exc:
-        return Result(c.id, started_at, c.due_at, None, 0.0, "", f"refused: {exc}", refused=True)
+        error = _clean(f"refused: {exc}", ERROR_CHARS)
+        return Result(c.id, started_at, c.due_at, None, 0.0, "", error, refused=True)
     timestamp = int(time.time())
+    try:
+        host = host_header(target)
+    except (UnicodeError, ValueError) as exc:
+        error = _clean(f"refused: the webhook URL's host cannot be sent ({exc})", ERROR_CHARS)
+        return Result(c.id, started_at, c.due_at, None, 0.0, "", error, refused=True)
     headers = [
-        ("host", target.host if target.port in (80, 443) else f"{target.host}:{target.port}"),
+        ("host", host),
         ("content-type", "application/json"),
         ("user-agent", "pivotwatch-webhooks/0.1"),
         ("webhook-id", c.webhook_id),
@@ -502,23 +575,19 @@ async def _send_one(s: Sender, c: Claimed, settings: Settings) -> Result:
         )
     except HTTPError as exc:
         return Result(
+            c.id, started_at, c.due_at, None, (time.perf_counter() - start) * 1000, "", _error(exc)
+        )
+    return _sanitized(
+        Result(
             c.id,
             started_at,
             c.due_at,
-            None,
+            resp.status_code,
             (time.perf_counter() - start) * 1000,
-            "",
-            f"{type(exc).__name__}: {exc}"[:500] if str(exc) else type(exc).__name__,
+            resp.content[:EXCERPT_BYTES].decode("utf-8", "replace"),
+            None,
+            parse_retry_after(resp.headers.get("retry-after"), datetime.now(UTC)),
         )
-    return Result(
-        c.id,
-        started_at,
-        c.due_at,
-        resp.status_code,
-        (time.perf_counter() - start) * 1000,
-        resp.content[:EXCERPT_BYTES].decode("utf-8", "replace"),
-        None,
-        parse_retry_after(resp.headers.get("retry-after"), datetime.now(UTC)),
     )
 
 
@@ -610,6 +679,7 @@ _WRITE_ATTEMPTS = text(
 def record(session: Session, settings: Settings, results: list[Result]) -> None:
     """Write each attempt and decide: succeeded, retry at a time, failed, or endpoint disabled."""
     now = datetime.now(UTC)
+    results = [_sanitized(r) for r in results]
     # Two statements lock what every result needs (deliveries, then their endpoints, each in id
     # order as claim does), instead of two locking reads per delivery. The deliveries are read
     # and written as plain rows (ORM instances for them were ~25% of the worker's CPU).

@@ -9,7 +9,9 @@ and the first KiB of; this does exactly that:
 - one `write` per request (head and body together);
 - the response parsed by hand: status line, headers, then a body by `content-length`, chunked,
   or until the connection closes (HTTP/1.0); at most `MAX_BODY` bytes are read, and a longer
-  body ends the connection instead of being drained;
+  body ends the connection instead of being drained. The receiver is not trusted: a status that
+  is not three ASCII digits in 100-599, a length or chunk size that is not plain ASCII digits,
+  or a header line that is not `name: value` is a `RemoteProtocolError`, never another error;
 - the whole exchange (connect, write, response) bounded by one deadline, so an attempt never
   outlives the timeout its lease was computed with; the error says which phase ran out
   (`ConnectTimeout`, `WriteTimeout`, `ReadTimeout`), in httpx's names, as attempts record them;
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -38,6 +41,12 @@ MAX_ORIGINS = 1024
 
 # RFC 3986 reserved and unreserved characters, and % (a path arrives already encoded).
 _URL_CHARS = "%:/?#[]@!$&'()*+,;=-._~"
+# RFC 9112: HTTP-version SP 3DIGIT SP [reason]; some servers leave out the space before an
+# empty reason. `str.isdigit` would take '²' (which `int` refuses) and any number of digits.
+_STATUS_LINE = re.compile(r"(HTTP/1\.[0-9]) ([0-9]{3})(?: .*)?", re.DOTALL)
+_DIGITS = re.compile(r"[0-9]+")
+_HEX = re.compile(rb"[0-9A-Fa-f]+")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 Origin = tuple[str, str, int, str | None]  # scheme, address, port, TLS server name
 
@@ -141,7 +150,10 @@ class Client:
                 raise LocalProtocolError(f"header {k!r} holds a line break")
             head.append(f"{k}: {v}")
         head.append(f"content-length: {len(body)}")
-        request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+        try:
+            request = ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
+        except UnicodeEncodeError as exc:  # a Host must be sent as its IDNA A-labels
+            raise LocalProtocolError("the request head is not ASCII") from exc
         deadline = time.monotonic() + seconds
         conn = self._take(origin)
         if conn is not None:
@@ -207,6 +219,8 @@ class Client:
         except TimeoutError as exc:
             raise ConnectTimeout("timed out connecting") from exc
         except (OSError, ssl.SSLError) as exc:
+            raise ConnectError(str(exc) or type(exc).__name__) from exc
+        except ValueError as exc:  # e.g. a TLS server name the ssl module cannot encode
             raise ConnectError(str(exc) or type(exc).__name__) from exc
         return _Conn(reader, writer)
 
@@ -281,20 +295,21 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[Response, bool]:
             raise ValueError("response head too large") from exc
         got = True
         lines = raw[:-4].decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        status_line = _STATUS_LINE.fullmatch(lines[0])
+        if status_line is None:
             raise ValueError(f"malformed status line {lines[0][:100]!r}")
-        status = int(parts[1])
+        version, status = status_line[1], int(status_line[2])
+        if not 100 <= status <= 599:
+            raise ValueError(f"status code {status} out of range")
         headers: dict[str, str] = {}
         for line in lines[1:]:
             name, sep, value = line.partition(":")
-            if not sep or not name or name != name.strip():
+            if not sep or not _TOKEN.fullmatch(name):
                 raise ValueError("malformed header line")
-            headers[name.lower()] = value.strip()
+            headers[name.lower()] = value.strip(" \t")
         if 100 <= status < 200:
             continue  # informational (e.g. an unasked 100 Continue): the real answer follows
         break
-    version = parts[0]
     connection = headers.get("connection", "").lower()
     keep = "close" not in connection and (version != "HTTP/1.0" or "keep-alive" in connection)
     try:
@@ -305,7 +320,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[Response, bool]:
             keep = keep and complete
         elif "content-length" in headers:
             value = headers["content-length"]
-            if not value.isdigit():
+            if not _DIGITS.fullmatch(value):
                 raise ValueError("malformed content-length")
             length = int(value)
             body = await reader.readexactly(min(length, MAX_BODY))
@@ -325,11 +340,10 @@ async def _read_chunked(reader: asyncio.StreamReader) -> tuple[bytes, bool]:
     out = bytearray()
     while True:
         line = await reader.readuntil(b"\r\n")
-        size_text = line.split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError as exc:
-            raise ValueError("malformed chunk size") from exc
+        size_text = line.split(b";", 1)[0].strip(b" \t\r\n")
+        if not _HEX.fullmatch(size_text):
+            raise ValueError("malformed chunk size")
+        size = int(size_text, 16)
         if size == 0:
             while (await reader.readuntil(b"\r\n")) != b"\r\n":
                 pass  # trailers

@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+# delay-seconds is ASCII digits only (RFC 9110 10.2.3): `str.isdigit` also takes '²' or '٣',
+# which `float` then refuses.
+_SECONDS = re.compile(r"[0-9]+")
+
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds a receiver's Retry-After asks for (ASCII digits or an HTTP date), or None for
+    anything else: whatever a receiver sends, this never raises."""
     if not value:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
+    value = value.strip(" \t")
+    if _SECONDS.fullmatch(value):
+        return float(value)  # a huge value is inf, which next_delay clamps
+    if not value.isascii():
+        return None
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - now).total_seconds())
+    except (TypeError, ValueError, OverflowError, IndexError):
+        # A date the parser takes apart but datetime cannot hold (year 10**20, offset -99:99).
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def next_delay(

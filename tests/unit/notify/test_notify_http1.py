@@ -199,7 +199,19 @@ class TestFailures:
 
     @pytest.mark.parametrize(
         "answer",
-        [b"SMTP nonsense\r\n\r\n", b"HTTP/1.1 2xx OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nbad\r\n\r\n"],
+        [
+            b"SMTP nonsense\r\n\r\n",
+            b"HTTP/1.1 2xx OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nbad\r\n\r\n",
+            b"HTTP/1.1 99999999999 OK\r\ncontent-length: 0\r\n\r\n",  # int4 overflow
+            b"HTTP/1.1 600 Nope\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 099 Nope\r\ncontent-length: 0\r\n\r\n",
+            "HTTP/1.1 2\u00b20 OK\r\ncontent-length: 0\r\n\r\n".encode("latin-1"),
+            "HTTP/1.1 200 OK\r\ncontent-length: \u00b2\r\n\r\nok".encode("latin-1"),
+            b"HTTP/1.1 200 OK\r\ncontent-length: -2\r\n\r\nok",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1_0\r\n",
+            b"HTTP/1.1 200 OK\r\nbad name: x\r\ncontent-length: 0\r\n\r\n",
+        ],
     )
     async def test_a_malformed_response_is_a_protocol_error(self, answer: bytes) -> None:
         client = http1.Client()
@@ -214,6 +226,22 @@ class TestFailures:
             with pytest.raises(http1.LocalProtocolError):
                 await client.post(origin, "/", [("host", "a\r\nx: y")], b"x", 5)
         assert srv.requests == []
+
+    async def test_a_host_not_in_ascii_is_refused_before_sending(self) -> None:
+        client = http1.Client()
+        async with Server(lambda n: OK) as (srv, origin):
+            with pytest.raises(http1.LocalProtocolError):
+                await client.post(origin, "/", [("host", "\uff11.example")], b"x", 5)
+        assert srv.requests == []
+
+    async def test_a_status_without_a_reason_and_599_are_answers(self) -> None:
+        client = http1.Client()
+        answers = [b"HTTP/1.1 204\r\n\r\n", b"HTTP/1.1 599 \r\ncontent-length: 0\r\n\r\n"]
+        async with Server(lambda n: answers[n]) as (_, origin):
+            first = await client.post(origin, "/", HEADERS, b"x", 5)
+            second = await client.post(origin, "/", HEADERS, b"x", 5)
+        await client.aclose()
+        assert (first.status_code, second.status_code) == (204, 599)
 
     async def test_the_path_is_percent_encoded_where_needed(self) -> None:
         client = http1.Client()

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.notify.schedule import next_delay, parse_retry_after
 
@@ -59,6 +61,32 @@ class TestParseRetryAfter:
         now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
         assert parse_retry_after(format_datetime(now - timedelta(hours=1), usegmt=True), now) == 0
 
-    @pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5e9x"])
+    @pytest.mark.parametrize(
+        "value",
+        [
+            None,
+            "",
+            "soon",
+            "-5",
+            "1.5e9x",
+            "1.5",
+            "\u00b2",  # '²'.isdigit() is True and float('²') raises
+            "\u0663",  # ARABIC-INDIC DIGIT THREE
+            "\uff15",  # FULLWIDTH DIGIT FIVE: float() would take it
+            "1_0",
+            "Mon, 01 Jan 99999999999999999999 00:00:00 GMT",  # a year datetime cannot hold
+            "Mon, 01 Jan 2026 00:00:00 -9999",  # an offset timezone() refuses
+        ],
+    )
     def test_garbage_is_ignored(self, value: str | None) -> None:
         assert parse_retry_after(value, datetime.now(UTC)) is None
+
+    def test_a_huge_number_is_clamped_by_the_schedule(self) -> None:
+        seconds = parse_retry_after("9" * 5000, datetime.now(UTC))
+        assert seconds is not None
+        assert next_delay(2, SVIX, 0.0, seconds) == 2 * SVIX[2]
+
+    @given(st.text())
+    def test_never_raises(self, value: str) -> None:
+        seconds = parse_retry_after(value, datetime.now(UTC))
+        assert seconds is None or seconds >= 0

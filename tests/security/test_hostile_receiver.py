@@ -1,0 +1,182 @@
+"""A hostile webhook receiver beside a good one, both subscribed to the same events: whatever the
+hostile one answers (or makes the sender do), the batch they share is recorded in full and the
+good one gets every delivery in it.
+
+Each batch is the real one: `deliver` (what a dispatcher pass runs: claim, `send_all` on the
+process's sender loop, `record`) against the suite's real PostgreSQL, and real loopback
+receivers (threaded HTTP servers) answering over real sockets. Before the isolation, each of
+these answers raised out of `send_all` or out of the batch's write, so nothing of the batch was
+recorded and every delivery in it stayed leased.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.notify import http1
+from services.notify.delivery import deliver
+from shared.db import Delivery
+from shared.settings import Settings
+from tests.integration.notify.conftest import Kit, Receiver, Reply
+
+EVENTS = 5
+FULL_WIDTH_LOOPBACK = "\uff11\uff12\uff17.\uff10.\uff10.\uff11"  # IDNA maps it to 127.0.0.1
+
+
+@pytest.fixture
+def hsettings(settings: Settings) -> Settings:
+    """Loopback allowed (as `pivotwatch up` does), a short timeout and lease."""
+    return settings.model_copy(
+        update={"webhook_timeout_seconds": 1.0, "webhook_lease_grace_seconds": 0.5}
+    )
+
+
+@pytest.fixture
+def hkit(sessions: sessionmaker[Session], hsettings: Settings) -> Kit:
+    return Kit(sessions, hsettings)
+
+
+@pytest.fixture
+def receivers() -> Iterator[Callable[[], Receiver]]:
+    made: list[Receiver] = []
+
+    def make() -> Receiver:
+        made.append(Receiver())
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def raise_for(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
+    """Any exception no handler anticipated, raised while sending to `port` only: the sender
+    must contain even a bug, not only the failures it knows."""
+    real = http1.Client.post
+
+    async def post(self: http1.Client, origin: http1.Origin, *args: Any) -> http1.Response:
+        if origin[2] == port:
+            raise RuntimeError("a receiver-triggered bug")
+        return await real(self, origin, *args)
+
+    monkeypatch.setattr(http1.Client, "post", post)
+
+
+# name -> (how the hostile endpoint is set up, what its attempts record: status code, the start
+# of the error, the excerpt)
+ATTACKS: dict[str, tuple[str, int | None, str | None, str]] = {
+    "retry-after-superscript": ("reply", 503, None, "ok"),  # '²'.isdigit() is True
+    "status-overflow": ("reply", None, "RemoteProtocolError: malformed status line", ""),
+    "nul-in-body": ("reply", 500, None, "boom"),
+    "raises-mid-batch": ("raise", None, "RuntimeError: a receiver-triggered bug", ""),
+    "full-width-ip-host": ("url", None, "refused: webhook URL host must be ASCII", ""),
+}
+REPLIES = {
+    "retry-after-superscript": Reply(503, headers={"retry-after": "\u00b2"}),
+    "status-overflow": Reply(99999999999),  # int4 overflow in the attempt log
+    "nul-in-body": Reply(500, body=b"\x00boom\x00"),  # jsonb and text refuse NUL
+}
+
+
+def hostile_endpoint(
+    name: str, kit: Kit, make: Callable[[], Receiver], monkeypatch: pytest.MonkeyPatch
+) -> tuple[uuid.UUID, Receiver]:
+    bad = make()
+    how = ATTACKS[name][0]
+    url = bad.url
+    if how == "reply":
+        reply = REPLIES[name]
+        bad.respond = lambda got, nth: reply
+    elif how == "raise":
+        raise_for(monkeypatch, bad.port)
+    else:  # a row made before subscriptions refused such hosts
+        url = f"http://{FULL_WIDTH_LOOPBACK}:{bad.port}/hook"
+    sub_id, _ = kit.subscribe(url)
+    return sub_id, bad
+
+
+def one_batch(kit: Kit, n: int = EVENTS) -> None:
+    kit.fanout(*(kit.add_event(title=f"event {i}") for i in range(n)))
+    attempted = deliver(kit.sessions, kit.settings)  # claim, send_all, record: one batch
+    assert attempted == n * len({d.subscription_id for d in all_deliveries(kit)})
+
+
+def all_deliveries(kit: Kit) -> list[Delivery]:
+    with kit.sessions() as session:
+        return list(session.scalars(select(Delivery).order_by(Delivery.sequence)))
+
+
+def assert_good_got_everything(kit: Kit, good: Receiver, good_id: uuid.UUID) -> None:
+    ds = kit.deliveries(good_id)
+    assert len(ds) == EVENTS
+    assert all(d.status == "succeeded" for d in ds), [(d.status, d.last_error) for d in ds]
+    assert sorted(g.webhook_id for g in good.snapshot()) == sorted(d.webhook_id for d in ds)
+    for d in ds:
+        assert [(a.status_code, a.error) for a in kit.attempts(d.id)] == [(200, None)]
+
+
+def assert_hostile_recorded(kit: Kit, name: str, bad_id: uuid.UUID, attempts: int = 1) -> None:
+    _, status, error, excerpt = ATTACKS[name]
+    ds = kit.deliveries(bad_id)
+    assert len(ds) == EVENTS
+    for d in ds:
+        log = kit.attempts(d.id)
+        assert d.attempts == attempts and len(log) == attempts
+        assert d.claimed_at is None  # the lease was given back: the outcome is written
+        for a in log:
+            assert a.status_code == status
+            assert (a.error or "").startswith(error or ""), a.error
+            assert error is not None or a.error is None
+            assert a.response_excerpt == excerpt
+            assert "\x00" not in (a.response_excerpt or "") + (a.error or "")
+
+
+class TestOneHostileReceiverInABatch:
+    @pytest.mark.parametrize("name", list(ATTACKS))
+    def test_the_batch_is_recorded_and_the_good_receiver_gets_every_delivery(
+        self,
+        name: str,
+        hkit: Kit,
+        receivers: Callable[[], Receiver],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        good = receivers()
+        good_id, _ = hkit.subscribe(good.url)
+        bad_id, _ = hostile_endpoint(name, hkit, receivers, monkeypatch)
+        one_batch(hkit)
+        assert_good_got_everything(hkit, good, good_id)
+        assert_hostile_recorded(hkit, name, bad_id)
+
+
+class TestEveryHostileReceiverAtOnce:
+    def test_retries_to_them_never_resend_the_good_ones_deliveries(
+        self,
+        hkit: Kit,
+        receivers: Callable[[], Receiver],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        good = receivers()
+        good_id, _ = hkit.subscribe(good.url)
+        bad = {name: hostile_endpoint(name, hkit, receivers, monkeypatch)[0] for name in ATTACKS}
+        one_batch(hkit)
+        assert_good_got_everything(hkit, good, good_id)
+        for name, sub_id in bad.items():
+            assert_hostile_recorded(hkit, name, sub_id)
+        # The hostile endpoints' retries run their schedule out, each attempt recorded; the good
+        # endpoint's deliveries, settled in the first batch, are never sent again.
+        schedule = len(hkit.settings.retry_schedule_seconds)
+
+        def settled() -> bool:
+            return all(d.status != "pending" for d in all_deliveries(hkit))
+
+        hkit.drive(settled)
+        assert_good_got_everything(hkit, good, good_id)
+        for name, sub_id in bad.items():
+            assert_hostile_recorded(hkit, name, sub_id, attempts=schedule)
+            assert all(d.status == "failed" for d in hkit.deliveries(sub_id))
