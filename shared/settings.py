@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     # A claimed delivery is leased for the timeout plus this; a worker killed mid-send leaves the
     # lease to expire and the delivery is sent again (same webhook-id).
     webhook_lease_grace_seconds: float = 30.0
+    # Attempts one endpoint, and all endpoints of one key, may have in flight in a batch (of the
+    # 32 a notify process sends at once): a slow tenant cannot hold every slot.
+    webhook_endpoint_concurrency: int = Field(default=4, ge=1)
+    webhook_owner_concurrency: int = Field(default=16, ge=1)
     # Subscriptions one API key may hold (an admin key is not limited): each can hold send
     # slots for the whole timeout, so one tenant must not be able to fill them all.
     max_subscriptions_per_key: int = Field(default=100, ge=1)

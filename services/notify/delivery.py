@@ -29,6 +29,7 @@ import ipaddress
 import logging
 import time
 import uuid
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -312,6 +313,7 @@ class Claimed:
     due_at: datetime
     send_at: datetime
     interval: float = 0.0  # seconds between attempts to the endpoint (its rate limit), or 0
+    owner: uuid.UUID | None = None  # the key that owns the subscription (its tenant)
 
 
 def _rate_slot(
@@ -387,6 +389,10 @@ def claim(
     }
     out = []
     leases = []
+    # What one endpoint and one tenant have in this batch: they are sent at most
+    # webhook_endpoint_concurrency / webhook_owner_concurrency at a time, and leased for it.
+    per_endpoint = Counter(d.subscription_id for d in rows)
+    per_owner = Counter(subs[d.subscription_id].owner_key_id for d in rows)
     for d in rows:
         sub = subs[d.subscription_id]
         send_at = now
@@ -401,7 +407,11 @@ def claim(
         # The lease covers the worst case of the whole batch: it is sent SEND_CONCURRENCY at a
         # time, each request taking up to the timeout; a lease that ran out mid-batch would let
         # another dispatcher send the same delivery again.
-        rounds = -(-len(rows) // SEND_CONCURRENCY)
+        rounds = max(
+            -(-len(rows) // SEND_CONCURRENCY),
+            -(-per_endpoint[d.subscription_id] // settings.webhook_endpoint_concurrency),
+            -(-per_owner[sub.owner_key_id] // settings.webhook_owner_concurrency),
+        )
         lease = send_at + timedelta(
             seconds=settings.webhook_timeout_seconds * rounds + settings.webhook_lease_grace_seconds
         )
@@ -418,6 +428,7 @@ def claim(
                 due_at,
                 send_at,
                 interval,
+                sub.owner_key_id,
             )
         )
     if leases:
@@ -596,11 +607,23 @@ async def send_all(claimed: list[Claimed], settings: Settings) -> list[Result]:
     each claim took assumes that)."""
     s = sender()
     gate = asyncio.Semaphore(SEND_CONCURRENCY)
+    # One endpoint, or one tenant's endpoints, that answer slowly hold at most this many of the
+    # batch's send slots: the others' deliveries go out beside them.
+    endpoints: defaultdict[uuid.UUID, asyncio.Semaphore] = defaultdict(
+        lambda: asyncio.Semaphore(settings.webhook_endpoint_concurrency)
+    )
+    owners: defaultdict[uuid.UUID | None, asyncio.Semaphore] = defaultdict(
+        lambda: asyncio.Semaphore(settings.webhook_owner_concurrency)
+    )
 
     async def send(c: Claimed) -> Result:
         wait = (c.send_at - datetime.now(UTC)).total_seconds()
         if wait > 0:  # a rate-limited endpoint's slot: wait without holding a connection
             await asyncio.sleep(wait)
+        async with endpoints[c.subscription_id], owners[c.owner]:
+            return await paced(c)
+
+    async def paced(c: Claimed) -> Result:
         while True:
             async with gate:
                 # The slot is when the attempt may start at the earliest; one that starts late

@@ -180,3 +180,100 @@ class TestEveryHostileReceiverAtOnce:
         for name, sub_id in bad.items():
             assert_hostile_recorded(hkit, name, sub_id, attempts=schedule)
             assert all(d.status == "failed" for d in hkit.deliveries(sub_id))
+
+
+class Counting:
+    """A loopback receiver that answers after `delay` and counts requests in flight at once."""
+
+    def __init__(self, delay: float, tenant: Counting | None = None) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.lock = threading.Lock()
+        self.now = self.peak = self.done = 0
+        tallies = [self] if tenant is None else [self, tenant]
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                import time
+
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                for t in tallies:
+                    with t.lock:
+                        t.now += 1
+                        t.peak = max(t.peak, t.now)
+                time.sleep(delay)
+                for t in tallies:
+                    with t.lock:
+                        t.now -= 1
+                        t.done += 1
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "hook") -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class TestSlowTenantsShareTheSlots:
+    """A slow endpoint, or a tenant with many slow endpoints, holds only its share of a batch's
+    send slots; a good endpoint's deliveries in the same batch all go out beside them."""
+
+    def test_one_slow_endpoint_holds_at_most_its_share(
+        self, sessions: sessionmaker[Session], hsettings: Settings
+    ) -> None:
+        kit = Kit(sessions, hsettings.model_copy(update={"webhook_timeout_seconds": 3.0}))
+        slow, good = Counting(delay=0.4), Counting(delay=0.0)
+        try:
+            slow_id, _ = kit.subscribe(slow.url())
+            good_id, _ = kit.subscribe(good.url())
+            kit.fanout(*(kit.add_event(title=f"event {i}") for i in range(12)))
+            assert deliver(kit.sessions, kit.settings) == 24  # one batch, both endpoints
+            assert slow.peak <= hsettings.webhook_endpoint_concurrency == 4
+            assert (slow.done, good.done) == (12, 12)
+            assert all(d.status == "succeeded" for d in kit.deliveries(good_id))
+            assert all(d.status == "succeeded" for d in kit.deliveries(slow_id))
+        finally:
+            slow.close()
+            good.close()
+
+    def test_one_tenants_endpoints_together_hold_at_most_its_share(
+        self, sessions: sessionmaker[Session], hsettings: Settings
+    ) -> None:
+        tight = hsettings.model_copy(
+            update={
+                "webhook_timeout_seconds": 3.0,
+                "webhook_endpoint_concurrency": 2,
+                "webhook_owner_concurrency": 3,
+            }
+        )
+        kit = Kit(sessions, tight)
+        greedy = uuid.uuid4()
+        tenant = Counting(delay=0.0)  # only its tally: every request to the tenant's endpoints
+        slow = [Counting(delay=0.3, tenant=tenant) for _ in range(3)]
+        good = Counting(delay=0.0)
+        try:
+            for r in slow:
+                kit.subscribe(r.url(), owner_key_id=greedy)
+            kit.subscribe(good.url(), owner_key_id=uuid.uuid4())
+            kit.fanout(*(kit.add_event(title=f"event {i}") for i in range(4)))
+            assert deliver(kit.sessions, kit.settings) == 16
+            # Each endpoint got its 2 at a time at most, the tenant 3 across its three.
+            assert all(r.peak <= 2 for r in slow)
+            assert tenant.peak == 3  # the cap is reached, never passed
+            assert good.done == 4 and tenant.done == 12
+        finally:
+            for r in [*slow, good, tenant]:
+                r.close()
