@@ -37,3 +37,9 @@ UNACKED_INDEX = "unacked_index"
 def worker_key(wid: str) -> str:
     """Exists while the worker `wid` beats (it expires after `worker_dead_after_seconds`)."""
     return f"pw:worker:{wid}"
+
+
+# Who owns each CloudEvents `source` (hash: source -> id of the API key that first posted under
+# it), set by the ingest publish scripts in the same step as the XADD; another key's post under
+# an owned source is refused. Kept as long as Redis' AOF keeps it: ownership never expires.
+SOURCE_OWNERS = "pw:sources"

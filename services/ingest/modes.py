@@ -1,8 +1,10 @@
 """CloudEvents HTTP content modes -> validated envelopes, or per-event rejections.
 
-Pure functions of (headers, body): structured (`application/cloudevents+json`), binary (`ce-*`
-headers, body = data), batch (`application/cloudevents-batch+json`) and plain `application/json`
-of the StrategyEvent alone. Every rejection names the field and the reason.
+Pure functions of (headers, body, posting key): structured (`application/cloudevents+json`),
+binary (`ce-*` headers, body = data), batch (`application/cloudevents-batch+json`) and plain
+`application/json` of the StrategyEvent alone. Every rejection names the field and the reason;
+an event under a source pivotwatch reserves (`urn:pivotwatch:`) other than the posting key's own
+is refused.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from urllib.parse import unquote
 import orjson
 from pydantic import ValidationError
 
-from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType, from_validation_error
+from shared.errors import (
+    Forbidden,
+    InvalidInput,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    from_validation_error,
+)
 from shared.events import CONTEXT_ATTRIBUTES, EVENT_TYPE, CloudEvent, event_uuid
 
 STRUCTURED = "application/cloudevents+json"
@@ -25,6 +33,9 @@ BATCH = "application/cloudevents-batch+json"
 JSON = "application/json"
 EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")  # CloudEvents 1.0: lowercase a-z0-9, <= 20
 NUL_REASON = "NUL characters (\\u0000) are not accepted in text"
+# Sources pivotwatch itself names (`key_source`, and the article route's): no post may claim one
+# but the key the name carries, so nobody can write into another key's namespace by naming it.
+RESERVED_PREFIX = "urn:pivotwatch:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,18 +48,37 @@ class Accepted:
 @dataclass(frozen=True, slots=True)
 class Rejected:
     index: int
-    error: InvalidInput | PayloadTooLarge
+    error: InvalidInput | PayloadTooLarge | Forbidden
     # pivotwatch's id when the event named its source and id, so the status endpoint can answer.
     event_id: str | None = None
+    source: str = ""  # the source it named, when `event_id` is known
 
 
-def _known_id(obj: Any) -> str | None:
-    if not isinstance(obj, dict):
+def _known(index: int, error: InvalidInput | PayloadTooLarge, obj: Any) -> Rejected:
+    """A rejection, with the event's id and source when it named them."""
+    if isinstance(obj, dict):
+        source, ce_id = obj.get("source"), obj.get("id")
+        if isinstance(source, str) and isinstance(ce_id, str) and source.strip() and ce_id.strip():
+            source = source.strip()
+            return Rejected(index, error, str(event_uuid(source, ce_id.strip())), source)
+    return Rejected(index, error)
+
+
+def key_source(key_id: str) -> str:
+    """The source of a key's plain-JSON events: pivotwatch names it after the key."""
+    return f"{RESERVED_PREFIX}key:{key_id}"
+
+
+def reserved_refusal(source: str, key_id: str, prefix: str = "") -> Forbidden | None:
+    """Why `key_id` may not post under `source`, when it is one pivotwatch reserves (any key,
+    admin included: a key's own namespace is its own); None when it may."""
+    if not source.lower().startswith(RESERVED_PREFIX) or source == key_source(key_id):
         return None
-    source, ce_id = obj.get("source"), obj.get("id")
-    if isinstance(source, str) and isinstance(ce_id, str) and source.strip() and ce_id.strip():
-        return str(event_uuid(source.strip(), ce_id.strip()))
-    return None
+    return Forbidden(
+        f"sources under '{RESERVED_PREFIX}' are reserved: a key may use only its own, "
+        f"'{key_source(key_id)}'",
+        field=f"{prefix}.source" if prefix else "source",
+    )
 
 
 Parsed = Accepted | Rejected
@@ -65,7 +95,7 @@ def _loads(body: bytes) -> Any:
         raise InvalidInput(f"body is not valid JSON: {exc}", field="body") from exc
 
 
-def _validate(index: int, obj: Any, max_event_bytes: int, prefix: str = "") -> Parsed:
+def _validate(index: int, obj: Any, key_id: str, max_event_bytes: int, prefix: str = "") -> Parsed:
     if not isinstance(obj, dict):
         field = prefix or "body"
         return Rejected(index, InvalidInput("an event must be a JSON object", field=field))
@@ -75,14 +105,18 @@ def _validate(index: int, obj: Any, max_event_bytes: int, prefix: str = "") -> P
         err = PayloadTooLarge(
             f"event is {size} bytes; the limit is {max_event_bytes}", field=prefix or "body"
         )
-        return Rejected(index, err, _known_id(obj))
+        return _known(index, err, obj)
     bad_name = _bad_extension(obj) or nul_field(obj)
     if bad_name is not None:
-        return Rejected(index, bad_name.with_prefix(prefix), _known_id(obj))
+        return _known(index, bad_name.with_prefix(prefix), obj)
     try:
         event = CloudEvent.model_validate(obj)
     except ValidationError as exc:
-        return Rejected(index, from_validation_error(exc, prefix), _known_id(obj))
+        return _known(index, from_validation_error(exc, prefix), obj)
+    # Refused without its id: no status is recorded under a source that is not the key's.
+    reserved = reserved_refusal(event.source, key_id, prefix)
+    if reserved is not None:
+        return Rejected(index, reserved)
     encoded = orjson.dumps(event.model_dump(mode="json", exclude_none=True))
     return Accepted(index, event, encoded)
 
@@ -139,7 +173,7 @@ def plain_envelope(data: Any, principal_id: str, idempotency_key: str | None) ->
     return {
         "specversion": "1.0",
         "id": idempotency_key or str(uuid.uuid4()),
-        "source": f"urn:pivotwatch:key:{principal_id}",
+        "source": key_source(principal_id),
         "type": EVENT_TYPE,
         "datacontenttype": JSON,
         "data": data,
@@ -163,7 +197,7 @@ def parse_single(
     """`POST /v1/events`: one event in structured, binary or plain mode."""
     mtype = media_type(headers)
     if mtype == STRUCTURED:
-        return _validate(0, _loads(body), max_event_bytes)
+        return _validate(0, _loads(body), principal_id, max_event_bytes)
     if mtype == BATCH:
         raise UnsupportedMediaType(f"'{BATCH}' goes to POST /v1/events/batch", field="content-type")
     if "ce-specversion" in {k.lower() for k in headers}:
@@ -172,7 +206,7 @@ def parse_single(
             raise UnsupportedMediaType(
                 f"binary-mode data must be JSON, not '{mtype}'", field="content-type"
             )
-        return _validate(0, binary_envelope(headers, body), max_event_bytes)
+        return _validate(0, binary_envelope(headers, body), principal_id, max_event_bytes)
     if mtype in (JSON, ""):
         if mtype == "" and not body:
             raise InvalidInput("empty body", field="body")
@@ -180,7 +214,7 @@ def parse_single(
         key = headers.get("idempotency-key")
         if key is not None and not 1 <= len(key) <= 200:
             raise InvalidInput("Idempotency-Key must be 1-200 characters", field="idempotency-key")
-        return _validate(0, plain_envelope(data, principal_id, key), max_event_bytes)
+        return _validate(0, plain_envelope(data, principal_id, key), principal_id, max_event_bytes)
     raise UnsupportedMediaType(
         f"unsupported content type '{mtype}'; use {STRUCTURED}, {JSON} or binary mode",
         field="content-type",
@@ -216,5 +250,5 @@ def parse_batch(
                 )
                 continue
             item = plain_envelope(item, principal_id, None)
-        out.append(_validate(i, item, max_event_bytes, prefix=str(i)))
+        out.append(_validate(i, item, principal_id, max_event_bytes, prefix=str(i)))
     return out

@@ -189,6 +189,35 @@ FORBIDDEN = _error(
         _err("forbidden", "this key lacks the 'events:write' scope", "authorization"),
     ),
 )
+FORBIDDEN_WRITE = _error(
+    "The key lacks the scope, or the event's `source` is not the key's: the first key to post "
+    "under a source owns it (an admin key may post under any), and `urn:pivotwatch:` sources are "
+    "reserved (a key may use only its own `urn:pivotwatch:key:<key id>`). In a batch, such an "
+    "entry is refused by itself, inline in the report; the batch answers 403 only when every "
+    "entry was refused so",
+    scope=(
+        "Wrong scope",
+        _err("forbidden", "this key lacks the 'events:write' scope", "authorization"),
+    ),
+    source=(
+        "Another key's source",
+        _err(
+            "forbidden",
+            "source 'https://reporter.example/feeds/openai' belongs to another API key: the "
+            "first key to post under a source owns it; post under a source of your own",
+            "source",
+        ),
+    ),
+    reserved=(
+        "A reserved source",
+        _err(
+            "forbidden",
+            "sources under 'urn:pivotwatch:' are reserved: a key may use only its own, "
+            "'urn:pivotwatch:key:6f1f8a52-3c2b-4f57-9a43-1d2b7c0f5e11'",
+            "source",
+        ),
+    ),
+)
 TOO_LARGE = _error(
     "The event, the batch or the request is over its limit",
     event=(
@@ -258,7 +287,9 @@ UNAVAILABLE = _error(
     ),
 )
 NOT_FOUND = _error(
-    "No event with this id is known (statuses are kept for the status TTL)",
+    "No event with this id is known to this key (statuses are kept for the status TTL); another "
+    "key's event is answered the same, so that its existence is not revealed (an admin key reads "
+    "every status)",
     unknown=("Unknown id", _err("not_found", "no event with this id is known", "event_id")),
 )
 
@@ -274,7 +305,7 @@ _ACCEPTED_EVENT = {
 
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     401: UNAUTHORIZED,
-    403: FORBIDDEN,
+    403: FORBIDDEN_WRITE,
     413: TOO_LARGE,
     415: UNSUPPORTED,
     422: INVALID,
@@ -325,7 +356,27 @@ BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
                                 },
                             ],
                         },
-                    )
+                    ),
+                    foreign=(
+                        "One accepted, one under another key's source",
+                        {
+                            "accepted": 1,
+                            "duplicate": 0,
+                            "rejected": 1,
+                            "results": [
+                                _ACCEPTED_EVENT,
+                                {
+                                    "index": 1,
+                                    "status": "rejected",
+                                    "error": "forbidden",
+                                    "detail": "source 'https://other.example/feed' belongs to "
+                                    "another API key: the first key to post under a source "
+                                    "owns it; post under a source of your own",
+                                    "field": "1.source",
+                                },
+                            ],
+                        },
+                    ),
                 )
             }
         },

@@ -23,7 +23,7 @@ from services.ingest.modes import (
     parse_batch,
     parse_single,
 )
-from services.ingest.publisher import FULL, Entry, Outcome, Publisher, Rejection
+from services.ingest.publisher import FORBIDDEN, FULL, Entry, Outcome, Poster, Publisher, Rejection
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.schemas import EventStatus
 from shared import opstatus
@@ -75,12 +75,28 @@ async def _limit(request: Request, principal: Principal, cost: int) -> None:
         )
 
 
+def _poster(principal: Principal) -> Poster:
+    """An admin key may post under any source; any other only under its own (see publisher)."""
+    return Poster(principal.key_id, Scope.ADMIN.value in principal.scopes)
+
+
+def _foreign(source: str, prefix: str = "") -> Forbidden:
+    return Forbidden(
+        f"source '{source}' belongs to another API key: the first key to post under a source "
+        "owns it; post under a source of your own",
+        field=f"{prefix}.source" if prefix else "source",
+    )
+
+
 async def _publish(
-    request: Request, entries: list[Entry], rejections: list[Rejection] | None = None
+    request: Request,
+    poster: Poster,
+    entries: list[Entry],
+    rejections: list[Rejection] | None = None,
 ) -> list[Outcome]:
     publisher: Publisher = request.app.state.publisher
     try:
-        outcomes = await publisher.publish(entries, rejections)
+        outcomes = await publisher.publish(poster, entries, rejections)
     except _REDIS_REFUSED as exc:
         raise DependencyUnavailable(
             "Redis is unreachable; nothing was written, retry later", retry_after=_RETRY_AFTER
@@ -115,7 +131,8 @@ def _entry(parsed: Accepted) -> Entry:
         option=orjson.OPT_SORT_KEYS,
     )
     digest = hashlib.sha256(content).hexdigest()
-    return Entry(str(ev.event_id), "event", parsed.encoded, correlation_id.get() or "", digest)
+    cid = correlation_id.get() or ""
+    return Entry(str(ev.event_id), "event", parsed.encoded, cid, ev.source, digest)
 
 
 def _reason(error: PivotwatchError) -> str:
@@ -123,7 +140,7 @@ def _reason(error: PivotwatchError) -> str:
 
 
 def _rejections(items: list[Rejected]) -> list[Rejection]:
-    return [Rejection(r.event_id, _reason(r.error)) for r in items if r.event_id]
+    return [Rejection(r.event_id, _reason(r.error), r.source) for r in items if r.event_id]
 
 
 def _result(parsed: Accepted, outcome: Outcome) -> dict[str, Any]:
@@ -145,12 +162,12 @@ def _rejection(r: Rejected) -> dict[str, Any]:
     return {"index": r.index, "status": "rejected", **known, **r.error.body()}
 
 
-async def _record_rejection(request: Request, rejected: Rejected) -> None:
+async def _record_rejection(request: Request, poster: Poster, rejected: Rejected) -> None:
     """Remember why an identifiable event was refused, for its status; best effort."""
     if rejected.event_id is None:
         return
     try:
-        await request.app.state.publisher.publish([], _rejections([rejected]))
+        await request.app.state.publisher.publish(poster, [], _rejections([rejected]))
     except _REDIS_REFUSED:
         return  # the 422/413 itself is the answer; the status is a convenience
 
@@ -178,7 +195,7 @@ async def post_event(request: Request, settings: SettingsDep) -> JSONResponse:
     if isinstance(parsed, Rejected):
         await _recheck(request, cached)
         EVENTS_REJECTED.labels(parsed.error.code).inc()
-        await _record_rejection(request, parsed)
+        await _record_rejection(request, _poster(principal), parsed)
         if parsed.event_id:
             parsed.error.extra.update(id=parsed.event_id, status_url=_status_url(parsed.event_id))
         raise parsed.error
@@ -188,7 +205,7 @@ async def post_event(request: Request, settings: SettingsDep) -> JSONResponse:
     for _attempt in range(2):
         try:
             done = await publisher.publish_one(
-                entry, principal.key_id, cached.generation, limiter.args(1)
+                entry, _poster(principal), cached.generation, limiter.args(1)
             )
         except _REDIS_REFUSED as exc:
             raise DependencyUnavailable(
@@ -197,6 +214,8 @@ async def post_event(request: Request, settings: SettingsDep) -> JSONResponse:
         if isinstance(done, Outcome):
             if done.state == FULL:
                 raise _full(publisher, "nothing was written")
+            if done.state == FORBIDDEN:
+                raise _foreign(parsed.event.source)
             EVENTS_ACCEPTED.inc(int(done.written))
             return JSONResponse(_result(parsed, done), status_code=202)
         if not done.stale:
@@ -259,8 +278,15 @@ async def post_batch(request: Request, principal: Writer, settings: SettingsDep)
     rejected = [p for p in items if isinstance(p, Rejected)]
     # One round trip for the whole batch, rejections' statuses included. The same event twice
     # in one batch is written once: the script sees the first one's status.
-    outcomes = await _publish(request, [_entry(p) for p in accepted], _rejections(rejected))
-    results: list[dict[str, Any]] = [_result(p, o) for p, o in zip(accepted, outcomes, strict=True)]
+    poster = _poster(principal)
+    outcomes = await _publish(request, poster, [_entry(p) for p in accepted], _rejections(rejected))
+    results: list[dict[str, Any]] = []
+    for p, o in zip(accepted, outcomes, strict=True):
+        if o.state == FORBIDDEN:
+            # Refused like an invalid entry, by itself: the batch's other entries stand.
+            rejected.append(Rejected(p.index, _foreign(p.event.source, str(p.index))))
+        else:
+            results.append(_result(p, o))
     results += [_rejection(p) for p in rejected]
     results.sort(key=lambda r: int(r["index"]))
     counts = {
@@ -268,7 +294,9 @@ async def post_batch(request: Request, principal: Writer, settings: SettingsDep)
         "duplicate": sum(1 for r in results if r["status"] == "duplicate"),
         "rejected": len(rejected),
     }
-    status = 422 if items and not accepted else 202
+    status = 202
+    if items and len(rejected) == len(items):
+        status = 403 if all(isinstance(r.error, Forbidden) for r in rejected) else 422
     return JSONResponse({**counts, "results": results}, status_code=status)
 
 
@@ -305,8 +333,8 @@ async def post_article(request: Request, principal: Writer, settings: SettingsDe
         "type": ARTICLE_TYPE,
         "data": article.model_dump(mode="json", exclude_none=True),
     }
-    entry = Entry(article_id, "article", orjson.dumps(envelope), correlation_id.get() or "")
-    (outcome,) = await _publish(request, [entry])
+    entry = Entry(article_id, "article", orjson.dumps(envelope), correlation_id.get() or "", source)
+    (outcome,) = await _publish(request, _poster(principal), [entry])
     return JSONResponse(
         {
             "id": article_id,
@@ -326,7 +354,7 @@ async def post_article(request: Request, principal: Writer, settings: SettingsDe
     responses=openapi.STATUS_RESPONSES,
 )
 async def event_status(
-    event_id: str, redis: RedisDep, settings: SettingsDep, _: Writer
+    event_id: str, redis: RedisDep, settings: SettingsDep, principal: Writer
 ) -> JSONResponse:
     try:
         uuid.UUID(event_id)
@@ -336,12 +364,16 @@ async def event_status(
         raw: Any = await redis.hgetall(status_key(event_id))
     except _REDIS_REFUSED as exc:
         raise DependencyUnavailable("Redis is unreachable", retry_after=_RETRY_AFTER) from exc
-    if not raw:
+    fields = {k.decode(): v.decode() for k, v in (raw or {}).items()}
+    # Another key's event is answered as unknown, so that its existence is not revealed. A status
+    # with no owner (the events the worker extracted from an article) is an admin's to read.
+    if not fields or (
+        fields.get("key") != principal.key_id and Scope.ADMIN.value not in principal.scopes
+    ):
         days = settings.status_ttl_seconds / 86400
         raise NotFound(
             f"no event with this id was received in the last {days:g} days", field="event_id"
         )
-    fields = {k.decode(): v.decode() for k, v in raw.items()}
     out: dict[str, Any] = {"id": event_id, "status": fields.get("state", "accepted")}
     if out["status"] == "processing":
         try:
