@@ -155,11 +155,14 @@ def announce(client: Redis, result: ChunkResult, send_fanout: SendFanout) -> Non
     if result.outbox_ids:
         send_fanout(result.outbox_ids)
     now = datetime.now(UTC).isoformat()
+    owners = _article_owners(client, result.articles)
     pipe = client.pipeline(transaction=False)
     feed.queue(pipe, result.feed)
     for o in result.outcomes:
         EVENTS_STORED.labels(o.state).inc()
         fields: dict[str, str] = {"stored_at": now, "version": str(o.version)}
+        if o.event_id in owners:  # extracted from an article: readable by the article's key
+            fields["key"] = owners[o.event_id]
         if o.state == "duplicate" and o.duplicate_of:
             fields.update(state="duplicate", duplicate_of=o.duplicate_of)
         else:
@@ -183,6 +186,23 @@ def announce(client: Redis, result: ChunkResult, send_fanout: SendFanout) -> Non
     pipe.execute()
     for o in result.outcomes:
         log.info("event %s", o.state, extra={"event_id": o.event_id, "version": o.version})
+
+
+def _article_owners(client: Redis, articles: dict[str, list[str]]) -> dict[str, str]:
+    """Event id -> the key that posted the article it was extracted from (ingest keeps the
+    poster in the article's status, `key`)."""
+    if not articles:
+        return {}
+    ids = list(articles)
+    pipe = client.pipeline(transaction=False)
+    for article_id in ids:
+        pipe.hget(status_key(article_id), "key")
+    out: dict[str, str] = {}
+    for article_id, key in zip(ids, pipe.execute(), strict=True):
+        if key:
+            owner = key.decode() if isinstance(key, bytes) else str(key)
+            out.update(dict.fromkeys(articles[article_id], owner))
+    return out
 
 
 def sweep_outbox(

@@ -304,3 +304,38 @@ class TestStatusIsTheOwners:
         other = await post(ingest, keys["b"], cloudevent(occurred="2019-13-01"))
         assert other.status_code == 422
         assert (await ingest.get(url, headers=keys["a"])).json()["reason"] == reason
+
+
+class TestExtractedEventsBelongToTheArticlesKey:
+    async def test_the_articles_key_reads_its_extracted_events_and_no_other_key_does(
+        self,
+        ingest: httpx.AsyncClient,
+        keys: dict[str, dict[str, str]],
+        redis_client: Redis,
+        sessions: Any,
+    ) -> None:
+        from services.enrich.relay import entries_from_stream
+        from services.enrich.service import process_chunk
+
+        article = {
+            "url": "https://news.example/2025/08/05/gpt-oss",
+            "publisher": "News Example",
+            "published_date": "2025-08-05",
+            "title": "OpenAI releases gpt-oss under Apache 2.0",
+            "text": (
+                "On Tuesday OpenAI released gpt-oss-120b and gpt-oss-20b, its first open-weight "
+                "language models since GPT-2, under the Apache 2.0 licence."
+            ),
+        }
+        r = await ingest.post("/v1/articles", content=orjson.dumps(article), headers=keys["a"])
+        assert r.status_code == 202, r.text
+        entries = entries_from_stream(redis_client.xrange(INGEST_STREAM))
+        process_chunk(sessions, redis_client, entries, lambda _ids: None)
+        done = (await ingest.get(r.json()["status_url"], headers=keys["a"])).json()
+        extracted = orjson.loads(done["events"])
+        assert extracted, done
+        for event_id in extracted:
+            url = f"/v1/events/{event_id}/status"
+            assert (await ingest.get(url, headers=keys["a"])).status_code == 200
+            assert (await ingest.get(url, headers=keys["b"])).status_code == 404
+            assert (await ingest.get(url, headers=keys["admin"])).status_code == 200
