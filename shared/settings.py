@@ -175,6 +175,10 @@ class Settings(BaseSettings):
                         "public addresses; production allows only private networks of /9 or "
                         "narrower (SSRF)"
                     )
+            for name, url in (("DATABASE_URL", self.database_url), ("REDIS_URL", self.redis_url)):
+                reason = _weak_credentials(url)
+                if reason:
+                    raise ValueError(f"PIVOTWATCH_{name} {reason}; production needs a real one")
         return self
 
     @property
@@ -184,6 +188,25 @@ class Settings(BaseSettings):
     @property
     def async_database_url(self) -> str:
         return _driver(self.database_url)
+
+
+# Passwords shipped in examples, images and earlier versions of this project's compose file.
+DEFAULT_PASSWORDS = frozenset({"pivotwatch", "postgres", "password", "redis", "changeme", "secret"})
+
+
+def _weak_credentials(url: str) -> str | None:
+    """Why a server URL's credentials are not fit for production, or None. Pure."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme in ("unix", "redis+socket") or parts.hostname in (None, ""):
+        return None  # a Unix socket: the file's permissions guard it
+    password = unquote(parts.password or "")
+    if not password:
+        return "has no password"
+    if password.lower() in DEFAULT_PASSWORDS:
+        return "has a well-known default password"
+    return None
 
 
 def _driver(url: str) -> str:

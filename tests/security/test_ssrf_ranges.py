@@ -145,7 +145,11 @@ class TestTheRefusalRevealsNoAddress:
             assert leak not in detail
 
 
-PRODUCTION = {"env": "production", "database_url": "postgresql://db/x", "redis_url": "redis://r"}
+PRODUCTION = {
+    "env": "production",
+    "database_url": "postgresql://pw:Kq8vR2xN7pLm@db/x",
+    "redis_url": "redis://:Zt4wQ9sB1yHc@r",
+}
 
 
 class TestProductionAllowList:

@@ -5,6 +5,7 @@ service has a health check and waits for healthy dependencies, and no two publis
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,11 @@ def _resolves(argv: list[str]) -> None:
         pass
     else:
         pytest.fail(f"unknown entry point {argv[0]}")
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's `${VAR:?message}`, filled from `env` (a missing one fails, as compose does)."""
+    return re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: env[m.group(1)], value)
 
 
 class TestCompose:
@@ -98,9 +104,22 @@ class TestCompose:
             assert "container_name" not in SERVICES[name]
 
     def test_production_settings_are_valid(self) -> None:
-        env = SERVICES["ingest"]["environment"]
+        # As compose fills them in from the operator's .env.
+        secrets = {"PIVOTWATCH_POSTGRES_PASSWORD": "Vb7c2Q", "PIVOTWATCH_REDIS_PASSWORD": "x9Lp4T"}
+        env = {
+            k: _interpolate(str(v), secrets) for k, v in SERVICES["ingest"]["environment"].items()
+        }
         values = {k.removeprefix("PIVOTWATCH_").lower(): v for k, v in env.items()}
         Settings(**values)
+
+    def test_the_old_default_password_is_refused_in_production(self) -> None:
+        secrets = {"PIVOTWATCH_POSTGRES_PASSWORD": "pivotwatch", "PIVOTWATCH_REDIS_PASSWORD": "x"}
+        env = {
+            k: _interpolate(str(v), secrets) for k, v in SERVICES["ingest"]["environment"].items()
+        }
+        values = {k.removeprefix("PIVOTWATCH_").lower(): v for k, v in env.items()}
+        with pytest.raises(ValueError, match="well-known default password"):
+            Settings(**values)
 
     def test_dockerfile_copies_what_the_commands_need(self) -> None:
         text = (ROOT / "Dockerfile").read_text()
