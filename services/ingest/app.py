@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from services.ingest.openapi import install_openapi
 from services.ingest.publisher import Publisher
 from services.ingest.ratelimit import RateLimiter
-from services.ingest.routes import router
+from services.ingest.routes import ARTICLE_TOKEN_CHARS, router
 from shared.auth import PrincipalCache
 from shared.db import make_async_engine
 from shared.http import install_common, redis_check, telemetry
@@ -83,7 +83,8 @@ def description(settings: Settings) -> str:
         f"- request size: {settings.max_request_bytes} bytes (413)\n"
         f"- batch size: {settings.max_batch_events} events (413)\n"
         f"- rate per key: {settings.rate_limit_per_second:g} events/s, burst "
-        f"{settings.rate_limit_burst} (429 + Retry-After)\n"
+        f"{settings.rate_limit_burst} (429 + Retry-After); an article costs one token per "
+        f"started {ARTICLE_TOKEN_CHARS} characters of its `text` (at least one)\n"
         f"- statuses are answered for {days:g} days\n"
         "- Redis unreachable: 503 + Retry-After, nothing written\n"
         f"- ingest log holding {settings.ingest_stream_maxlen} events the workers have not taken "

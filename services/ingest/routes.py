@@ -300,6 +300,15 @@ async def post_batch(request: Request, principal: Writer, settings: SettingsDep)
     return JSONResponse({**counts, "results": results}, status_code=status)
 
 
+# An article costs its extraction's work: one token per started ARTICLE_TOKEN_CHARS of its text.
+ARTICLE_TOKEN_CHARS = 4096
+
+
+def article_cost(text: str) -> int:
+    """Rate-limit tokens an article's text costs (at least one)."""
+    return max(1, -(-len(text) // ARTICLE_TOKEN_CHARS))
+
+
 @router.post(
     "/articles",
     status_code=202,
@@ -323,6 +332,10 @@ async def post_article(request: Request, principal: Writer, settings: SettingsDe
     nul = nul_field(article.model_dump())
     if nul is not None:
         raise nul.with_prefix("")
+    # The first token was taken before reading it; the whole is capped at the burst, as a batch's.
+    limiter: RateLimiter = request.app.state.limiter
+    if (extra := limiter.cost(article_cost(article.text)) - 1) > 0:
+        await _limit(request, principal, extra)
     source = f"urn:pivotwatch:article:{principal.key_id}"
     ce_id = str(article.url)
     article_id = str(event_uuid(source, ce_id))

@@ -191,8 +191,10 @@ _SCALE: Final = {
 
 _CHIPS: Final = r"H800|H100|H200|H20|A100|A800|B100|B200|GB200|MI300X?|TPUv?\d*"
 _CHIP: Final = re.compile(rf"\b(?:{_CHIPS})\b")
+# The number is tried only where a run of digits starts, and the spaces before and after an absent
+# unit are one `\s*` (`(?<=\s)`: at least one): a long run of digits or spaces is scanned once.
 _GPU_HOURS: Final = re.compile(
-    r"(?:(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>million|thousand|billion|[MKB])?\s+)?"
+    r"(?:(?<!\d)(?P<num>\d+(?:\.\d+)?)\s*(?:(?P<unit>million|thousand|billion|[MKB])\s+|(?<=\s)))?"
     rf"(?:(?:{_CHIPS})\s+)?GPU[- ]hours\b"
 )
 

@@ -16,7 +16,11 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from services.enrich.steps.core import Evidence, evidence
 
-_DROP_BLOCKS: Final = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+# What `drop_blocks` removes: `<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->` (re.I | re.S), found
+# piece by piece so an unclosed opener costs one scan, not one per opener.
+_BLOCK_OPEN: Final = re.compile(r"<(?:(script|style)\b|!--)", re.I)
+_BLOCK_CLOSE: Final = re.compile(r"</(script|style)\s*>", re.I)
+_SAME_NAME: Final = re.compile(r"(\w+) (?:\1)", re.I)  # the back-reference's case rule
 # Block-level tags end a paragraph; inline tags just vanish.
 _BLOCK_TAG: Final = re.compile(
     r"</?(?:p|br|div|li|ul|ol|h[1-6]|tr|table|blockquote|section)\b[^<>]*>", re.I
@@ -24,7 +28,9 @@ _BLOCK_TAG: Final = re.compile(
 # A tag needs a name right after "<", so prose such as "a < b > c" survives.
 _TAG: Final = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>")
 _SPACES: Final = re.compile(r"[^\S\n]+")
-_PARAGRAPH_BREAK: Final = re.compile(r"\s*\n\s*\n\s*")
+# A whole run of whitespace holding two newlines (`\s*\n\s*\n\s*`), tried only where a run starts
+# and with no two quantifiers over the same characters, so a long run of spaces is scanned once.
+_PARAGRAPH_BREAK: Final = re.compile(r"(?<!\s)[^\S\n]*\n[^\S\n]*\n\s*")
 # NFKC keeps curly quotes and the Unicode hyphens; fold them so rules can be written in ASCII.
 _FOLD: Final = str.maketrans(
     {
@@ -52,6 +58,57 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _TOKEN: Final = re.compile(r"[a-z0-9]+(?:[.'-][a-z0-9]+)*")
 
 
+def drop_blocks(text: str, sep: str = " ") -> str:
+    """`text` with each script, style and comment block replaced by `sep`, in one pass.
+
+    A block runs to its first closer (`</script>`, `</style>` with the opener's name, `-->`); an
+    opened block that is never closed runs to the end of the text, as a browser reads it.
+    """
+    return scan_blocks(text, sep)[0]
+
+
+def scan_blocks(text: str, sep: str = " ") -> tuple[str, int]:
+    """`drop_blocks`, and how many characters its searches went over (what bounds its time)."""
+    out: list[str] = []
+    scanned = 0
+    at = 0  # everything before `at` is in `out`
+    search = 0
+    no_gt_from = len(text) + 1  # no ">" at or after this position
+    while (m := _BLOCK_OPEN.search(text, search)) is not None:
+        scanned += m.end() - search
+        start = m.start()
+        name = m.group(1)
+        if name is None:  # "<!--"
+            close = text.find("-->", m.end())
+            end = len(text) if close < 0 else close + 3
+            scanned += end - m.end()
+        else:
+            gt = -1 if m.end() >= no_gt_from else text.find(">", m.end())
+            if gt < 0:  # "<script" with no ">" after it is no opener, nor is any later one
+                if no_gt_from > m.end():
+                    scanned += len(text) - m.end()
+                    no_gt_from = m.end()
+                search = start + 1
+                continue
+            end = len(text)
+            pos = gt + 1
+            while (c := _BLOCK_CLOSE.search(text, pos)) is not None:
+                scanned += c.end() - pos
+                pos = c.end()  # no closer starts inside this one: it holds no other "<"
+                if _SAME_NAME.fullmatch(f"{name} {c.group(1)}"):
+                    end = pos
+                    break
+            scanned += (gt + 1 - m.end()) + (len(text) - pos if end == len(text) else 0)
+        out.append(text[at:start])
+        out.append(sep)
+        at = search = end
+    scanned += len(text) - search
+    if not out:
+        return text, scanned
+    out.append(text[at:])
+    return "".join(out), scanned
+
+
 def normalize_text(text: str, *, keep_paragraphs: bool = False) -> str:
     """Plain text: no markup, NFKC, ASCII quotes, single spaces (paragraphs kept if asked)."""
     if not text:
@@ -66,7 +123,7 @@ def normalize_text(text: str, *, keep_paragraphs: bool = False) -> str:
         if printable and "  " not in text and text[0] != " " and text[-1] != " ":
             return text
         return " ".join(text.split())
-    out = _DROP_BLOCKS.sub(" ", text)
+    out = drop_blocks(text)
     out = _BLOCK_TAG.sub("\n\n", out)
     out = _TAG.sub(" ", out)
     out = html.unescape(out)

@@ -11,8 +11,11 @@ from redis import Redis
 
 from services.enrich.relay import entries_from_stream
 from services.enrich.service import mark_processing
+from services.ingest.app import create_app
+from services.ingest.routes import article_cost
 from shared.events import ARTICLE_TYPE
-from shared.redis_keys import INGEST_STREAM, worker_key
+from shared.redis_keys import INGEST_STREAM, rate_key, worker_key
+from shared.settings import Settings
 
 JSON = {"content-type": "application/json"}
 
@@ -118,3 +121,62 @@ class TestArticleRejected:
             "/v1/articles", content=b"text", headers={**writer, "content-type": "text/html"}
         )
         assert r.status_code == 415 and r.json()["field"] == "content-type"
+
+
+class TestArticleRateCost:
+    @staticmethod
+    def _tokens(redis_client: Redis) -> float:
+        (key,) = redis_client.keys(rate_key("*"))
+        return float(redis_client.hget(key, "tokens") or 0)
+
+    async def test_a_large_article_spends_more_tokens_than_a_small_one(
+        self,
+        settings: Settings,
+        serve: Any,
+        writer: dict[str, str],
+        redis_client: Redis,
+    ) -> None:
+        # Refilled at one token per 1000 s: what each post spends stays in the bucket to be read.
+        tight = settings.model_copy(
+            update={"rate_limit_per_second": 0.001, "rate_limit_burst": 100}
+        )
+        small = article(url="https://news.example/small")
+        large = article(url="https://news.example/large", text="OpenAI released a model. " * 4000)
+        async with serve(create_app(tight)) as client:
+            r = await client.post("/v1/articles", content=orjson.dumps(small), headers=writer)
+            assert r.status_code == 202, r.text
+            after_small = self._tokens(redis_client)
+            r = await client.post("/v1/articles", content=orjson.dumps(large), headers=writer)
+            assert r.status_code == 202, r.text
+            after_large = self._tokens(redis_client)
+        small_spent = 100 - after_small
+        large_spent = after_small - after_large
+        assert small_spent == pytest.approx(1, abs=0.01)
+        assert large_spent == pytest.approx(article_cost(large["text"]), abs=0.01)
+        assert article_cost(large["text"]) == 25  # 100,000 characters: 25 started 4096s
+
+    async def test_an_article_larger_than_the_tokens_left_is_429(
+        self, settings: Settings, serve: Any, writer: dict[str, str], redis_client: Redis
+    ) -> None:
+        tight = settings.model_copy(update={"rate_limit_per_second": 0.001, "rate_limit_burst": 30})
+        first = article(url="https://news.example/first", text="OpenAI released a model. " * 4000)
+        second = article(url="https://news.example/second", text="OpenAI released it. " * 4000)
+        small = article(url="https://news.example/small")
+        async with serve(create_app(tight)) as client:
+            a = await client.post("/v1/articles", content=orjson.dumps(first), headers=writer)
+            b = await client.post("/v1/articles", content=orjson.dumps(second), headers=writer)
+            c = await client.post("/v1/articles", content=orjson.dumps(small), headers=writer)
+        # 25 tokens, then 20 more than the 5 left: refused; a small article still fits.
+        assert a.status_code == 202 and c.status_code == 202
+        assert b.status_code == 429 and "retry-after" in b.headers
+        assert redis_client.xlen(INGEST_STREAM) == 2
+
+    async def test_an_article_costing_more_than_the_burst_is_charged_the_burst(
+        self, settings: Settings, serve: Any, writer: dict[str, str], redis_client: Redis
+    ) -> None:
+        tight = settings.model_copy(update={"rate_limit_per_second": 0.001, "rate_limit_burst": 10})
+        large = article(text="OpenAI released a model. " * 4000)
+        async with serve(create_app(tight)) as client:
+            r = await client.post("/v1/articles", content=orjson.dumps(large), headers=writer)
+        assert r.status_code == 202, r.text
+        assert self._tokens(redis_client) == pytest.approx(0, abs=0.01)
