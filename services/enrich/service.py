@@ -80,11 +80,24 @@ def process_chunk(
     client: Redis,
     entries: list[dict[str, str]],
     send_fanout: SendFanout,
+    cpu_seconds: float | None = None,
 ) -> ChunkResult:
     with sessions() as session, session.begin():
-        result = store_chunk(session, entries)
+        result = store_chunk(session, entries, cpu_seconds)
     announce(client, result, send_fanout)
+    for entry, reason in result.over_budget:
+        # Dead at once: running it again would cost the same budget again, for nothing.
+        failure = deadletter.record_failure(sessions, entry, reason, max_attempts=1)
+        log.error("entry %s dead-lettered: %s", failure.entry_id, reason)
+        _mark_dead(client, failure.entry_id, reason)
+        result.failed.append(failure.entry_id)
     return result
+
+
+def _mark_dead(client: Redis, entry_id: str, reason: str) -> None:
+    key = status_key(entry_id)
+    client.hset(key, mapping={"state": "rejected", "reason": reason[:500]})
+    client.expire(key, STATUS_TTL_SECONDS)
 
 
 def process_resilient(
@@ -95,13 +108,14 @@ def process_resilient(
     *,
     max_attempts: int,
     requeue: Requeue,
+    cpu_seconds: float | None = None,
 ) -> ChunkResult:
     """`process_chunk`, isolating an entry that makes the chunk fail (see the module docstring).
 
     Transient failures propagate (the caller retries the whole chunk). Returns what was stored.
     """
     try:
-        return process_chunk(sessions, client, entries, send_fanout)
+        return process_chunk(sessions, client, entries, send_fanout, cpu_seconds)
     except TRANSIENT:
         raise
     except Exception as exc:
@@ -117,6 +131,7 @@ def process_resilient(
                     send_fanout,
                     max_attempts=max_attempts,
                     requeue=requeue,
+                    cpu_seconds=cpu_seconds,
                 )
                 total.outcomes += part.outcomes
                 total.outbox_ids += part.outbox_ids

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import TableValuedAlias
 
 from services.enrich.articles import extract_events
+from services.enrich.budget import OverBudget, cpu_budget
 from services.enrich.candidates import CandidateIndex, Known, cap_links
 from services.enrich.pipeline import Enriched, Report, enrich
 from services.enrich.steps.dedup import MAX_DAYS_APART
@@ -99,6 +100,8 @@ class ChunkResult:
     rejected: dict[str, str] = field(default_factory=dict)  # stream event id -> reason
     articles: dict[str, list[str]] = field(default_factory=dict)  # article id -> event ids
     failed: list[str] = field(default_factory=list)  # entries set aside (retried or dead-lettered)
+    # Entries whose enrichment used up its CPU budget: dead-lettered by the caller, with why.
+    over_budget: list[tuple[dict[str, str], str]] = field(default_factory=list)
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -699,24 +702,45 @@ def prepare(inc: Incoming) -> _Prepared:
     return _Prepared(inc, en, report.occurred, _columns(inc, en, report.occurred))
 
 
-def store_chunk(session: Session, entries: list[dict[str, str]]) -> ChunkResult:
-    """Decode, enrich and write every entry of a chunk; the caller commits."""
+def _prepare_entry(
+    entry: dict[str, str],
+) -> tuple[list[_Prepared], list[Incoming], dict[str, str]]:
+    """One entry's reports, enriched: (prepared, reports, rejected event id -> reason)."""
+    reports = decode_entry(entry)
+    prepared: list[_Prepared] = []
+    rejected: dict[str, str] = {}
+    for inc in reports:
+        try:
+            prepared.append(prepare(inc))
+        except (ValueError, KeyError, TypeError) as exc:
+            rejected[str(inc.event_id)] = f"enrichment failed: {exc}"
+    return prepared, reports, rejected
+
+
+def store_chunk(
+    session: Session, entries: list[dict[str, str]], cpu_seconds: float | None = None
+) -> ChunkResult:
+    """Decode, enrich and write every entry of a chunk; the caller commits. An entry whose
+    decoding and enrichment take more than `cpu_seconds` of CPU is set aside (`over_budget`)
+    and the rest of the chunk goes on."""
     writer = ChunkWriter(session)
     items: list[_Prepared] = []
     for entry in entries:
         try:
-            reports = decode_entry(entry)
+            with cpu_budget(cpu_seconds):
+                prepared, reports, rejected = _prepare_entry(entry)
+        except OverBudget:
+            reason = f"enrichment used up its CPU budget of {cpu_seconds:g} s"
+            writer.result.over_budget.append((entry, reason))
+            continue
         except (KeyError, ValueError, TypeError, orjson.JSONDecodeError) as exc:
             # Ingest validated it; a malformed entry here is a bug or tampering. Record, go on.
             writer.result.rejected[entry.get("id", "?")] = f"undecodable entry: {exc}"
             continue
         if entry.get("kind") == "article":
             writer.result.articles[entry["id"]] = [str(r.event_id) for r in reports]
-        for inc in reports:
-            try:
-                items.append(prepare(inc))
-            except (ValueError, KeyError, TypeError) as exc:
-                writer.result.rejected[str(inc.event_id)] = f"enrichment failed: {exc}"
+        items += prepared
+        writer.result.rejected.update(rejected)
     if items:
         writer.write_all(items)
     return writer.result

@@ -49,6 +49,7 @@ def store_chunk(
             _send_fanout,
             max_attempts=r.settings.enrich_max_attempts,
             requeue=_requeue,
+            cpu_seconds=r.settings.enrich_entry_cpu_seconds,
         )
         if requeued and not result.failed:
             deadletter.resolve(r.sessions, entries)
