@@ -49,9 +49,11 @@ _FOLD: Final = str.maketrans(
 )
 
 # Control characters that are not whitespace: invisible, refused by XML 1.0 (the Atom export) and
-# by iCalendar TEXT. They are dropped; the whitespace ones (tab, newline, \x0b, \x0c, \x1c-\x1f,
-# \x85) are collapsed like any space. NUL never gets here: ingest refuses it.
-_CONTROLS: Final = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+# by iCalendar TEXT. They are dropped, and so are the other characters XML 1.0 refuses (lone
+# surrogates, U+FFFE, U+FFFF); the whitespace ones (tab, newline, \x0b, \x0c, \x1c-\x1f, \x85)
+# are collapsed like any space. NUL never gets here: ingest refuses it.
+# (A raw string: `re` reads the \u escapes; mypyc cannot compile a surrogate in a literal.)
+_CONTROLS: Final = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 
 TRACKING_PARAMS: Final = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref", "ref_src"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}

@@ -41,6 +41,14 @@ def test_no_control_character_survives_normalization() -> None:
     assert not [c for c in out if c != "\n" and (ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0)]
 
 
+def test_no_character_xml_refuses_survives_normalization() -> None:
+    # U+FFFE / U+FFFF and lone surrogates: stored, they made the Atom export not well-formed.
+    raw = "gpt\ufffe-oss\uffff released\ud800 &#xFFFE;today"
+    for out in (normalize_text(raw), normalize_text(raw, keep_paragraphs=True)):
+        assert not {"\ufffe", "\uffff", "\ud800"} & set(out), repr(out)
+        assert out.startswith("gpt-oss released")
+
+
 def test_normalize_text_can_keep_paragraphs() -> None:
     raw = "<p>First  line\nsame paragraph.</p><p>Second.</p>\n\n\nThird."
     assert normalize_text(raw, keep_paragraphs=True) == (
