@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-
 REPEAT_SECONDS = 0.01
 
 
