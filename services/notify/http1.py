@@ -7,11 +7,11 @@ we built, to an address already vetted, and a response we only need the status, 
 and the first KiB of; this does exactly that:
 
 - one `write` per request (head and body together);
-- the response parsed by hand: status line, headers, then a body by `content-length`, chunked,
-  or until the connection closes (HTTP/1.0); at most `MAX_BODY` bytes are read, and a longer
-  body ends the connection instead of being drained. The receiver is not trusted: a status that
-  is not three ASCII digits in 100-599, a length or chunk size that is not plain ASCII digits,
-  or a header line that is not `name: value` is a `RemoteProtocolError`, never another error;
+- the response parsed by llhttp (httptools, the parser uvicorn uses), strict: status line,
+  headers, then a body by `content-length`, chunked, or until the connection closes (HTTP/1.0);
+  at most `MAX_BODY` bytes of it kept, and a longer body ends the connection instead of being
+  drained. The receiver is not trusted: a status outside 100-599, a malformed length, chunk
+  size or header line is a `RemoteProtocolError`, never another error;
 - the whole exchange (connect, write, response) bounded by one deadline, so an attempt never
   outlives the timeout its lease was computed with; the error says which phase ran out
   (`ConnectTimeout`, `WriteTimeout`, `ReadTimeout`), in httpx's names, as attempts record them;
@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import ssl
 import time
 from dataclasses import dataclass, field
 from urllib.parse import quote
+
+import httptools
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024
@@ -41,12 +42,6 @@ MAX_ORIGINS = 1024
 
 # RFC 3986 reserved and unreserved characters, and % (a path arrives already encoded).
 _URL_CHARS = "%:/?#[]@!$&'()*+,;=-._~"
-# RFC 9112: HTTP-version SP 3DIGIT SP [reason]; some servers leave out the space before an
-# empty reason. `str.isdigit` would take '²' (which `int` refuses) and any number of digits.
-_STATUS_LINE = re.compile(r"(HTTP/1\.[0-9]) ([0-9]{3})(?: .*)?", re.DOTALL)
-_DIGITS = re.compile(r"[0-9]+")
-_HEX = re.compile(rb"[0-9A-Fa-f]+")
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 Origin = tuple[str, str, int, str | None]  # scheme, address, port, TLS server name
 
@@ -283,84 +278,93 @@ def _loop_time(deadline: float) -> float:
     return loop.time() + (deadline - time.monotonic())
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[Response, bool]:
-    """The final response (1xx skipped) and whether the connection may be reused."""
-    got = False
-    while True:
+class _Message:
+    """What httptools' (llhttp's) callbacks say of the final response; 1xx ones are skipped."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.head_bytes = 0
+        self._start()
+        self.done = False
+        self.keep = False
+
+    def _start(self) -> None:
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.body = bytearray()
+        self.head_done = False
+        self.truncated = False
+
+    # -- llhttp's callbacks ------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self.done:
+            self.keep = False  # bytes after the final response: never reuse this connection
+        else:
+            self._start()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.done:
+            self.headers[name.decode("latin-1").lower()] = value.decode("latin-1").strip(" \t")
+
+    def on_headers_complete(self) -> None:
+        if not self.done:
+            self.status = self.parser.get_status_code()
+            self.head_done = True
+            if not 100 <= self.status <= 599:
+                raise ValueError(f"malformed status line: status code {self.status}")
+
+    def on_body(self, chunk: bytes) -> None:
+        if self.done:
+            return
+        room = MAX_BODY - len(self.body)
+        self.body += chunk[:room]
+        if len(chunk) > room:
+            self.truncated = True
+
+    def on_message_complete(self) -> None:
+        if not self.done and self.status >= 200:  # informational (an unasked 100 Continue)
+            self.done = True
+            self.keep = self.parser.should_keep_alive()  # only known inside the callbacks
+
+    # -- reading -----------------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        if not self.head_done:
+            self.head_bytes += len(data)
         try:
-            raw = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as exc:
-            raise _Incomplete("connection closed before a response", bool(exc.partial)) from exc
-        except asyncio.LimitOverrunError as exc:
-            raise ValueError("response head too large") from exc
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            raise ValueError(str(exc.__context__ or exc)) from exc
+        except httptools.HttpParserInvalidStatusError as exc:
+            raise ValueError(f"malformed status line: {exc}") from exc
+        except httptools.HttpParserError as exc:
+            if self.done:
+                self.keep = False  # junk after the final response: it stands; the connection ends
+                return
+            raise ValueError(f"malformed response: {exc}") from exc
+        if not self.head_done and self.head_bytes > MAX_HEAD:
+            raise ValueError("response head too large")
+
+    def by_connection_end(self) -> bool:
+        """A body delimited by the connection's end (no length, not chunked)."""
+        h = self.headers
+        return "content-length" not in h and "chunked" not in h.get("transfer-encoding", "").lower()
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[Response, bool]:
+    """The final response (1xx skipped) and whether the connection may be reused. Parsed by
+    llhttp (httptools, what uvicorn parses with), at most MAX_BODY bytes of the body read."""
+    m = _Message()
+    got = False
+    while not m.done and not m.truncated:
+        data = await reader.read(64 * 1024)
+        if not data:
+            if m.head_done and m.by_connection_end() and m.status not in (204, 304):
+                m.done = True  # an HTTP/1.0-style body ends with the connection
+                return Response(m.status, m.headers, bytes(m.body)), False
+            if got and m.head_done:
+                raise _Incomplete("connection closed in the response body", True)
+            raise _Incomplete("connection closed before a response", got)
         got = True
-        lines = raw[:-4].decode("latin-1").split("\r\n")
-        status_line = _STATUS_LINE.fullmatch(lines[0])
-        if status_line is None:
-            raise ValueError(f"malformed status line {lines[0][:100]!r}")
-        version, status = status_line[1], int(status_line[2])
-        if not 100 <= status <= 599:
-            raise ValueError(f"status code {status} out of range")
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep or not _TOKEN.fullmatch(name):
-                raise ValueError("malformed header line")
-            headers[name.lower()] = value.strip(" \t")
-        if 100 <= status < 200:
-            continue  # informational (e.g. an unasked 100 Continue): the real answer follows
-        break
-    connection = headers.get("connection", "").lower()
-    keep = "close" not in connection and (version != "HTTP/1.0" or "keep-alive" in connection)
-    try:
-        if status in (204, 304):
-            body = b""
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
-            body, complete = await _read_chunked(reader)
-            keep = keep and complete
-        elif "content-length" in headers:
-            value = headers["content-length"]
-            if not _DIGITS.fullmatch(value):
-                raise ValueError("malformed content-length")
-            length = int(value)
-            body = await reader.readexactly(min(length, MAX_BODY))
-            keep = keep and length <= MAX_BODY
-        else:  # delimited by the connection's end
-            body = await _read_to_eof(reader)
-            keep = False
-    except asyncio.IncompleteReadError as exc:
-        raise _Incomplete("connection closed in the response body", got) from exc
-    except asyncio.LimitOverrunError as exc:
-        raise ValueError("chunk line too long") from exc
-    return Response(status, headers, body), keep
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> tuple[bytes, bool]:
-    """Up to MAX_BODY bytes of a chunked body, and whether all of it (with trailers) was read."""
-    out = bytearray()
-    while True:
-        line = await reader.readuntil(b"\r\n")
-        size_text = line.split(b";", 1)[0].strip(b" \t\r\n")
-        if not _HEX.fullmatch(size_text):
-            raise ValueError("malformed chunk size")
-        size = int(size_text, 16)
-        if size == 0:
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                pass  # trailers
-            return bytes(out), True
-        if len(out) + size > MAX_BODY:
-            out += await reader.readexactly(MAX_BODY - len(out))
-            return bytes(out), False
-        out += await reader.readexactly(size)
-        if await reader.readexactly(2) != b"\r\n":
-            raise ValueError("malformed chunk")
-
-
-async def _read_to_eof(reader: asyncio.StreamReader) -> bytes:
-    out = bytearray()
-    while len(out) < MAX_BODY:
-        chunk = await reader.read(MAX_BODY - len(out))
-        if not chunk:
-            break
-        out += chunk
-    return bytes(out)
+        m.feed(data)
+    keep = m.done and not m.truncated and m.keep
+    return Response(m.status, m.headers, bytes(m.body)), keep
