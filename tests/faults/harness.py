@@ -913,3 +913,23 @@ def received_then_not_succeeded(log: str) -> set[str]:
         re.findall(r"Task enrich\.store_chunk\[([0-9a-f-]{36})\] (?:succeeded|failed|retry)", log)
     )
     return received - done
+
+
+def kill_enrich_mid_chunk(sc: Scenario, load: Load) -> tuple[set[str], int, float]:
+    """SIGKILL the enrich worker while a chunk is in it (received, not finished); a kill that
+    lands between chunks does not count, and the next one is tried (up to five). Returns the
+    chunks in flight at the last kill, the kills, and when the last one was (monotonic)."""
+    in_flight: set[str] = set()
+    kills = 0
+    killed_at = time.monotonic()
+    while not in_flight and kills < 5 and load.is_alive():
+        wait_until(
+            lambda: received_then_not_succeeded(sc.stack.log("enrich-worker")), 10, every=0.01
+        )
+        sc.stack.kill("enrich-worker")
+        killed_at = time.monotonic()
+        kills += 1
+        in_flight = received_then_not_succeeded(sc.stack.log("enrich-worker"))
+        sc.stack.note(f"chunks in the worker when it died: {len(in_flight)}")
+        sc.stack.wait_restarted("enrich-worker")
+    return in_flight, kills, killed_at

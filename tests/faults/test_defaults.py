@@ -24,6 +24,7 @@ from tests.faults.harness import (
     _db_counts,
     _settled,
     audit,
+    kill_enrich_mid_chunk,
     received_then_not_succeeded,
     scenario,
     wait_until,
@@ -75,17 +76,7 @@ class TestEnrichWorkerKilledAtDefaults:
     def test_every_event_stored_once_within_a_minute_of_the_kill(self, sc: Scenario) -> None:
         load = sc.load(EVENTS, LOAD_SECONDS)
         _started(load)
-        in_flight: set[str] = set()
-        kills = 0
-        while not in_flight and kills < 5 and load.is_alive():
-            wait_until(
-                lambda: received_then_not_succeeded(sc.stack.log("enrich-worker")), 10, every=0.01
-            )
-            sc.stack.kill("enrich-worker")
-            killed_at = time.monotonic()
-            kills += 1
-            in_flight = received_then_not_succeeded(sc.stack.log("enrich-worker"))
-            sc.stack.wait_restarted("enrich-worker")
+        in_flight, _, killed_at = kill_enrich_mid_chunk(sc, load)
         assert in_flight, "no kill landed while a chunk was in the worker"
         took = _within(sc, "every 202'd event stored", killed_at, lambda: _stored_all(sc, load))
         result = audit("enrich worker SIGKILL mid-chunk, default settings", sc, load)
