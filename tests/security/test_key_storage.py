@@ -98,12 +98,24 @@ class TestLocalFilesAndServers:
         path = tmp_path / "dev-api-key"
         path.write_text("old")
         path.chmod(0o644)  # an earlier, wider file
+        # The mode the file has at the moment its secret is written (a file written, then
+        # chmod'ed, is readable by others in between).
+        seen: list[int] = []
+        real_write = os.write
+
+        def watching_write(fd: int, data: bytes) -> int:
+            seen.append(stat.S_IMODE(os.fstat(fd).st_mode))
+            return real_write(fd, data)
+
         old_umask = os.umask(0)
+        os.write = watching_write  # type: ignore[assignment]
         try:
             write_private(path, "pw_secret\n")
             write_private(tmp_path / "new", "x")
         finally:
+            os.write = real_write
             os.umask(old_umask)
+        assert seen == [0o600, 0o600]
         for p in (path, tmp_path / "new"):
             assert stat.S_IMODE(p.stat().st_mode) == 0o600
         assert path.read_text() == "pw_secret\n"
