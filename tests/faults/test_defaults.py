@@ -22,6 +22,7 @@ from tests.faults.harness import (
     Reply,
     Scenario,
     _db_counts,
+    _ingest_log,
     _settled,
     audit,
     kill_enrich_mid_chunk,
@@ -112,6 +113,14 @@ class TestRelayKilledAtDefaults:
         killed_at = time.monotonic()
         sc.stack.wait_restarted("relay")
         took = _within(sc, "every 202'd event stored", killed_at, lambda: _stored_all(sc, load))
+        # What the dead relay read and never acknowledged is claimed by its successor once idle
+        # for PIVOTWATCH_RELAY_CLAIM_IDLE_MS (15 s): within the minute too.
+        _within(
+            sc,
+            "the dead relay's entries claimed",
+            killed_at,
+            lambda: _ingest_log(sc.stack.stack.redis_url).get("pending") == 0,
+        )
         result = audit("relay SIGKILL, default settings", sc, load)
         result.counts["seconds from the kill to every event stored"] = round(took, 1)
         result.check()
