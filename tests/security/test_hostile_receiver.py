@@ -12,7 +12,7 @@ recorded and every delivery in it stayed leased.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ from services.notify import http1
 from services.notify.delivery import deliver
 from shared.db import Delivery
 from shared.settings import Settings
-from tests.integration.notify.conftest import Kit, Receiver, Reply
+from tests.integration.notify.conftest import Kit, Receiver, Reply, make_receiver
 
 EVENTS = 5
 FULL_WIDTH_LOOPBACK = "\uff11\uff12\uff17.\uff10.\uff10.\uff11"  # IDNA maps it to 127.0.0.1
@@ -40,19 +40,6 @@ def hsettings(settings: Settings) -> Settings:
 @pytest.fixture
 def hkit(sessions: sessionmaker[Session], hsettings: Settings) -> Kit:
     return Kit(sessions, hsettings)
-
-
-@pytest.fixture
-def receivers() -> Iterator[Callable[[], Receiver]]:
-    made: list[Receiver] = []
-
-    def make() -> Receiver:
-        made.append(Receiver())
-        return made[-1]
-
-    yield make
-    for r in made:
-        r.close()
 
 
 def raise_for(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
@@ -143,12 +130,12 @@ class TestOneHostileReceiverInABatch:
         self,
         name: str,
         hkit: Kit,
-        receivers: Callable[[], Receiver],
+        make_receiver: Callable[[], Receiver],
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        good = receivers()
+        good = make_receiver()
         good_id, _ = hkit.subscribe(good.url)
-        bad_id, _ = hostile_endpoint(name, hkit, receivers, monkeypatch)
+        bad_id, _ = hostile_endpoint(name, hkit, make_receiver, monkeypatch)
         one_batch(hkit)
         assert_good_got_everything(hkit, good, good_id)
         assert_hostile_recorded(hkit, name, bad_id)
@@ -158,12 +145,14 @@ class TestEveryHostileReceiverAtOnce:
     def test_retries_to_them_never_resend_the_good_ones_deliveries(
         self,
         hkit: Kit,
-        receivers: Callable[[], Receiver],
+        make_receiver: Callable[[], Receiver],
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        good = receivers()
+        good = make_receiver()
         good_id, _ = hkit.subscribe(good.url)
-        bad = {name: hostile_endpoint(name, hkit, receivers, monkeypatch)[0] for name in ATTACKS}
+        bad = {
+            name: hostile_endpoint(name, hkit, make_receiver, monkeypatch)[0] for name in ATTACKS
+        }
         one_batch(hkit)
         assert_good_got_everything(hkit, good, good_id)
         for name, sub_id in bad.items():
@@ -277,3 +266,6 @@ class TestSlowTenantsShareTheSlots:
         finally:
             for r in [*slow, good, tenant]:
                 r.close()
+
+
+__all__ = ["make_receiver"]  # the fixture, shared with the notify integration tests
