@@ -104,6 +104,9 @@ class Event(Base):
     importance: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     entities: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     entity_values: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    # What identifies the happening (services/enrich/coref.py: "kind:value", "+kind:value" from
+    # the summary): read with the candidates, so stored events are not parsed again.
+    anchors: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     evidence: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     sources: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
@@ -157,6 +160,7 @@ class EventRecord:
     importance: int
     entities: list[dict[str, Any]]
     entity_values: list[str]
+    anchors: list[str]
     evidence: dict[str, Any]
     sources: list[dict[str, Any]]
     tags: list[str]

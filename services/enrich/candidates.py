@@ -1,17 +1,16 @@
 """Which known events a new one can be a near-duplicate of, or linked to, without meeting them all.
 
 A chunk compares each new event with the stored and new events near its dates. Comparing with all
-of them costs (chunk x window) calls of `near_duplicate` and `relate`; most pairs cannot match.
+of them costs (chunk x window) calls of `coref.decide` and `relate`; most pairs cannot match.
 `CandidateIndex` buckets the known events by what a match *needs*, so each new event meets only
 the events that share such a key, and then applies the very same tests in the same order: the
 result is identical to the exhaustive comparison (`duplicate_exhaustive`, `links_exhaustive`, which
 the tests compare it with).
 
-What a match needs (from `dedup.near_duplicate` and `links.relate`):
-- near-duplicate: the same company, at most MAX_DAYS_APART days apart, and either fingerprints at
-  most HAMMING_ALONE bits apart -- then, by pigeonhole, one of HAMMING_ALONE + 1 bands of the
-  fingerprint is equal -- or a shared title term (every other rule needs a Jaccard > 0 or shared
-  terms);
+What a match needs (from `coref.decide` and `links.relate`):
+- same happening (`coref.decide`): the same company, at most MAX_DAYS_APART days apart, and a
+  shared content word (headline or summary) or anchor: with neither, a pair scores at most the
+  category's weight, below the merge score;
 - link (at most `link_days` apart): a shared title term (same-story and follow-up by terms), a
   shared entity value (same-story and follow-up by entities, a response naming the release), or a
   release: the earlier of a response is a release (`links.is_release`), so every release is a
@@ -29,32 +28,14 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.enrich.steps.dedup import (
-    HAMMING_ALONE,
-    MASK64,
-    MAX_DAYS_APART,
-    Candidate,
-    days_apart,
-    near_duplicate,
-    title_terms,
-)
+from services.enrich import coref
+from services.enrich.coref import MAX_DAYS_APART, Anchors, Mention
+from services.enrich.steps.dedup import days_apart, title_terms
 from services.enrich.steps.links import OPEN_WEIGHTS_TRACK, LinkCandidate, is_release, relate
 from shared.dates import OccurredDate
 
 SLOT_DAYS = 16
 MAX_SLOTS = 32  # a span over ~1.4 years (an interval, an open end) goes to the always-met list
-BANDS = HAMMING_ALONE + 1
-_BAND_BITS = [64 // BANDS + (1 if i < 64 % BANDS else 0) for i in range(BANDS)]
-
-
-def fingerprint_bands(fingerprint: int) -> list[tuple[int, int]]:
-    """(band number, value) of each of BANDS slices of the 64-bit fingerprint."""
-    value = fingerprint & MASK64
-    out = []
-    for i, bits in enumerate(_BAND_BITS):
-        out.append((i, value & ((1 << bits) - 1)))
-        value >>= bits
-    return out
 
 
 @dataclass(slots=True)
@@ -68,11 +49,14 @@ class Known:
     title: str
     category: str
     entity_values: tuple[str, ...]
+    anchors: tuple[str, ...] = ()  # `coref.Anchors.encode()`, as stored
+    summary: str = ""
     row: Any = None  # the full stored row once loaded (corrections, merges)
     new: bool = False
     _terms: frozenset[str] | None = field(default=None, repr=False)
     _values: frozenset[str] | None = field(default=None, repr=False)
     _release: bool | None = field(default=None, repr=False)
+    _mention: Mention | None = field(default=None, repr=False)
 
     @property
     def terms(self) -> frozenset[str]:
@@ -80,8 +64,24 @@ class Known:
             self._terms = title_terms(self.title, self.company)
         return self._terms
 
-    def dedup(self) -> Candidate:
-        return Candidate(self.company, self.occ, self.fingerprint, self.title)
+    def mention(self) -> Mention:
+        if self._mention is None:
+            self._mention = Mention(
+                self.company,
+                self.occ,
+                self.category,
+                self.title,
+                Anchors.decode(self.anchors),
+                self.summary,
+            )
+        return self._mention
+
+    def coref_keys(self) -> list[Hashable]:
+        """The blocks of coreference: company x (content word | anchor)."""
+        m = self.mention()
+        keys: list[Hashable] = [("dt", self.company, w) for w in m.text_words]
+        keys += [("da", self.company, kind, v) for kind, vs in m.anchors.more.items() for v in vs]
+        return keys
 
     def link(self) -> LinkCandidate:
         return LinkCandidate(self.company, self.occ, self.category, self.title, self.entity_values)
@@ -99,6 +99,7 @@ class Known:
 
 
 Link = tuple[Known, Known, dict[str, Any]]  # first (earlier), second, evidence
+Match = tuple[Known, dict[str, Any]]  # the canonical event, the evidence of the merge
 
 
 def _ordered(me: Known, other: Known) -> tuple[Known, Known]:
@@ -108,16 +109,18 @@ def _ordered(me: Known, other: Known) -> tuple[Known, Known]:
 # -- the exhaustive comparison (the reference the index must equal) ------------------------------
 def duplicate_exhaustive(
     others: Iterable[Known], new: Known, max_days: int, exclude: uuid.UUID | None = None
-) -> Known | None:
-    """The first of `others` that `new` near-duplicates (same company, within `max_days`)."""
-    cand = new.dedup()
+) -> Match | None:
+    """The first of `others` that tells the same happening as `new` (same company, within
+    `max_days`), with the evidence."""
+    me = new.mention()
     for other in others:
         if other.id == exclude or other.company != new.company:
             continue
         if days_apart(other.occ, new.occ) > max_days:
             continue
-        if near_duplicate(other.dedup(), cand) is not None:
-            return other
+        found = coref.decide(other.mention(), me)
+        if found is not None:
+            return other, found
     return None
 
 
@@ -152,8 +155,7 @@ class CandidateIndex:
         pos = len(self.items)
         self.items.append(k)
         terms = k.terms
-        keys: list[Hashable] = [("dt", k.company, t) for t in terms]
-        keys += [("db", k.company, i, v) for i, v in fingerprint_bands(k.fingerprint)]
+        keys = k.coref_keys()
         keys += [("t", t) for t in terms]
         keys += [("e", v) for v in k.values()]
         keys.append(("c", k.category))
@@ -200,10 +202,9 @@ class CandidateIndex:
 
     def duplicate_of(
         self, new: Known, exclude: uuid.UUID | None = None, start: int = 0
-    ) -> Known | None:
+    ) -> Match | None:
         """`duplicate_exhaustive(self.items[start:], new, self.dedup_days, exclude)`, quicker."""
-        keys: list[Hashable] = [("dt", new.company, t) for t in new.terms]
-        keys += [("db", new.company, i, v) for i, v in fingerprint_bands(new.fingerprint)]
+        keys = new.coref_keys()
         items, reach = self.items, min(self.dedup_days, MAX_DAYS_APART)
         return duplicate_exhaustive(
             (items[i] for i in self._positions(keys, new.occ, reach) if i >= start),

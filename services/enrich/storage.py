@@ -45,9 +45,9 @@ from sqlalchemy.sql.selectable import TableValuedAlias
 
 from services.enrich.articles import extract_events
 from services.enrich.budget import OverBudget, cpu_budget
-from services.enrich.candidates import CandidateIndex, Known, cap_links
+from services.enrich.candidates import CandidateIndex, Known, Match, cap_links
+from services.enrich.coref import MAX_DAYS_APART, anchors_of
 from services.enrich.pipeline import Enriched, Report, enrich
-from services.enrich.steps.dedup import MAX_DAYS_APART
 from services.enrich.steps.links import (
     OPEN_WEIGHTS_TRACK,
     RELEASE_CATEGORIES,
@@ -240,6 +240,7 @@ def _columns(inc: Incoming, en: Enriched, occ: OccurredDate) -> dict[str, Any]:
         "importance": en.importance,
         "entities": list(en.entities),
         "entity_values": sorted({str(e["value"]).lower() for e in en.entities}),
+        "anchors": anchors_of(en.title, en.summary, en.company).encode(),
         "evidence": evidence,
         "sources": [dict(s) for s in en.sources],
         "tags": list(dict.fromkeys(inc.data.get("tags") or [])),
@@ -272,20 +273,20 @@ NARROW_SPAN_DAYS = 31
 _CANDIDATES = text(
     """
     SELECT DISTINCT e.id, e.company, e.occurred, e.fingerprint, e.title, e.category,
-           e.entity_values
+           e.entity_values, e.anchors, e.summary
     FROM unnest(CAST(:lo AS date[]), CAST(:hi AS date[]), CAST(:narrow_lo AS date[]),
                 CAST(:near_lo AS date[]), CAST(:near_hi AS date[]), CAST(:company AS text[]),
                 CAST(:category AS text[]), CAST(:release AS boolean[]))
          AS w(lo, hi, narrow_lo, near_lo, near_hi, company, category, release)
     JOIN LATERAL (
         SELECT n.id, n.company, n.occurred, n.fingerprint, n.title, n.category, n.entity_values,
-               n.occurred_start, n.occurred_end
+               n.anchors, n.summary, n.occurred_start, n.occurred_end
         FROM events n
         WHERE n.occurred_start BETWEEN w.narrow_lo AND w.hi AND n.occurred_end >= w.lo
           AND n.occurred_end - n.occurred_start <= 31 AND n.duplicate_of IS NULL
         UNION ALL
         SELECT x.id, x.company, x.occurred, x.fingerprint, x.title, x.category, x.entity_values,
-               x.occurred_start, x.occurred_end
+               x.anchors, x.summary, x.occurred_start, x.occurred_end
         FROM events x
         WHERE x.occurred_end >= w.lo AND x.occurred_start <= w.hi
           AND x.duplicate_of IS NULL AND x.occurred_end - x.occurred_start > 31
@@ -339,6 +340,8 @@ class _Prepared:
                 self.en.title,
                 self.en.category,
                 tuple(self.cols["entity_values"]),
+                tuple(self.cols["anchors"]),
+                self.en.summary,
             )
         return self._known
 
@@ -422,6 +425,8 @@ class ChunkWriter:
                 r.title,
                 r.category,
                 tuple(r.entity_values or ()),
+                tuple(r.anchors or ()),
+                r.summary or "",
             )
             for r in rows
         ]
@@ -475,13 +480,14 @@ class ChunkWriter:
             self._announce(ev, "event.updated")
         return Outcome(str(ev.id), "updated", version=ev.version)
 
-    def _merge_sources(self, canonical: EventRecord, p: _Prepared) -> None:
+    def _merge_sources(self, canonical: EventRecord, p: _Prepared, why: dict[str, Any]) -> None:
         known = _urls(canonical.sources)
         added = [dict(s) for s in p.en.sources if s.get("url") not in known]
         if not added:
             return  # the same source told twice: nothing new for the canonical event
         evidence = dict(canonical.evidence)
-        evidence["merged"] = [*evidence.get("merged", []), {"event": str(p.inc.event_id)}]
+        merged = {"event": str(p.inc.event_id), "title": p.en.title, **why}
+        evidence["merged"] = [*evidence.get("merged", []), merged]
         canonical.evidence = evidence
         canonical.sources = [*canonical.sources, *added]
         if canonical.id in self._inserts:
@@ -493,7 +499,8 @@ class ChunkWriter:
         self._snapshot(canonical)
         self._announce(canonical, "event.updated")
 
-    def _create(self, p: _Prepared, canonical: Known | None, others: CandidateIndex) -> Outcome:
+    def _create(self, p: _Prepared, match: Match | None, others: CandidateIndex) -> Outcome:
+        canonical = match[0] if match is not None else None
         ev = EventRecord(
             {
                 "id": p.inc.event_id,
@@ -506,15 +513,18 @@ class ChunkWriter:
                 **p.cols,
             }
         )
+        why: dict[str, Any] = match[1] if match is not None else {}
         if canonical is not None:
+            # What decided the merge (coref.explain: rule, score, shared anchors, words), on both
+            # rows: the duplicate says what it joined, the canonical what joined it.
             evidence = dict(ev.evidence)
-            evidence["duplicate"] = [{"rule": "near-duplicate", "of": str(canonical.id)}]
+            evidence["duplicate"] = [{"of": str(canonical.id), "title": canonical.title, **why}]
             ev.evidence = evidence
         self._inserts[ev.id] = ev
         self._snapshot(ev)
         if canonical is not None:
             assert canonical.row is not None
-            self._merge_sources(canonical.row, p)
+            self._merge_sources(canonical.row, p, why)
             return Outcome(str(ev.id), "duplicate", duplicate_of=str(canonical.id))
         self._announce(ev, "event.created")
         if ev.transition_to:
@@ -526,7 +536,7 @@ class ChunkWriter:
         others.add(me)
         return Outcome(str(ev.id), "created")
 
-    def _find_duplicate(self, p: _Prepared, others: CandidateIndex, start: int = 0) -> Known | None:
+    def _find_duplicate(self, p: _Prepared, others: CandidateIndex, start: int = 0) -> Match | None:
         return others.duplicate_of(p.known(), exclude=p.inc.event_id, start=start)
 
     def _lock_companies(self, items: list[_Prepared]) -> None:
@@ -554,7 +564,7 @@ class ChunkWriter:
         # among the stored events stays its first match; without one, only the events this
         # chunk adds are left to compare with.
         found = {id(p): self._find_duplicate(p, others) for p in fresh}
-        self._load_rows([c for c in found.values() if c is not None])
+        self._load_rows([m[0] for m in found.values() if m is not None])
         by_key: dict[tuple[str, str], EventRecord] = dict(existing)
         for p in items:
             key = (p.inc.source, p.inc.ce_id)
@@ -562,12 +572,12 @@ class ChunkWriter:
             if current is not None:
                 self.result.outcomes.append(self._correct(current, p))
                 continue
-            canonical = found[id(p)]  # every report without a stored key is fresh
-            if canonical is None:
-                canonical = self._find_duplicate(p, others, start=stored)
-            if canonical is not None and canonical.row is None:
-                canonical = None  # deleted since the candidate query: nothing to merge into
-            outcome = self._create(p, canonical, others)
+            match = found[id(p)]  # every report without a stored key is fresh
+            if match is None:
+                match = self._find_duplicate(p, others, start=stored)
+            if match is not None and match[0].row is None:
+                match = None  # deleted since the candidate query: nothing to merge into
+            outcome = self._create(p, match, others)
             by_key[key] = self._inserts[p.inc.event_id]
             self.result.outcomes.append(outcome)
         self._flush()

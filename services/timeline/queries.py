@@ -332,7 +332,19 @@ async def duplicates(session: AsyncSession, event_id: uuid.UUID) -> list[Doc]:
     rows = await session.scalars(
         select(Event).where(Event.duplicate_of == event_id).order_by(Event.recorded_at, Event.id)
     )
-    return [{**_brief(ev), "sources": ev.sources} for ev in rows]
+    return [{**_brief(ev), "sources": ev.sources, "merge": merge_evidence(ev)} for ev in rows]
+
+
+_MERGE_FIELDS = ("rule", "score", "shared", "words", "days_apart", "parts")
+
+
+def merge_evidence(ev: Event) -> Doc | None:
+    """Why coreference folded `ev` into its canonical event: the rule, the score, the anchors
+    and words the two reports share (services/enrich/coref.py)."""
+    found = (ev.evidence or {}).get("duplicate") or []
+    if not found:
+        return None
+    return {k: found[0][k] for k in _MERGE_FIELDS if k in found[0]}
 
 
 async def history(session: AsyncSession, event_id: uuid.UUID) -> list[Doc]:

@@ -1,9 +1,8 @@
-"""Near-duplicate detection: the same news told twice should become one event with two sources.
+"""The words of a text as coreference and links compare them, and its SimHash fingerprint.
 
-A 64-bit SimHash of the normalized text (stored as a signed int64 so it fits a PostgreSQL bigint)
-and the overlap of the titles' terms (Jaccard, or containment when one title retells the other
-with words added), compared only between events of the same company whose dates are within a few
-days (or whose coarse spans overlap).
+`terms` are the stemmed content words; `title_terms` a title's without the company's own name.
+A 64-bit SimHash of the normalized text is kept on every event (a signed int64, so it fits a
+PostgreSQL bigint). Whether two reports tell one happening is decided in `services.enrich.coref`.
 """
 
 from __future__ import annotations
@@ -11,21 +10,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from services.enrich.steps.companies import COMPANIES
 from services.enrich.steps.normalize import chunk_tokens, chunks
 from shared.dates import OccurredDate
 
 MASK64: Final = (1 << 64) - 1
-MAX_DAYS_APART: Final = 3
-# Identical-looking fingerprints alone are enough; otherwise the titles must share most terms.
-HAMMING_ALONE: Final = 3
-JACCARD_ALONE: Final = 0.6
-# One title retelling the other with a few words added ("Elon Musk ... without prejudice").
-CONTAINMENT: Final = (0.75, 3)
-HAMMING_WITH_JACCARD: Final = (10, 0.34)
 
 _STOPWORDS: Final = frozenset(
     {
@@ -234,45 +225,3 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 def days_apart(a: OccurredDate, b: OccurredDate) -> int:
     """Days between two spans; 0 when they overlap. Ordinals keep open ends (date.min) safe."""
     return max(0, a.start.toordinal() - b.end.toordinal(), b.start.toordinal() - a.end.toordinal())
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    company: str
-    occurred: OccurredDate
-    fingerprint: int
-    title: str
-
-
-def near_duplicate(a: Candidate, b: Candidate) -> dict[str, Any] | None:
-    """Evidence that `a` and `b` report the same event, or None."""
-    if a.company != b.company:
-        return None
-    gap = days_apart(a.occurred, b.occurred)
-    if gap > MAX_DAYS_APART:
-        return None
-    distance = hamming(a.fingerprint, b.fingerprint)
-    ta, tb = title_terms(a.title, a.company), title_terms(b.title, b.company)
-    similarity = round(jaccard(ta, tb), 3)
-    shared = ta & tb
-    contained = round(len(shared) / min(len(ta), len(tb)), 3) if ta and tb else 0.0
-    max_distance, min_jaccard = HAMMING_WITH_JACCARD
-    min_contained, min_shared = CONTAINMENT
-    if distance <= HAMMING_ALONE:
-        rule = "simhash-near-identical"
-    elif similarity >= JACCARD_ALONE:
-        rule = "title-terms-overlap"
-    elif contained >= min_contained and len(shared) >= min_shared:
-        rule = "title-contains-other"
-    elif distance <= max_distance and similarity >= min_jaccard:
-        rule = "simhash-and-title-terms"
-    else:
-        return None
-    return {
-        "rule": rule,
-        "words": sorted(shared),
-        "hamming": distance,
-        "jaccard": similarity,
-        "containment": contained,
-        "days_apart": gap,
-    }

@@ -630,11 +630,43 @@
     if (!sources.children.length) sources.append(el("li", null, "No source recorded."));
     box.append(sources);
 
+    // Reports folded into this event by coreference, with why (read from the event's document).
+    const merged = el("div", "merged");
+    box.append(merged);
+    loadMerged(ev.id, merged);
+
     const raw = el("p", "raw");
     const link = el("a", null, "This event as JSON");
     link.href = "/v1/events/" + encodeURIComponent(ev.id);
     raw.append(link);
     box.append(raw);
+  }
+
+  async function loadMerged(id, box) {
+    let doc;
+    try {
+      const res = await fetch("/v1/events/" + encodeURIComponent(id), { headers: { Accept: "application/json" } });
+      if (!res.ok) return;
+      doc = await res.json();
+    } catch (err) {
+      return;
+    }
+    const dups = Array.isArray(doc && doc.duplicates) ? doc.duplicates : [];
+    if (!dups.length || state.selectedId !== id) return;
+    box.append(el("h3", null, "Merged reports"));
+    const list = el("ol", "merged-reports");
+    for (const d of dups) {
+      const li = el("li", null, d.title || "");
+      const m = d.merge;
+      if (m) {
+        const shared = Object.entries(m.shared || {})
+          .map(([kind, values]) => kind + ": " + [].concat(values).join(", "))
+          .join("; ");
+        li.append(el("small", null, "rule " + m.rule + ", score " + m.score + (shared ? "; shared " + shared : "")));
+      }
+      list.append(li);
+    }
+    box.append(list);
   }
 
   function openDetail(id, trigger) {

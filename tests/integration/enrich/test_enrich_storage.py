@@ -164,7 +164,12 @@ class TestNearDuplicate:
             "https://news.example.com/gpt-2",
         }
         assert canonical.version == 2
-        assert canonical.evidence["merged"] == [{"event": dup.event_id}]
+        (merged,) = canonical.evidence["merged"]
+        # What decided it, on both rows: the rule, its score, the shared anchors and words.
+        assert merged["event"] == dup.event_id and merged["rule"] and merged["score"] > 0
+        assert merged["shared"]["model"] == ["gpt-2"] and "gpt-2" in merged["words"]
+        (joined,) = _event(sessions, dup.event_id).evidence["duplicate"]
+        assert joined["of"] == canonical_id and joined["rule"] == merged["rule"]
         assert _event(sessions, dup.event_id).duplicate_of == uuid.UUID(canonical_id)
         with sessions() as s:
             rows = s.execute(select(Outbox.event_id, Outbox.kind, Outbox.version)).all()

@@ -1,0 +1,640 @@
+"""Coreference: whether two reports tell the same happening (to become one event with two sources).
+
+A happening is identified by who (the company), when (the dates, at their precision), what kind
+(the category and the action the headline reports) and its anchors -- the named things that tell
+one happening from its neighbours: models with their versions, amounts, people, agencies, places,
+licences, other numbers. Wording decides only among reports that agree on all of these.
+
+- **Anchors** (`anchors_of`) are read from the title (primary) and the summary (secondary). Two
+  reports *conflict* when both titles name something of one kind and they share none of it, the
+  summaries included ("$4B credit facility" vs "$6.6B round"; "o1-mini" vs "o1-preview"; NASA vs
+  the US Navy): a conflict vetoes the merge whatever the words say. Counting the summaries keeps
+  a retelling that puts the valuation in its title and the round in its text.
+- **Actions** are the headline's strategy verbs and nouns folded to one class (launches, unveils,
+  rolls out -> release; bars, blocks, restrictions -> restrict; ousts, fires, removal -> oust). Two
+  titles with actions and no action in common are different happenings (a CEO's removal and a
+  president's resignation on the same day).
+- **Words**: the titles' content words without the company's own name, synonyms folded to their
+  class, compared by Jaccard and by containment (a short headline inside a longer one).
+
+`decide` returns the evidence of a merge (rule, score, shared anchors, words) or None, with the
+reason of a veto in `explain`. Symmetric in its arguments; pure (no I/O).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from services.enrich.steps.companies import COMPANIES, mentioned_companies
+from services.enrich.steps.dedup import days_apart, terms
+from services.enrich.steps.entities import extract_entities
+from shared.dates import OccurredDate
+
+# Reports of one happening are posted the same day or a day or two later (time zones, next-day
+# coverage); a week-long span overlapping the other's day counts as 0 days apart.
+MAX_DAYS_APART: Final = 3
+
+# Anchor kinds. A title naming a model, an amount, a person... names what the happening is about.
+MODEL, AMOUNT, PERSON, AGENCY, PLACE, LICENCE, NUMBER, ORG, ACTION, LEAD = (
+    "model",
+    "amount",
+    "person",
+    "agency",
+    "place",
+    "licence",
+    "number",
+    "org",  # another company the report names (a partner, a buyer, a rival)
+    "action",
+    "lead",  # the first action of the title
+)
+CONFLICTING: Final = (MODEL, AMOUNT, PERSON, AGENCY, PLACE, LICENCE, NUMBER, ORG)
+# Judged by the headlines alone when both name some: a summary names everyone and everything
+# around the happening (its background people, models and figures).
+BY_HEADLINE: Final = frozenset({MODEL, PERSON, NUMBER})
+# Actions too general to tell two happenings apart ("says", "plans").
+_WEAK_ACTIONS: Final = frozenset({"say", "plan"})
+# Shared anchors that identify a happening on their own (with the same action): a person or a
+# number is shared by too many of a company's stories.
+IDENTIFYING: Final = frozenset({MODEL, AMOUNT, AGENCY, PLACE, LICENCE})
+
+# Strategy verbs and nouns (as `dedup.terms` stems them) folded to one action class each.
+_ACTIONS: Final[Mapping[str, tuple[str, ...]]] = {
+    "release": (
+        "launch",
+        "unveil",
+        "introduc",
+        "releas",
+        "debut",
+        "roll",
+        "rollout",
+        "ship",
+        "open-sourc",
+        "unveiling",
+        "availabl",
+    ),
+    "fund": (
+        "rais",
+        "fund",
+        "funding",
+        "round",
+        "bag",
+        "invest",
+        "investment",
+        "backing",
+        "financing",
+    ),
+    "credit": ("credit", "loan", "revolv", "revolver", "facility"),
+    "restrict": (
+        "bars",
+        "barr",
+        "bar",
+        "block",
+        "bans",
+        "bann",
+        "ban",
+        "restrict",
+        "restriction",
+        "prohibit",
+        "forbid",
+        "forbidd",
+        "outlaw",
+        "curb",
+    ),
+    "oust": ("fir", "oust", "ouster", "remov", "removal", "sack", "boot"),
+    "leave": ("resign", "resignation", "quit", "depart", "departur", "exit", "leav", "left"),
+    "return": ("return", "reinstat", "reinstatement", "rehir", "comeback", "rejoin"),
+    "sue": ("sues", "sued", "sue", "lawsuit", "suit", "complaint"),
+    "withdraw": ("withdraw", "withdrew", "withdrawn", "drop", "dropp", "dismis", "abandon"),
+    "refile": ("refil", "reviv", "revive", "renew"),
+    "countersue": ("countersu", "countersuit", "countersued", "counterclaim"),
+    "bid": ("bids", "bid", "takeover"),
+    "reject": ("reject", "rebuff", "spurn", "rejection"),
+    "say": (
+        "says",
+        "said",
+        "say",
+        "admit",
+        "admitt",
+        "acknowledg",
+        "conced",
+        "argu",
+        "accus",
+        "criticis",
+        "criticiz",
+        "remark",
+    ),
+    "plan": ("plan", "plann", "propos", "proposal", "intend", "consider"),
+    "complet": ("complet", "finaliz", "finalis", "finish", "clos"),
+    "restructur": ("restructur", "convert", "conversion", "recapitaliz", "recapitalis", "overhaul"),
+    "appoint": ("appoint", "nam", "hir", "hire"),
+}
+_ACTION_OF: Final = {stem: action for action, stems in _ACTIONS.items() for stem in stems}
+# "closes a round" is funding, "closes its restructuring" completion: a stem in two classes is read
+# as the first class whose other words are present, see `_actions`.
+_FUNDING_WORDS: Final = frozenset({"round", "funding", "fund", "financing", "investment", "rais"})
+
+# Places and jurisdictions a strategy story is placed by (an office, a regulator's country).
+_PLACES: Final = (
+    "London",
+    "Dublin",
+    "Tokyo",
+    "Paris",
+    "Munich",
+    "Zurich",
+    "Singapore",
+    "Seoul",
+    "Sydney",
+    "Toronto",
+    "New York",
+    "San Francisco",
+    "Seattle",
+    "Washington",
+    "New Delhi",
+    "Bangalore",
+    "Dubai",
+    "Abu Dhabi",
+    "Beijing",
+    "Hangzhou",
+    "Shanghai",
+    "Brussels",
+    "Berlin",
+    "Delaware",
+    "Texas",
+    "California",
+    "Italy",
+    "France",
+    "Germany",
+    "Ireland",
+    "Japan",
+    "India",
+    "Korea",
+    "South Korea",
+    "Taiwan",
+    "Australia",
+    "Canada",
+    "Brazil",
+    "Britain",
+    "UK",
+    "U.K.",
+    "EU",
+)
+_US_RE: Final = re.compile(r"\b(?:US|U\.S\.|United States)(?! ?\$)")
+_PLACE_VALUE: Final = {
+    "U.K.": "UK",
+    "Britain": "UK",
+    "South Korea": "Korea",
+    "Italian": "Italy",
+    "French": "France",
+    "German": "Germany",
+    "Irish": "Ireland",
+    "Japanese": "Japan",
+    "Korean": "Korea",
+    "Indian": "India",
+    "British": "UK",
+    "Taiwanese": "Taiwan",
+    "Australian": "Australia",
+    "Canadian": "Canada",
+    "Brazilian": "Brazil",
+    "European": "EU",
+}
+_PLACE_RE: Final = re.compile(
+    r"\b(?:" + "|".join(map(re.escape, (*_PLACES, *_PLACE_VALUE))) + r")\b"
+)
+# An agency stands for its country too: the Italian regulator and NASA are two jurisdictions.
+_AGENCY_PLACE: Final = {
+    "Garante (Italy)": "Italy",
+    "CMA (UK)": "UK",
+    "NASA": "US",
+    "US Navy": "US",
+    "FTC": "US",
+    "SEC": "US",
+    "US Department of Defense": "US",
+    "US Department of Justice": "US",
+    "US Department of Commerce": "US",
+    "US Congress": "US",
+    "European Commission": "EU",
+}
+# Agencies the entity vocabulary does not name, as headlines shorten them.
+_MORE_AGENCIES: Final = (
+    (
+        re.compile(
+            r"\b(?:Congress(?:ional)?|(?:US |U\.S\. )?House(?: of Representatives)?"
+            r"(?= (?:CAO|administrator|staff|offices|tells|warns|bans|bars|blocks))"
+            r"|House CAO|Chief Administrative Officer)\b"
+        ),
+        "us congress",
+    ),
+    (re.compile(r"\bNavy\b"), "us navy"),
+)
+
+# Model names the vocabulary does not know: a capitalised or code-like name with a version
+# ("Zephyr-4o", "Qwen2.5", "Gemini 2.0 Flash"), with a variant word when one follows.
+_MODEL_RE: Final = re.compile(
+    r"\b(?P<name>(?:[A-Z][A-Za-z]*(?:-[A-Za-z]+)*[- ]?|[a-z]+(?:-[a-z]+)*-?)[vV]?\d+(?:\.\d+)*"
+    r"[a-z]?(?:-[a-z0-9]+)*)"
+    r"(?P<variant>[- ](?i:mini|nano|pro|preview|turbo|max|flash|ultra|lite|zero|instant))?\b"
+)
+# Quantities without a currency sign ("1.5 billion parameters", "6.6 billion dollars", "17%")
+# and bare numbers ("run 2999", "100x"); years and days of months are dates, not anchors.
+_SCALED_RE: Final = re.compile(
+    r"(?<![\w.$-])(?P<num>\d+(?:\.\d+)?)\s?(?P<scale>trillion|billion|million|bn|tn|mn|[TBMK])\b"
+    r"(?!-parameter|\s*param)",
+    re.I,
+)
+_PARAMS_RE: Final = re.compile(
+    r"(?<![\w.$-])(?P<num>\d+(?:\.\d+)?)\s?(?P<scale>billion|million|[BM])"
+    r"(?:-parameter|\s*param)",
+    re.I,
+)
+_SCALE: Final = {
+    "trillion": 10**12,
+    "tn": 10**12,
+    "t": 10**12,
+    "billion": 10**9,
+    "bn": 10**9,
+    "b": 10**9,
+    "million": 10**6,
+    "mn": 10**6,
+    "m": 10**6,
+    "k": 10**3,
+}
+_NUMBER_RE: Final = re.compile(r"(?<![\w.,$-])(\d+(?:[.,]\d+)*)(%|x\b)?(?![\w-])")
+_MONTH_DAY_RE: Final = re.compile(
+    r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b"
+)
+_YEAR_RE: Final = re.compile(r"^(?:19|20)\d\d$")
+
+
+@dataclass(frozen=True, slots=True)
+class Anchors:
+    """What a report names, by kind: `title` from its headline, `more` from its summary too."""
+
+    title: Mapping[str, frozenset[str]]
+    more: Mapping[str, frozenset[str]]
+
+    def encode(self) -> list[str]:
+        """As stored (`events.anchors`): "kind:value" from the title, "+kind:value" from the
+        summary only."""
+        out = [f"{k}:{v}" for k, vs in self.title.items() for v in vs]
+        out += [f"+{k}:{v}" for k, vs in self.more.items() for v in vs - self.title.get(k, set())]
+        return sorted(out)
+
+    @classmethod
+    def decode(cls, stored: Iterable[str]) -> Anchors:
+        title: dict[str, set[str]] = {}
+        more: dict[str, set[str]] = {}
+        for item in stored:
+            primary = not item.startswith("+")
+            kind, _, value = item.lstrip("+").partition(":")
+            more.setdefault(kind, set()).add(value)
+            if primary:
+                title.setdefault(kind, set()).add(value)
+        return cls(_freeze(title), _freeze(more))
+
+
+def _freeze(d: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+    return {k: frozenset(v) for k, v in d.items() if v}
+
+
+def _amount_value(num: str, scale: str) -> str:
+    factor = _SCALE.get(scale.lower(), 1)
+    return _round_amount(float(num) * factor)
+
+
+def _round_amount(value: float) -> str:
+    # Three significant figures: "$6.6B" = "$6.6 billion" = "6,600,000,000"; "about $5.6M" =
+    # "$5.576M" is not claimed (a conflict needs every amount to differ, so retellings that round
+    # differently still share their other amounts).
+    return f"{float(f'{value:.3g}'):.0f}"
+
+
+def _model_key(name: str, company: str) -> str:
+    key = _MODEL_SUFFIX.sub("", name.casefold().replace(" ", "-"))
+    entry = COMPANIES.get(company)
+    prefixes = {company, *(a.casefold() for a in (entry.aliases if entry else ()))}
+    if entry:
+        prefixes.add(entry.name.casefold())
+    for prefix in sorted(prefixes, key=len, reverse=True):
+        if prefix and key.startswith(prefix + "-") and len(key) > len(prefix) + 1:
+            return key[len(prefix) + 1 :]
+    return key
+
+
+def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    if not text:
+        return found
+    dates_removed = _MONTH_DAY_RE.sub(" ", text)
+    spans: list[tuple[int, int]] = []
+    vocabulary: set[str] = set()
+    for ent in extract_entities(text, ()):
+        kind, value = ent["kind"], str(ent["value"])
+        if kind == "model":
+            vocabulary.add(_model_key(value, company))
+        elif kind == "money":
+            found.setdefault(AMOUNT, set()).add(_round_amount(float(ent["value"])))
+        elif kind == "person":
+            found.setdefault(PERSON, set()).add(value.casefold())
+        elif kind == "agency":
+            found.setdefault(AGENCY, set()).add(value.casefold())
+            if value in _AGENCY_PLACE:
+                found.setdefault(PLACE, set()).add(_AGENCY_PLACE[value].casefold())
+        elif kind == "license":
+            found.setdefault(LICENCE, set()).add(value.casefold())
+    for m in _PARAMS_RE.finditer(dates_removed):
+        found.setdefault(NUMBER, set()).add("p" + _amount_value(m["num"], m["scale"]))
+        spans.append(m.span())
+    for m in _SCALED_RE.finditer(dates_removed):
+        if not any(a <= m.start() < b for a, b in spans):
+            found.setdefault(AMOUNT, set()).add(_amount_value(m["num"], m["scale"]))
+            spans.append(m.span())
+    for m in _MODEL_RE.finditer(dates_removed):
+        name = m["name"]
+        if _YEAR_RE.match(name) or not any(c.isalpha() for c in name) or name[0].isdigit():
+            continue
+        if name.isalpha() or len(name) < 2:
+            continue
+        key = _model_key(name + (m["variant"] or ""), company)
+        if key not in found.get(LICENCE, ()):
+            found.setdefault(MODEL, set()).add(key)
+        spans.append(m.span())
+    for m in _NUMBER_RE.finditer(dates_removed):
+        if any(a <= m.start() < b for a, b in spans) or _YEAR_RE.match(m[1]):
+            continue
+        if dates_removed[max(0, m.start() - 1) : m.start()] == "$":
+            continue
+        found.setdefault(NUMBER, set()).add(m[1] + (m[2] or "").lower())
+    for slug, _ in mentioned_companies(text):
+        if slug != company:
+            found.setdefault(ORG, set()).add(slug)
+    for pattern, agency in _MORE_AGENCIES:
+        if pattern.search(text):
+            found.setdefault(AGENCY, set()).add(agency)
+            found.setdefault(PLACE, set()).add("us")
+    for m in _PLACE_RE.finditer(text):
+        found.setdefault(PLACE, set()).add(_PLACE_VALUE.get(m[0], m[0]).casefold())
+    if _US_RE.search(text):
+        found.setdefault(PLACE, set()).add("us")
+    # Each name as written ("GPT-5 Pro" is GPT-5 Pro, "GPT-4o mini" is not GPT-4o); the
+    # vocabulary adds the names without a version ("Whisper", "ChatGPT").
+    seen = found.get(MODEL, set())
+    extra = {v for v in vocabulary if not any(r == v or r.startswith(v + "-") for r in seen)}
+    if extra:
+        found.setdefault(MODEL, set()).update(extra)
+    return found
+
+
+# Actions told by phrases, not single words ("is coming back", "bring back Altman").
+_PHRASES: Final = (
+    (
+        re.compile(
+            r"\b(?:com(?:e|es|ing)|bring(?:s|ing)?|brought|is|are|be|formally|officially) back\b"
+            r"|\bback (?:as|at) (?:CEO|chief|OpenAI|the helm)",
+            re.I,
+        ),
+        "return",
+    ),
+    (re.compile(r"\b(?:steps?|stepping|stepped) down\b|\bout as\b", re.I), "leave"),
+    (re.compile(r"\bnot to use\b|\bavoid\b|\bwarns? .{0,40}\boff\b", re.I), "restrict"),
+)
+
+
+def _phrase_actions(title: str) -> list[str]:
+    main = _main_clause(title)
+    return [action for pattern, action in _PHRASES if pattern.search(main)]
+
+
+# A headline's background clause ("... quits after Altman's ouster", "After its big raise, ...")
+# tells what came before; the happening is the main clause's action.
+_BACKGROUND_TAIL: Final = re.compile(
+    r"\s(?:(?:hours|days|weeks) )?(?:after|following|amid|in (?:the )?wake of|as)\s.*$", re.I
+)
+_BACKGROUND_HEAD: Final = re.compile(r"^(?:after|following|amid)\b[^,;:]*[,;:]\s*", re.I)
+
+
+def _main_clause(title: str) -> str:
+    return _BACKGROUND_TAIL.sub("", _BACKGROUND_HEAD.sub("", title)) or title
+
+
+def _actions(words: list[str]) -> list[str]:
+    """The title's actions in order (the first is what the headline reports; later ones are
+    often background: "Microsoft hires ousted CEO ...")."""
+    present = set(words)
+    out: list[str] = []
+    for i, w in enumerate(words):
+        action = _ACTION_OF.get(w)
+        if action is None:
+            continue
+        if w == "clos":  # "closes a round" is funding, "closes the deal" completion
+            action = "fund" if present & _FUNDING_WORDS else "complet"
+        if w == "fir" and words[i + 1 : i + 2] == ["back"]:
+            continue  # "fires back at" answers, it does not fire anyone
+        if action not in out:
+            out.append(action)
+    return out
+
+
+def anchors_of(title: str, summary: str, company: str) -> Anchors:
+    """The anchors of a report: from its title, and from its title and summary together."""
+    return _anchors_cached(title, summary, company)
+
+
+@functools.lru_cache(maxsize=4096)
+def _anchors_cached(title: str, summary: str, company: str) -> Anchors:
+    head = _text_anchors(title, company)
+    own = _own_words(company)
+    head_words = [w for w in terms(_main_clause(title)) if w not in own]
+    head_actions = _actions(head_words)
+    head_actions += [a for a in _phrase_actions(title) if a not in head_actions]
+    if head_actions:
+        head[ACTION] = set(head_actions)
+        head[LEAD] = {head_actions[0]}
+    rest = _text_anchors(summary, company)
+    more = {k: set(v) for k, v in head.items()}
+    for k, v in rest.items():
+        if k not in (ACTION, LEAD):
+            more.setdefault(k, set()).update(v)
+    return Anchors(_freeze(head), _freeze(more))
+
+
+@functools.lru_cache(maxsize=256)
+def _own_words(company: str) -> frozenset[str]:
+    entry = COMPANIES.get(company)
+    own = {company}
+    if entry:
+        own |= {w for alias in (entry.name, *entry.aliases) for w in terms(alias)}
+    return frozenset(own)
+
+
+@functools.lru_cache(maxsize=8192)
+def content_words(title: str, company: str) -> frozenset[str]:
+    """The title's content words without the company's name, synonyms folded to their class."""
+    own = _own_words(company)
+    words = [w for w in terms(title) if w not in own and w not in _QUANTITY_WORDS]
+    # Numbers and amounts are anchors, compared as such: as words they would count "$6.6B" and
+    # "6.6 billion" as different.
+    return frozenset(_ACTION_OF.get(w, w) for w in words if not _HAS_DIGIT.search(w) or "-" in w)
+
+
+_QUANTITY_WORDS: Final = frozenset({"billion", "million", "trillion", "bn", "dollar", "usd"})
+_HAS_DIGIT: Final = re.compile(r"\d")
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """What coreference reads of one report (or stored event)."""
+
+    company: str
+    occurred: OccurredDate
+    category: str
+    title: str
+    anchors: Anchors
+    summary: str = ""
+
+    @property
+    def words(self) -> frozenset[str]:
+        return content_words(self.title, self.company)
+
+    @property
+    def text_words(self) -> frozenset[str]:
+        return content_words(f"{self.title} {self.summary}", self.company)
+
+
+def mention(
+    company: str, occurred: OccurredDate, category: str, title: str, summary: str = ""
+) -> Mention:
+    return Mention(company, occurred, category, title, anchors_of(title, summary, company), summary)
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return round(len(a & b) / len(a | b), 3) if a or b else 0.0
+
+
+# The score of a pair agreeing on everything it names (no conflict): its title words' overlap
+# plus what each kind of shared anchor, the same action and the same category say. Weights and
+# threshold tuned on the development half of tests/data/coreference (docs/coreference.md).
+WORDS_WEIGHT: Final = 0.3  # the headlines' words
+TEXT_WEIGHT: Final = 1.0  # the words of headline and summary together
+ANCHOR_WEIGHTS: Final[Mapping[str, float]] = {
+    MODEL: 0.3,
+    AMOUNT: 0.4,
+    AGENCY: 0.3,
+    PLACE: 0.3,
+    LICENCE: 0.15,
+    PERSON: 0.1,
+    NUMBER: 0.15,
+}
+ACTION_WEIGHT: Final = 0.1
+CATEGORY_WEIGHT: Final = 0.0
+MERGE_SCORE: Final = 0.5
+
+
+def _conflict(a: Anchors, b: Anchors) -> tuple[str, list[str], list[str]] | None:
+    """The first kind of anchor the two reports disagree on, with each side's values, or None.
+
+    A kind counts when a headline names it and both reports' texts name something of it: then
+    they must share one (models: be compatible). People and models are judged by the headlines
+    when both name some -- a summary names everyone and everything around the happening."""
+    for kind in CONFLICTING:
+        ta, tb = a.title.get(kind, frozenset()), b.title.get(kind, frozenset())
+        ma, mb = a.more.get(kind, ta), b.more.get(kind, tb)
+        if not (ta or tb) or not ma or not mb:
+            continue
+        if kind in BY_HEADLINE:
+            if kind == NUMBER and not (ta and tb):
+                continue
+            if ta and tb:
+                ma, mb = ta, tb
+        agree = _models_compatible(ma, mb) if kind == MODEL else bool(ma & mb)
+        if not agree:
+            return kind, sorted(ma), sorted(mb)
+    aa = a.title.get(ACTION, frozenset()) - _WEAK_ACTIONS
+    ab = b.title.get(ACTION, frozenset()) - _WEAK_ACTIONS
+    if aa and ab:
+        la, lb = a.title.get(LEAD, aa) & aa or aa, b.title.get(LEAD, ab) & ab or ab
+        # No action in common, or each headline's lead action missing from the other's.
+        if not aa & ab or not (la <= ab or lb <= aa):
+            return ACTION, sorted(aa), sorted(ab)
+    return None
+
+
+_MODEL_SUFFIX: Final = re.compile(r"-(?:based|powered|class|style|like|level)$")
+_SIZE_RE: Final = re.compile(r"\d+(?:\.\d+)?[bm]")
+
+
+def _member(name: str, family: str) -> bool:
+    """Whether `name` is a size of the model family `family` ("gpt-oss-120b" of "gpt-oss")."""
+    return name.startswith(family + "-") and _SIZE_RE.fullmatch(name[len(family) + 1 :]) is not None
+
+
+def _same_model(x: str, y: str) -> bool:
+    return x == y or _member(x, y) or _member(y, x)
+
+
+def _models_compatible(a: frozenset[str], b: frozenset[str]) -> bool:
+    """A family ("gpt-oss") is compatible with its sizes ("gpt-oss-120b"); two versions or
+    variants ("o1-preview", "o1-mini"; "GPT-4o", "GPT-4o mini") are not."""
+    return any(_same_model(x, y) for x in a for y in b)
+
+
+def _shared(a: Anchors, b: Anchors) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for kind in (*CONFLICTING, ACTION):
+        xa, xb = a.more.get(kind, frozenset()), b.more.get(kind, frozenset())
+        if kind == ACTION:
+            xa, xb = a.title.get(kind, frozenset()), b.title.get(kind, frozenset())
+        both = xa & xb
+        if kind == MODEL:
+            both = frozenset(x for x in xa for y in xb if _same_model(x, y))
+        if both:
+            out[kind] = sorted(both)
+    return out
+
+
+def explain(a: Mention, b: Mention) -> dict[str, Any]:
+    """Why `a` and `b` are or are not one happening: the decision's evidence, always."""
+    base: dict[str, Any] = {}
+    if a.company != b.company:
+        return {"merge": False, "veto": "company"}
+    gap = days_apart(a.occurred, b.occurred)
+    base["days_apart"] = gap
+    if gap > MAX_DAYS_APART:
+        return {"merge": False, "veto": "dates", **base}
+    conflict = _conflict(a.anchors, b.anchors)
+    wa, wb = a.words, b.words
+    both = wa & wb
+    jaccard = round(len(both) / len(wa | wb), 3) if wa or wb else 0.0
+    contained = round(len(both) / min(len(wa), len(wb)), 3) if wa and wb else 0.0
+    shared = _shared(a.anchors, b.anchors)
+    base |= {"jaccard": jaccard, "containment": contained, "words": sorted(both), "shared": shared}
+    if conflict is not None:
+        kind, xa, xb = conflict
+        return {"merge": False, "veto": kind, "conflict": [xa, xb], **base}
+    same_action = ACTION in shared
+    text = _jaccard(a.text_words, b.text_words)
+    base["text_jaccard"] = text
+    parts = {"words": round(WORDS_WEIGHT * jaccard + TEXT_WEIGHT * text, 3)}
+    parts |= {k: ANCHOR_WEIGHTS[k] for k in shared if k in ANCHOR_WEIGHTS}
+    if same_action:
+        parts["action"] = ACTION_WEIGHT
+    if a.category == b.category:
+        parts["category"] = CATEGORY_WEIGHT
+    score = round(sum(parts.values()), 3)
+    base |= {"score": score, "parts": parts}
+    # Words alone never make one happening ("CE binary probe R" / "CE structured probe R"): the
+    # reports must also share what happened or whom or what it is about.
+    if score < MERGE_SCORE or not set(shared) - {ORG}:
+        return {"merge": False, "veto": None, **base}
+    return {"merge": True, "rule": "anchors-and-words", **base}
+
+
+def decide(a: Mention, b: Mention) -> dict[str, Any] | None:
+    """The evidence that `a` and `b` tell the same happening, or None."""
+    found = explain(a, b)
+    if not found.pop("merge"):
+        return None
+    return found
