@@ -53,7 +53,8 @@ def cmd_reenrich(args: argparse.Namespace) -> int:
         print(
             f"{result.scanned} events re-enriched: {result.changed} changed (new version), "
             f"{result.scanned - result.changed - result.failed} unchanged, "
-            f"{result.failed} unreadable"
+            f"{result.failed} unreadable; coreference again: {result.merged} merged into an "
+            f"earlier event, {result.split} split off"
         )
         return 0
     finally:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.enrich.recoref import recoref
 from services.enrich.storage import Incoming, prepare
 from shared.db import Event, EventVersion, Outbox
 from shared.feed import Item, item
@@ -46,9 +47,10 @@ ENRICHED = (
     "evidence",
     "sources",
     "fingerprint",
+    "anchors",
 )
 # Evidence that storage (not enrichment) wrote: kept across re-enrichment.
-_STORAGE_EVIDENCE = ("merged", "duplicate")
+_STORAGE_EVIDENCE = ("merged", "duplicate", "split")
 
 Progress = Callable[[int], None]
 SendFanout = Callable[[list[int]], None]
@@ -60,6 +62,8 @@ class ReenrichResult:
     scanned: int = 0
     changed: int = 0
     failed: int = 0
+    merged: int = 0  # canonical events coreference now folds into an earlier one
+    split: int = 0  # merged reports it no longer joins to their event
 
 
 def _incoming(ev: Event) -> Incoming:
@@ -130,6 +134,9 @@ def reenrich(
                 query = query.where(Event.id > after)
             rows = list(session.scalars(query))
             if not rows:
+                # Then coreference again, over what the new rules made of every event.
+                found = recoref(sessions, company, send_fanout=send_fanout, announce=announce)
+                result.merged, result.split = found.merged, found.split
                 return result
             now = datetime.now(UTC)
             outbox: list[Outbox] = []

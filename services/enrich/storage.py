@@ -465,7 +465,7 @@ class ChunkWriter:
         # A correction replaces the report; what merging added (other reports' sources) stays.
         merged_sources = [s for s in ev.sources if s.get("url") not in _urls(p.cols["sources"])]
         kept: dict[str, Any] = {
-            k: ev.evidence[k] for k in ("merged", "duplicate") if k in ev.evidence
+            k: ev.evidence[k] for k in ("merged", "duplicate", "split") if k in ev.evidence
         }
         vars(ev).update(p.cols)
         if ev.evidence.get("merged"):
