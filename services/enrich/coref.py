@@ -131,6 +131,7 @@ _ACTIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "complet": ("complet", "finaliz", "finalis", "finish", "clos"),
     "restructur": ("restructur", "convert", "conversion", "recapitaliz", "recapitalis", "overhaul"),
     "appoint": ("appoint", "nam", "hir", "hire"),
+    "create": ("creat", "form", "found", "establish"),
 }
 _ACTION_OF: Final = {stem: action for action, stems in _ACTIONS.items() for stem in stems}
 # "closes a round" is funding, "closes its restructuring" completion: a stem in two classes is read
@@ -531,6 +532,7 @@ ANCHOR_WEIGHTS: Final[Mapping[str, float]] = {
 ACTION_WEIGHT: Final = 0.1
 CATEGORY_WEIGHT: Final = 0.0
 MERGE_SCORE: Final = 0.5
+SAME_WORDS: Final = 0.85  # headline word overlap at which two reports are one without anchors
 
 
 def _conflict(a: Anchors, b: Anchors) -> tuple[str, list[str], list[str]] | None:
@@ -627,7 +629,9 @@ def explain(a: Mention, b: Mention) -> dict[str, Any]:
     base |= {"score": score, "parts": parts}
     # Words alone never make one happening ("CE binary probe R" / "CE structured probe R"): the
     # reports must also share what happened or whom or what it is about.
-    if score < MERGE_SCORE or not set(shared) - {ORG}:
+    # (The same headline told again, near word for word, is the exception.)
+    alike = jaccard >= SAME_WORDS
+    if score < MERGE_SCORE or not (alike or set(shared) - {ORG}):
         return {"merge": False, "veto": None, **base}
     return {"merge": True, "rule": "anchors-and-words", **base}
 
