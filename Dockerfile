@@ -7,10 +7,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIVOTWATCH_HOME=/data
 
 RUN useradd --create-home --uid 10001 pivotwatch \
-    && mkdir -p /data && chown pivotwatch /data
+    && mkdir -p /data/metrics && chown -R pivotwatch /data
 
 WORKDIR /app
-COPY pyproject.toml setup.py README.md ./
+COPY pyproject.toml setup.py README.md requirements.lock ./
 COPY shared ./shared
 COPY services ./services
 COPY pivotwatch ./pivotwatch
@@ -21,10 +21,12 @@ COPY data ./data
 # has neither), and the Celery workers, which put their working directory first on sys.path,
 # import the same modules as everything else. gcc compiles the enrichment pipeline there
 # (setup.py, mypyc: 1.2-1.5x faster) and is removed in the same layer; without it the install still
-# succeeds and the pipeline runs as Python.
+# succeeds and the pipeline runs as Python. Every version, the build's included, comes from
+# requirements.lock, as in `make install` (pip first: --build-constraint needs pip 25.3).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
-    && pip install --no-cache-dir -e . \
+    && pip install --no-cache-dir -c requirements.lock pip \
+    && pip install --no-cache-dir -c requirements.lock --build-constraint requirements.lock -e ".[otel]" \
     && apt-get purge -y --auto-remove gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/* build
 

@@ -139,12 +139,14 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from shared import tracing
     from shared.logs import configure_logging
     from shared.waiting import DependencyNotReady, wait_for_dependencies
 
     settings = get_settings()
     configure_logging(args.service, settings.log_level, settings.log_json)
     log = logging.getLogger(f"pivotwatch.{args.service}")
+    tracing.configure(args.service, settings)  # before the app: its request spans need it
     try:
         # Ingest needs only Redis: it accepts events while PostgreSQL recovers.
         wait_for_dependencies(settings, log.info, postgres=args.service != "ingest")
@@ -200,10 +202,14 @@ def cmd_relay(args: argparse.Namespace) -> int:
     except DependencyNotReady as exc:
         log.error("%s", exc)
         return 1
-    if args.metrics_port:
+    port = args.metrics_port or settings.relay_metrics_port
+    if port:
         from prometheus_client import start_http_server
 
-        start_http_server(args.metrics_port, addr=settings.host)
+        start_http_server(port, addr=settings.host)
+    from shared import tracing
+
+    tracing.configure("relay", settings)
     client = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -278,7 +284,12 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     relay = sub.add_parser("relay", help="run the stream -> Celery relay")
     relay.add_argument("--heartbeat", help="touch this file on every loop (health checks)")
-    relay.add_argument("--metrics-port", type=int, default=0, help="serve /metrics on this port")
+    relay.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve /metrics on this port (default: PIVOTWATCH_RELAY_METRICS_PORT, 0: none)",
+    )
     relay.set_defaults(func=cmd_relay)
     probe = sub.add_parser("probe", help="exit 0 when the URL answers 2xx (health checks)")
     probe.add_argument("url")

@@ -36,6 +36,9 @@ class Child:
     argv: list[str]
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    # A prefork Celery worker: its pool processes' metrics are summed through files in a
+    # directory of its own (shared/procmetrics.py).
+    pool_metrics: bool = False
 
 
 @dataclass
@@ -111,6 +114,7 @@ class Stack:
                     "INFO",
                     *common,
                 ],
+                pool_metrics=True,
             ),
             Child(
                 "notify-worker",
@@ -127,6 +131,7 @@ class Stack:
                     "INFO",
                     *common,
                 ],
+                pool_metrics=True,
             ),
             Child(
                 "beat",
@@ -158,9 +163,15 @@ class Stack:
         log_dir = self.home / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log = (log_dir / f"{child.name}.log").open("ab")
+        env = self.child_env()
+        if child.pool_metrics:
+            # prometheus_client reads it at import, so it is set here, before the worker starts.
+            metrics = self.home / "metrics" / child.name
+            metrics.mkdir(parents=True, exist_ok=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
         child.proc = subprocess.Popen(
             child.argv,
-            env=self.child_env(),
+            env=env,
             stdout=log,
             stderr=log,
             start_new_session=True,

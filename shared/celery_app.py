@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
+import os
 from typing import Any
 
 from celery import Celery, signals
@@ -19,7 +21,11 @@ from shared.logs import configure_logging
 from shared.redis_keys import ENRICH_QUEUE, NOTIFY_QUEUE
 from shared.settings import Settings, get_settings
 
-__all__ = ["ENRICH_QUEUE", "NOTIFY_QUEUE", "app", "make_celery"]
+__all__ = ["ENRICH_QUEUE", "NOTIFY_QUEUE", "PUBLISHED_AT", "app", "make_celery"]
+
+# The task header with the time (epoch seconds) the relay sent a chunk: the worker times the
+# enrich queue's hop with it (shared/procmetrics.py).
+PUBLISHED_AT = "pw_published_at"
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -96,9 +102,7 @@ def _presence_init(sender: Any = None, **_: Any) -> None:
     from shared import workers
 
     name = str(getattr(sender, "hostname", None) or "worker")
-    queues: list[str] = []
-    with contextlib.suppress(Exception):
-        queues = sorted(app.amqp.queues.consume_from or ())
+    queues = _consumed()
     settings = get_settings()
     if settings.redis_url:  # a worker started by hand without a broker URL has no presence
         workers.install(workers.Presence(app, settings, name, queues))
@@ -112,6 +116,61 @@ def _presence_start(**_: Any) -> None:
     presence = workers.current()
     if presence is not None:
         presence.start()
+
+
+def _consumed() -> list[str]:
+    with contextlib.suppress(Exception):
+        return sorted(app.amqp.queues.consume_from or ())
+    return []
+
+
+@signals.worker_init.connect
+def _metrics_clean(**_: Any) -> None:
+    """In the main process, before the pool forks: what an earlier run of this worker left in
+    its metrics directory would be summed with this run's (shared/procmetrics)."""
+    from shared import procmetrics
+
+    directory = procmetrics.multiproc_dir()
+    if directory is not None:
+        procmetrics.clean(directory, keep_pid=os.getpid())
+
+
+@signals.worker_ready.connect
+def _metrics_serve(**_: Any) -> None:
+    """The main process serves its pool's summed metrics, on its queue's port when one is set."""
+    from shared import procmetrics
+
+    settings = get_settings()
+    port = procmetrics.worker_port(settings, _consumed())
+    if not port:
+        return
+    directory = procmetrics.multiproc_dir()
+    if directory is None:
+        logging.getLogger("pivotwatch.metrics").warning(
+            "worker metrics port %d set without PROMETHEUS_MULTIPROC_DIR: the pool processes' "
+            "metrics cannot be summed, none are served",
+            port,
+        )
+        return
+    procmetrics.serve_pool(port, settings.host, directory)
+
+
+@signals.worker_process_init.connect
+def _tracing_start(**_: Any) -> None:
+    """Each pool process exports its own spans, set up after the fork (the exporter's thread)."""
+    from shared import tracing
+
+    queues = _consumed()
+    name = "-".join(queues) + "-worker" if queues else "worker"
+    tracing.configure(name, get_settings(), celery=True)
+
+
+@signals.worker_process_shutdown.connect
+def _process_exit(**_: Any) -> None:
+    from shared import procmetrics, tracing
+
+    tracing.flush()
+    procmetrics.process_exiting(procmetrics.multiproc_dir())
 
 
 @signals.worker_shutdown.connect

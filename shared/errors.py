@@ -46,6 +46,17 @@ class ErrorBody(BaseModel):
     errors: list[FieldError] | None = None
 
 
+# FastAPI documents a 422 with its own HTTPValidationError; ours have the one shape above. A
+# router's `responses=` with these makes its document say what clients really receive.
+INVALID_ANSWER: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorBody, "description": "A field is wrong: `field` names it, `detail` why"}
+}
+KEY_ANSWERS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No API key, or an unknown or revoked one"},
+    403: {"model": ErrorBody, "description": "The key lacks the scope"},
+}
+
+
 class PivotwatchError(Exception):
     status = 500
     code = "internal"

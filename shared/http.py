@@ -4,13 +4,14 @@ response gets (`X-Content-Type-Options: nosniff`; a NUL in the path or query ref
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import unquote_to_bytes
 
 import redis.asyncio as aioredis
-from fastapi import Depends, FastAPI, Path, Request
+from fastapi import Depends, FastAPI, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -89,12 +90,27 @@ class Hardening:
         return wrapped
 
 
+# Probes and scrapes begin no trace: they would be most of them.
+UNTRACED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
+
+
+def _untraced(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in UNTRACED_PATHS
+
+
 def telemetry(settings: Settings) -> TelemetryConfig:
-    """FastAPI's native OpenTelemetry (spans, metrics, logs), off unless `opentelemetry` is set:
-    our metrics are Prometheus, and while it is on FastAPI asks on every request whether a
-    provider is configured (environment lookups: a tenth of a cached timeline page's CPU)."""
-    on = settings.opentelemetry
-    return TelemetryConfig(tracing=on, metrics=on, logs=on)
+    """FastAPI's native OpenTelemetry. Its request span is where a pivotwatch trace begins, so
+    tracing is on with `otel_endpoint` (shared/tracing.py sets the provider); metrics and logs
+    only with `opentelemetry` (ours are Prometheus and JSON lines). All off by default: while
+    any is on FastAPI asks on every request whether a provider is configured (environment
+    lookups: a tenth of a cached timeline page's CPU)."""
+    native = settings.opentelemetry
+    return TelemetryConfig(
+        tracing=native or bool(settings.otel_endpoint),
+        metrics=native,
+        logs=native,
+        exclude=_untraced,
+    )
 
 
 def install_common(
@@ -106,11 +122,11 @@ def install_common(
     install_http_metrics(app, service)
     app.add_middleware(Hardening)  # added last, so it runs first: before metrics and routes
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], operation_id="getHealth")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], operation_id="getReadiness")
     async def readyz(request: Request) -> JSONResponse:
         results: dict[str, str] = {}
         for name, check in checks(request.app).items():
@@ -173,6 +189,19 @@ UUIDPath = Annotated[str, Path(description="a UUID", json_schema_extra={"format"
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
 
 
+# The API key as the OpenAPI documents declare it, an HTTP bearer scheme: /docs gets its Authorize
+# button and generated clients a token. Declared only: with auto_error off, reading and refusing
+# the key stay with `bearer_token`, in the project's error shape (FastAPI's would be its own).
+API_KEY = HTTPBearer(
+    scheme_name="apiKey",
+    description="An API key (`pivotwatch keys create`), sent as `Authorization: Bearer <key>`.",
+    auto_error=False,
+)
+# The same requirement for a route that reads its key by itself (`openapi_extra=`).
+KEY_REQUIRED: dict[str, Any] = {"security": [{API_KEY.scheme_name: []}]}
+DeclaredKey = Annotated[HTTPAuthorizationCredentials | None, Security(API_KEY)]
+
+
 def bearer_token(request: Request) -> str:
     """The presented API key; 401 when there is none."""
     header = request.headers.get("authorization", "")
@@ -196,7 +225,11 @@ async def authenticate(request: Request) -> Principal:
 
 
 def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
-    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    """A route that depends on this needs a key with `scope`; its OpenAPI operation says so."""
+
+    async def dependency(
+        principal: Annotated[Principal, Depends(authenticate)], _: DeclaredKey
+    ) -> Principal:
         if not principal.allows(scope):
             raise Forbidden(f"this key lacks the '{scope.value}' scope", field="authorization")
         return principal

@@ -1,6 +1,7 @@
 """Prometheus metrics: one registry per process, `/metrics` on every HTTP service.
 
-Worker processes expose theirs through the `pivotwatch` CLI's `--metrics-port` when asked.
+The relay and the Celery workers, which have no HTTP API, serve theirs on ports of their own when
+asked; a prefork worker serves the sum of its pool processes' (shared/procmetrics.py).
 """
 
 from __future__ import annotations

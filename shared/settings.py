@@ -107,10 +107,18 @@ class Settings(BaseSettings):
     # Subscriptions one API key may hold (an admin key is not limited): each can hold send
     # slots for the whole timeout, so one tenant must not be able to fill them all.
     max_subscriptions_per_key: int = Field(default=100, ge=1)
-    # When set, each notify worker process serves its delivery metrics on this port.
+    # Processes without an HTTP API serve /metrics on these ports when set (0: not served). A
+    # Celery worker serves the sum of its pool processes (shared/procmetrics.py: it needs
+    # PROMETHEUS_MULTIPROC_DIR in its environment), on the port of the queue it consumes.
+    relay_metrics_port: int = 0
+    enrich_metrics_port: int = 0
     notify_metrics_port: int = 0
 
-    # FastAPI's native OpenTelemetry instrumentation (needs a provider configured to export).
+    # Tracing (shared/tracing.py, the `otel` extra): every process exports its spans over
+    # OTLP/HTTP to this collector URL (e.g. http://otel-collector:4318). Empty: off.
+    otel_endpoint: str = ""
+    # FastAPI's native OpenTelemetry instrumentation alone (spans, metrics, logs), for a provider
+    # configured outside pivotwatch (opentelemetry-instrument, FASTAPI_OTEL_AUTO_CONFIGURE).
     opentelemetry: bool = False
 
     # Read side.

@@ -6,7 +6,8 @@ entries XACKed. A publish that fails leaves them pending and this relay sends th
 relay killed in between leaves them pending too, and XAUTOCLAIM hands them to the next relay once
 they have been idle for `relay_claim_idle_ms`. Entries that every group has seen and acknowledged
 are trimmed from the log (never the unprocessed ones). The lag (entries waiting to be read plus
-entries read but not acknowledged) is a Prometheus gauge.
+entries read but not acknowledged) and the oldest such entry's age are Prometheus gauges; the
+time each entry spent on the log is the `log` hop (shared/procmetrics.py).
 
 While `relay_queue_max` chunks already wait on the enrich queue the relay reads nothing: new
 entries gather on the log, and the next chunk, sent once a worker has taken one, carries all of
@@ -32,7 +33,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.celery_app import ENRICH_QUEUE
+from shared import procmetrics, tracing
+from shared.celery_app import ENRICH_QUEUE, PUBLISHED_AT
 from shared.redis_keys import INGEST_STREAM, RELAY_GROUP
 from shared.settings import Settings
 
@@ -45,6 +47,12 @@ RELAY_LAG = Gauge(
     "ingest log entries not yet handed to Celery: waiting to be read plus read but unacknowledged",
 )
 RELAY_ENTRIES = Gauge("pivotwatch_relay_entries", "ingest log entries by relay state", ["state"])
+RELAY_OLDEST = Gauge(
+    "pivotwatch_relay_oldest_entry_seconds",
+    "age of the oldest ingest log entry not yet handed to Celery (read and unacknowledged, or "
+    "waiting to be read); 0 when none",
+)
+_LOG_HOP = procmetrics.hop("log")
 LAG_INTERVAL = 1.0  # seconds between lag measurements
 HOLD_INTERVAL = 0.01  # seconds between looks at the enrich queue while it is full
 TRIM_INTERVAL = 5.0  # seconds between trims
@@ -57,10 +65,19 @@ return #entries
 
 
 def celery_publish(app: Celery) -> Publish:
-    """One `enrich.store_chunk` task per chunk, on the enrich queue."""
+    """One `enrich.store_chunk` task per chunk, on the enrich queue. Its headers say when it was
+    sent (the worker times the queue's hop) and, traced, the chunk's context: the entries' own
+    when they share one, else a new trace linking to each (shared/tracing.py)."""
 
     def publish(entries: list[dict[str, str]]) -> None:
-        app.send_task("enrich.store_chunk", args=[entries], queue=ENRICH_QUEUE)
+        with tracing.span(
+            "relay.publish",
+            kind="producer",
+            follows=(e.get(tracing.ENTRY_FIELD, "") for e in entries),
+            attributes={"pivotwatch.entries": len(entries)},
+        ):
+            headers = tracing.headers({PUBLISHED_AT: time.time()})
+            app.send_task("enrich.store_chunk", args=[entries], queue=ENRICH_QUEUE, headers=headers)
 
     return publish
 
@@ -141,12 +158,15 @@ class Relay:
         if not entries:
             self._housekeeping()
             return 0
+        read_ms = time.time() * 1000
         try:
             self.publish(entries)
         except Exception:
             self._own_pending = True  # they stay pending; the next round sends them again
             raise
         self.client.xack(INGEST_STREAM, RELAY_GROUP, *[e["stream_id"] for e in entries])
+        for e in entries:  # an entry's id is the time of its XADD
+            _LOG_HOP.observe(max(0.0, read_ms - _id(e["stream_id"])[0]) / 1000)
         self._housekeeping()
         return len(entries)
 
@@ -209,7 +229,24 @@ class Relay:
         RELAY_ENTRIES.labels("waiting").set(waiting)
         RELAY_ENTRIES.labels("pending").set(pending)
         RELAY_LAG.set(waiting + pending)
+        RELAY_OLDEST.set(self._oldest_age(group, pending, waiting))
         return waiting, pending
+
+    def _oldest_age(self, group: dict[str, Any] | None, pending: int, waiting: int) -> float:
+        """Seconds since the oldest entry not handed on entered the log (its id is that time,
+        by Redis's clock, which is also the one compared with)."""
+        oldest: str | None = None
+        if pending:
+            summary = self.client.xpending(INGEST_STREAM, RELAY_GROUP)
+            oldest = _s(summary["min"]) if summary and summary.get("min") else None
+        elif waiting:
+            after = _s(group["last-delivered-id"]) if group is not None else "0-0"
+            first = self.client.xrange(INGEST_STREAM, min=f"({after}", count=1)
+            oldest = _s(first[0][0]) if first else None
+        if oldest is None:
+            return 0.0
+        seconds, micros = self.client.time()
+        return max(0.0, (seconds * 1000 + micros / 1000 - _id(oldest)[0]) / 1000)
 
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.enrich import deadletter
 from services.enrich.storage import ChunkResult, ConcurrentWrite, store_chunk
-from shared import feed
+from shared import feed, tracing
 from shared.db import Outbox
 from shared.metrics import EVENTS_STORED
 from shared.redis_keys import status_key
@@ -82,8 +82,11 @@ def process_chunk(
     send_fanout: SendFanout,
     cpu_seconds: float | None = None,
 ) -> ChunkResult:
-    with sessions() as session, session.begin():
-        result = store_chunk(session, entries, cpu_seconds)
+    with tracing.span("enrich.store", attributes={"pivotwatch.entries": len(entries)}) as span:
+        with sessions() as session, session.begin():
+            result = store_chunk(session, entries, cpu_seconds)
+        if span is not None:
+            span.set_attribute("pivotwatch.stored", len(result.outcomes))
     announce(client, result, send_fanout)
     for entry, reason in result.over_budget:
         # Dead at once: running it again would cost the same budget again, for nothing.

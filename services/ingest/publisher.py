@@ -29,9 +29,9 @@ from shared.redis_keys import (
 )
 
 # publish(status, stream, owners, ttl, event id, kind, envelope, received_at, correlation id,
-# content hash, maxlen, source, key id, admin) -> {1, stream id, correction} when written,
-# {0, state, 0} when the same content is already known, {-3, entries on the log, 0} when the
-# ingest log already holds `maxlen` entries (the workers are that far behind: nothing is written),
+# content hash, maxlen, source, key id, admin, traceparent) -> {1, stream id, correction} when
+# written, {0, state, 0} when the same content is already known, {-3, entries on the log, 0} when
+# the ingest log already holds `maxlen` entries (the workers are that far behind: nothing written),
 # {-4, 0, 0} when `source` belongs to another key and this one is no admin (nothing is written).
 # The same source+id with other content is a correction: written, so that storage records it as
 # a new version. The first key to write under a source owns it (claimed here, with the XADD, so
@@ -39,7 +39,7 @@ from shared.redis_keys import (
 # is the posting key except when an admin posts under another key's source.
 _PUBLISH_LUA = """
 local function publish(status, stream, owners, ttl, id, kind, ce, received, cid, hash, maxlen,
-                       source, key, admin)
+                       source, key, admin, tp)
   local owner = redis.call('HGET', owners, source)
   if owner and owner ~= key and admin ~= '1' then
     return {-4, 0, 0}
@@ -64,8 +64,14 @@ local function publish(status, stream, owners, ttl, id, kind, ce, received, cid,
   if state then
     redis.call('DEL', status)
   end
-  local sid = redis.call('XADD', stream, '*', 'id', id, 'kind', kind, 'ce', ce,
-                         'received_at', received, 'cid', cid, 'key', key)
+  local sid
+  if tp ~= '' then
+    sid = redis.call('XADD', stream, '*', 'id', id, 'kind', kind, 'ce', ce,
+                     'received_at', received, 'cid', cid, 'key', key, 'tp', tp)
+  else
+    sid = redis.call('XADD', stream, '*', 'id', id, 'kind', kind, 'ce', ce,
+                     'received_at', received, 'cid', cid, 'key', key)
+  end
   redis.call('HSET', status, 'state', 'accepted', 'stream_id', sid, 'received_at', received,
              'kind', kind, 'hash', hash, 'key', owner)
   redis.call('EXPIRE', status, ttl)
@@ -74,12 +80,12 @@ end
 """
 
 # KEYS: status, stream, owners. ARGV: ttl, event id, kind, envelope, received_at, correlation id,
-# hash, maxlen, source, key id, admin.
+# hash, maxlen, source, key id, admin, traceparent ('' when not traced: the entry has no `tp`).
 _PUBLISH = (
     _PUBLISH_LUA
     + """
 return publish(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6],
-               ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10], ARGV[11])
+               ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10], ARGV[11], ARGV[12])
 """
 )
 
@@ -103,7 +109,7 @@ if bucket[1] == 0 then
   return {-1, bucket[2], 0}
 end
 return publish(KEYS[3], KEYS[4], KEYS[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11],
-               ARGV[12], tonumber(ARGV[13]), ARGV[14], ARGV[15], ARGV[16])
+               ARGV[12], tonumber(ARGV[13]), ARGV[14], ARGV[15], ARGV[16], ARGV[17])
 """
 )
 
@@ -159,6 +165,7 @@ class Entry:
     correlation_id: str
     source: str  # CloudEvents source: the namespace the posting key must own
     content_hash: str = ""  # of what the reporter said; equal content is a duplicate post
+    traceparent: str = ""  # the request's trace context (shared/tracing.py), when traced
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +287,7 @@ class Publisher:
             self.max_waiting,
             e.source,
             *poster.args(),
+            e.traceparent,
         ]
 
     async def _run(self, calls: list[tuple[_Script, list[str], list[Any]]]) -> list[Any]:

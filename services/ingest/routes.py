@@ -26,7 +26,7 @@ from services.ingest.modes import (
 from services.ingest.publisher import FORBIDDEN, FULL, Entry, Outcome, Poster, Publisher, Rejection
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.schemas import EventStatus
-from shared import opstatus
+from shared import opstatus, tracing
 from shared.auth import Cached, Principal, PrincipalCache, Scope, hash_key
 from shared.errors import (
     DependencyUnavailable,
@@ -40,13 +40,21 @@ from shared.errors import (
     from_validation_error,
 )
 from shared.events import ARTICLE_TYPE, Article, event_uuid
-from shared.http import RedisDep, SettingsDep, authenticate, bearer_token, read_body, require
+from shared.http import (
+    KEY_REQUIRED,
+    RedisDep,
+    SettingsDep,
+    authenticate,
+    bearer_token,
+    read_body,
+    require,
+)
 from shared.logs import correlation_id
 from shared.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
 from shared.redis_keys import status_key, worker_key
 from shared.responses import JSONResponse
 
-router = APIRouter(prefix="/v1", tags=["ingest"])
+router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, Depends(require(Scope.EVENTS_WRITE))]
 
 # redis-py wraps socket errors in ConnectionError/TimeoutError; a refused write (OOM under
@@ -132,7 +140,9 @@ def _entry(parsed: Accepted) -> Entry:
     )
     digest = hashlib.sha256(content).hexdigest()
     cid = correlation_id.get() or ""
-    return Entry(str(ev.event_id), "event", parsed.encoded, cid, ev.source, digest)
+    return Entry(
+        str(ev.event_id), "event", parsed.encoded, cid, ev.source, digest, tracing.traceparent()
+    )
 
 
 def _reason(error: PivotwatchError) -> str:
@@ -176,9 +186,13 @@ async def _record_rejection(request: Request, poster: Poster, rejected: Rejected
     "/events",
     status_code=202,
     summary="Submit one event (CloudEvents structured or binary mode, or plain JSON)",
+    operation_id="postEvent",
+    tags=["events"],
     response_model=None,
     responses=openapi.EVENT_RESPONSES,
-    openapi_extra=openapi.EVENT_BODY,
+    # It reads its key itself (cached: one Redis round trip per event), not through `require`,
+    # so the key requirement is declared here.
+    openapi_extra={**openapi.EVENT_BODY, **KEY_REQUIRED},
 )
 async def post_event(request: Request, settings: SettingsDep) -> JSONResponse:
     # One Redis round trip for a good event: the key comes from an in-process cache, and one
@@ -259,6 +273,8 @@ async def _recheck(request: Request, cached: Cached) -> None:
     "/events/batch",
     status_code=202,
     summary="Submit a batch (application/cloudevents-batch+json, or a JSON array of plain events)",
+    operation_id="postEventBatch",
+    tags=["events"],
     response_model=None,
     responses=openapi.BATCH_RESPONSES,
     openapi_extra=openapi.BATCH_BODY,
@@ -313,6 +329,8 @@ def article_cost(text: str) -> int:
     "/articles",
     status_code=202,
     summary="Submit a news article; the dated strategy events in it are extracted",
+    operation_id="postArticle",
+    tags=["articles"],
     response_model=None,
     responses=openapi.ARTICLE_RESPONSES,
     openapi_extra=openapi.ARTICLE_BODY,
@@ -346,7 +364,15 @@ async def post_article(request: Request, principal: Writer, settings: SettingsDe
         "type": ARTICLE_TYPE,
         "data": article.model_dump(mode="json", exclude_none=True),
     }
-    entry = Entry(article_id, "article", orjson.dumps(envelope), correlation_id.get() or "", source)
+    cid = correlation_id.get() or ""
+    entry = Entry(
+        article_id,
+        "article",
+        orjson.dumps(envelope),
+        cid,
+        source,
+        traceparent=tracing.traceparent(),
+    )
     (outcome,) = await _publish(request, _poster(principal), [entry])
     return JSONResponse(
         {
@@ -363,6 +389,8 @@ async def post_article(request: Request, principal: Writer, settings: SettingsDe
 @router.get(
     "/events/{event_id}/status",
     summary="Where an accepted event is in the pipeline",
+    operation_id="getEventStatus",
+    tags=["events"],
     response_model=None,
     responses=openapi.STATUS_RESPONSES,
 )
@@ -417,6 +445,8 @@ Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 @router.get(
     "/status",
     summary="Where the work is: backlog, held messages, workers, outbox, deliveries",
+    operation_id="getPipelineStatus",
+    tags=["operations"],
     response_model=None,
 )
 async def pipeline_status(request: Request, redis: RedisDep, _: Admin) -> JSONResponse:

@@ -45,11 +45,11 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from services.notify.http1 import HTTPError
 from services.notify.matching import matches
-from services.notify.metrics import GIVEN_UP, LAG, refresh_queue_depth
+from services.notify.metrics import DELIVERED, GIVEN_UP, LAG, refresh_queue_depth
 from services.notify.schedule import next_delay, parse_retry_after
 from services.notify.sender import Sender, sender
 from services.notify.ssrf import Target, UnsafeTarget, VetCache, is_literal, parse_url, vet
-from shared import workers
+from shared import procmetrics, tracing, workers
 from shared.db import Delivery, EndpointRecord, Event, Outbox, Subscription
 from shared.logs import correlation_id
 from shared.metrics import DELIVERIES
@@ -69,6 +69,7 @@ MAX_IN_FLIGHT = 100
 # requests that cost 9 ms of CPU per delivery (profiled); 32 in flight keeps it small. A claimed
 # delivery waits for the gate (not for a pooled connection, which would time out unsent).
 SEND_CONCURRENCY = 32
+_OUTBOX_HOP = procmetrics.hop("outbox")
 
 
 def active_secrets(sub: Subscription, now: datetime) -> list[str]:
@@ -105,7 +106,8 @@ def _insert_delivery(
     session: Session, sub: Subscription, kind: str, data: dict[str, Any], now: datetime
 ) -> uuid.UUID | None:
     """Give the subscription its next sequence number and queue one delivery."""
-    stmt = pg_insert(Delivery).values(_delivery_values(sub, kind, data, now)).returning(Delivery.id)
+    values = _delivery_values(sub, kind, data, now, traceparent=tracing.traceparent() or None)
+    stmt = pg_insert(Delivery).values(values).returning(Delivery.id)
     inserted: uuid.UUID | None = session.execute(stmt).scalar()
     return inserted
 
@@ -127,14 +129,15 @@ _FAN_COLUMNS = (
     "sequence",
     "body",
     "correlation_id",
+    "traceparent",
 )
 _FAN_INSERT = text(
     """
     INSERT INTO deliveries (id, subscription_id, outbox_id, event_id, event_type, webhook_id,
-                            sequence, body, correlation_id,
+                            sequence, body, correlation_id, traceparent,
                             status, next_attempt_at, attempts, schedule_from)
     SELECT u.id, u.subscription_id, u.outbox_id, u.event_id, u.event_type, u.webhook_id,
-           u.sequence, u.body, u.correlation_id, 'pending', :now, 0, 0
+           u.sequence, u.body, u.correlation_id, u.traceparent, 'pending', :now, 0, 0
     FROM jsonb_populate_recordset(NULL::deliveries, CAST(:rows AS jsonb)) AS u
     ON CONFLICT ON CONSTRAINT uq_deliveries_subscription_outbox DO NOTHING
     RETURNING id
@@ -166,6 +169,7 @@ def _fan(
     }
     created: list[uuid.UUID] = []
     values: list[dict[str, Any]] = []
+    traceparent = tracing.traceparent() or None  # the fan-out's span: each attempt's parent
     for row in rows:
         ev = events.get(row.event_id)
         if ev is None or ev.duplicate_of is not None or not ev.published:
@@ -183,6 +187,7 @@ def _fan(
                     outbox_id=row.id,
                     event_id=ev.id,
                     correlation_id=row.correlation_id,
+                    traceparent=traceparent,
                 )
             )
             if len(values) == FAN_INSERT_ROWS:
@@ -217,6 +222,7 @@ def _delivery_values(
     outbox_id: int | None = None,
     event_id: uuid.UUID | None = None,
     correlation_id: str | None = None,
+    traceparent: str | None = None,
 ) -> dict[str, Any]:
     """The row of the subscription's next delivery (its sequence number taken)."""
     delivery_id = uuid.uuid4()
@@ -237,6 +243,7 @@ def _delivery_values(
         "status": "pending",
         "next_attempt_at": now,
         "correlation_id": correlation_id,
+        "traceparent": traceparent,
         "attempts": 0,
         "schedule_from": 0,
     }
@@ -280,6 +287,8 @@ def fanout(session: Session, outbox_ids: list[int], budget: int = 0) -> list[uui
         )
         rows.sort(key=lambda r: r.id)
     now = datetime.now(UTC)
+    for row in rows:
+        _OUTBOX_HOP.observe(max(0.0, (now - row.created_at).total_seconds()))
     created = _fan(session, rows, subs, now)
     session.execute(
         update(Outbox).where(Outbox.id.in_([r.id for r in rows])).values(processed_at=now)
@@ -314,6 +323,7 @@ class Claimed:
     send_at: datetime
     interval: float = 0.0  # seconds between attempts to the endpoint (its rate limit), or 0
     owner: uuid.UUID | None = None  # the key that owns the subscription (its tenant)
+    traceparent: str | None = None  # the fan-out's trace context: the attempt is its span
 
 
 def _rate_slot(
@@ -350,6 +360,7 @@ def claim(
             Delivery.body,
             Delivery.attempts,
             Delivery.next_attempt_at,
+            Delivery.traceparent,
         )
         .join(Subscription, Subscription.id == Delivery.subscription_id)
         .where(
@@ -429,6 +440,7 @@ def claim(
                 send_at,
                 interval,
                 sub.owner_key_id,
+                d.traceparent,
             )
         )
     if leases:
@@ -544,6 +556,8 @@ async def _send_one(s: Sender, c: Claimed, settings: Settings) -> Result:
     started_at = datetime.now(UTC)
     start = time.perf_counter()
     try:
+        if tracing.enabled():
+            return await _traced_attempt(s, c, settings, started_at, start)
         return await _attempt(s, c, settings, started_at, start)
     except Exception as exc:
         log.warning(
@@ -553,6 +567,25 @@ async def _send_one(s: Sender, c: Claimed, settings: Settings) -> Result:
         )
         ms = (time.perf_counter() - start) * 1000
         return Result(c.id, started_at, c.due_at, None, ms, "", _error(exc))
+
+
+async def _traced_attempt(
+    s: Sender, c: Claimed, settings: Settings, started_at: datetime, start: float
+) -> Result:
+    """The attempt as a span of the trace its delivery was created in (the fan-out's)."""
+    attrs: dict[str, str | int] = {
+        "pivotwatch.delivery_id": str(c.id),
+        "pivotwatch.attempt": c.attempts + 1,
+    }
+    with tracing.span(
+        "webhook.attempt", kind="client", parent=c.traceparent, attributes=attrs
+    ) as span:
+        result = await _attempt(s, c, settings, started_at, start)
+        if span is not None:
+            span.set_attribute("pivotwatch.outcome", _outcome(result))
+            if result.status_code is not None:
+                span.set_attribute("http.response.status_code", result.status_code)
+        return result
 
 
 async def _attempt(
@@ -802,6 +835,7 @@ def _record_one(
     d.last_status_code = r.status_code
     d.last_error = r.error
     if outcome == "succeeded":
+        DELIVERED["succeeded"].inc()
         d.status, d.delivered_at, d.next_attempt_at = "succeeded", now, None
         sub.first_failure_at = None
         log.info(
@@ -816,6 +850,7 @@ def _record_one(
         return
     sub.first_failure_at = sub.first_failure_at or r.started_at
     reason = None
+    counted = False
     if r.status_code == 410:
         reason = "endpoint answered 410 Gone"
     elif (now - sub.first_failure_at).total_seconds() >= settings.disable_after_failing_seconds:
@@ -825,8 +860,9 @@ def _record_one(
         # decided before this one are written first, and this delivery keeps the reason as
         # its last error (as when its row was written before the statement).
         write_outcomes()
-        disable(session, sub, reason, now)
+        disable(session, sub, reason, now)  # counts this delivery among those it fails
         d.last_error = f"endpoint disabled: {reason}"
+        counted = True
     delay = next_delay(
         d.attempts - d.schedule_from,
         settings.retry_schedule_seconds,
@@ -835,6 +871,8 @@ def _record_one(
     )
     if delay is None or not sub.enabled:
         GIVEN_UP.inc()
+        if not counted:
+            DELIVERED["failed"].inc()
         d.status, d.next_attempt_at = "failed", None
     else:
         d.next_attempt_at = now + timedelta(seconds=delay)
@@ -872,6 +910,7 @@ def disable(session: Session, sub: Subscription, reason: str, now: datetime) -> 
         .execution_options(synchronize_session=False)
     ).all()
     GIVEN_UP.inc(len(stranded))
+    DELIVERED["failed"].inc(len(stranded))
     log.warning("endpoint disabled", extra={"subscription_id": str(sub.id), "reason": reason})
 
 

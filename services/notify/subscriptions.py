@@ -43,12 +43,19 @@ from services.notify.ssrf import UnsafeTarget, parse_url, vet
 from services.notify.states import State
 from shared.auth import Principal, Scope
 from shared.db import Delivery, DeliveryAttempt, EndpointRecord, Subscription
-from shared.errors import Conflict, InvalidInput, NotFound, RateLimited
+from shared.errors import (
+    INVALID_ANSWER,
+    KEY_ANSWERS,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+)
 from shared.http import SettingsDep, UUIDPath, require
 from shared.settings import Settings
 from shared.webhooks import generate_secret
 
-router = APIRouter(prefix="/v1", tags=["subscriptions"])
+router = APIRouter(prefix="/v1", responses={**KEY_ANSWERS, **INVALID_ANSWER})
 Manager = Annotated[Principal, Depends(require(Scope.SUBSCRIPTIONS_WRITE))]
 
 
@@ -106,7 +113,13 @@ async def _owned(session: AsyncSession, principal: Principal, sub_id: str) -> Su
     return sub
 
 
-@router.post("/subscriptions", status_code=201, response_model=SubscriptionCreated)
+@router.post(
+    "/subscriptions",
+    status_code=201,
+    response_model=SubscriptionCreated,
+    operation_id="createSubscription",
+    tags=["subscriptions"],
+)
 async def create_subscription(
     body: SubscriptionIn,
     principal: Manager,
@@ -151,7 +164,12 @@ async def create_subscription(
     return {**_out(sub), "secret": secret}
 
 
-@router.get("/subscriptions", response_model=list[SubscriptionOut])
+@router.get(
+    "/subscriptions",
+    response_model=list[SubscriptionOut],
+    operation_id="listSubscriptions",
+    tags=["subscriptions"],
+)
 async def list_subscriptions(principal: Manager, session: SessionDep) -> list[dict[str, Any]]:
     q = select(Subscription).order_by(Subscription.created_at)
     if not principal.allows(Scope.ADMIN):
@@ -159,14 +177,24 @@ async def list_subscriptions(principal: Manager, session: SessionDep) -> list[di
     return [_out(s) for s in (await session.scalars(q)).all()]
 
 
-@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
+@router.get(
+    "/subscriptions/{subscription_id}",
+    response_model=SubscriptionOut,
+    operation_id="getSubscription",
+    tags=["subscriptions"],
+)
 async def get_subscription(
     subscription_id: UUIDPath, principal: Manager, session: SessionDep
 ) -> dict[str, Any]:
     return _out(await _owned(session, principal, subscription_id))
 
 
-@router.patch("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
+@router.patch(
+    "/subscriptions/{subscription_id}",
+    response_model=SubscriptionOut,
+    operation_id="updateSubscription",
+    tags=["subscriptions"],
+)
 async def update_subscription(
     subscription_id: UUIDPath,
     body: SubscriptionPatch,
@@ -184,7 +212,12 @@ async def update_subscription(
     return _out(sub)
 
 
-@router.delete("/subscriptions/{subscription_id}", status_code=204)
+@router.delete(
+    "/subscriptions/{subscription_id}",
+    status_code=204,
+    operation_id="deleteSubscription",
+    tags=["subscriptions"],
+)
 async def delete_subscription(
     subscription_id: UUIDPath, principal: Manager, session: SessionDep
 ) -> None:
@@ -199,7 +232,12 @@ StateFilter = Annotated[State | None, Query(description="the derived state (see 
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-@router.get("/subscriptions/{subscription_id}/deliveries", response_model=list[DeliveryOut])
+@router.get(
+    "/subscriptions/{subscription_id}/deliveries",
+    response_model=list[DeliveryOut],
+    operation_id="listSubscriptionDeliveries",
+    tags=["deliveries"],
+)
 async def list_deliveries(
     subscription_id: UUIDPath,
     principal: Manager,
@@ -215,7 +253,12 @@ async def list_deliveries(
     return [delivery_view(d, now) for d in rows]
 
 
-@router.get("/deliveries", response_model=list[DeliveryOut])
+@router.get(
+    "/deliveries",
+    response_model=list[DeliveryOut],
+    operation_id="listDeliveries",
+    tags=["deliveries"],
+)
 async def list_all_deliveries(
     request: Request,
     response: Response,
@@ -249,7 +292,12 @@ async def list_all_deliveries(
     return [delivery_view(d, now) for d in rows]
 
 
-@router.get("/deliveries/{delivery_id}", response_model=DeliveryDetail)
+@router.get(
+    "/deliveries/{delivery_id}",
+    response_model=DeliveryDetail,
+    operation_id="getDelivery",
+    tags=["deliveries"],
+)
 async def get_delivery(
     delivery_id: UUIDPath, principal: Manager, session: SessionDep
 ) -> dict[str, Any]:
@@ -268,7 +316,13 @@ async def get_delivery(
     return {**delivery_view(d), "attempts_log": log}
 
 
-@router.post("/subscriptions/{subscription_id}/test", status_code=202, response_model=DeliveryOut)
+@router.post(
+    "/subscriptions/{subscription_id}/test",
+    status_code=202,
+    response_model=DeliveryOut,
+    operation_id="sendTestDelivery",
+    tags=["subscriptions"],
+)
 async def send_test(
     subscription_id: UUIDPath, principal: Manager, session: SessionDep
 ) -> dict[str, Any]:
@@ -288,7 +342,11 @@ def _locked(s: Session, sub_id: uuid.UUID) -> Subscription:
 
 
 @router.post(
-    "/subscriptions/{subscription_id}/rotate-secret", status_code=201, response_model=RotatedSecret
+    "/subscriptions/{subscription_id}/rotate-secret",
+    status_code=201,
+    response_model=RotatedSecret,
+    operation_id="rotateSubscriptionSecret",
+    tags=["subscriptions"],
 )
 async def rotate_secret(
     subscription_id: UUIDPath,
@@ -325,7 +383,12 @@ async def rotate_secret(
     }
 
 
-@router.post("/subscriptions/{subscription_id}/enable", response_model=EnabledOut)
+@router.post(
+    "/subscriptions/{subscription_id}/enable",
+    response_model=EnabledOut,
+    operation_id="enableSubscription",
+    tags=["subscriptions"],
+)
 async def enable_subscription(
     subscription_id: UUIDPath,
     principal: Manager,
@@ -339,7 +402,13 @@ async def enable_subscription(
     return {**_out(sub), "replayed": replayed}
 
 
-@router.post("/subscriptions/{subscription_id}/replay", status_code=202, response_model=ReplayOut)
+@router.post(
+    "/subscriptions/{subscription_id}/replay",
+    status_code=202,
+    response_model=ReplayOut,
+    operation_id="replaySubscription",
+    tags=["deliveries"],
+)
 async def replay_window(
     subscription_id: UUIDPath, body: ReplayIn, principal: Manager, session: SessionDep
 ) -> dict[str, int]:
@@ -356,7 +425,13 @@ async def replay_window(
     return {"queued": queued}
 
 
-@router.post("/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryOut)
+@router.post(
+    "/deliveries/{delivery_id}/retry",
+    status_code=202,
+    response_model=DeliveryOut,
+    operation_id="retryDelivery",
+    tags=["deliveries"],
+)
 async def retry_delivery(
     delivery_id: UUIDPath, principal: Manager, session: SessionDep
 ) -> dict[str, Any]:
@@ -377,7 +452,12 @@ async def retry_delivery(
     return delivery_view(d)
 
 
-@router.get("/subscriptions/{subscription_id}/records", response_model=list[EndpointRecordOut])
+@router.get(
+    "/subscriptions/{subscription_id}/records",
+    response_model=list[EndpointRecordOut],
+    operation_id="listEndpointRecords",
+    tags=["subscriptions"],
+)
 async def list_records(
     subscription_id: UUIDPath, principal: Manager, session: SessionDep
 ) -> list[EndpointRecordOut]:

@@ -7,13 +7,12 @@ import uuid
 from typing import Any
 
 from celery import signals
-from prometheus_client import start_http_server
 
 from services.notify import sender
 from services.notify.delivery import claim, deliver, dispatch, fanout, send_claimed
-from shared.celery_app import NOTIFY_QUEUE, app
+from shared import tracing
+from shared.celery_app import app
 from shared.resources import resources
-from shared.settings import get_settings
 
 log = logging.getLogger("pivotwatch.notify")
 # Deliveries a fan-out sends per claim-send-record round.
@@ -21,23 +20,6 @@ FANOUT_SEND_BATCH = 500
 # Deliveries one fan-out task may create, its own outbox rows' and those of rows still waiting
 # (taken along so that a queue of small fan-out tasks is worked off in a few transactions).
 FANOUT_MAX_DELIVERIES = 5000
-
-
-@signals.worker_process_init.connect
-def _serve_metrics(**_: Any) -> None:
-    """Attempts, lag and given-up are counted where attempts are made: in the worker process.
-    With `PIVOTWATCH_NOTIFY_METRICS_PORT` set, a notify worker serves them (one process per
-    port: run notify workers with -c 1 and scale by process, as `pivotwatch up` does)."""
-    settings = get_settings()
-    if not settings.notify_metrics_port:
-        return
-    consume = app.amqp.queues.consume_from  # None: the worker takes every queue
-    if consume is not None and NOTIFY_QUEUE not in consume:
-        return
-    try:
-        start_http_server(settings.notify_metrics_port, addr=settings.host)
-    except OSError as exc:
-        log.warning("notify metrics port unavailable", extra={"error": str(exc)})
 
 
 @signals.worker_process_shutdown.connect
@@ -49,16 +31,19 @@ def _close_sender(**_: Any) -> None:
 @app.task(name="notify.fanout")
 def fanout_task(outbox_ids: list[int]) -> int:
     r = resources()
-    with r.sessions() as session, session.begin():
-        created = fanout(session, outbox_ids, budget=FANOUT_MAX_DELIVERIES)
-        # The first batch is claimed in the fan-out's own transaction (one commit fewer per
-        # task); the claim is committed with the deliveries, before anything is sent.
-        first = created[:FANOUT_SEND_BATCH]
-        claimed = claim(session, r.settings, first, limit=len(first)) if first else []
-    send_claimed(r.sessions, r.settings, claimed)
-    # The rest at once, in batches (the beat dispatcher would otherwise pick them up a tick later).
-    for start in range(FANOUT_SEND_BATCH, len(created), FANOUT_SEND_BATCH):
-        deliver(r.sessions, r.settings, created[start : start + FANOUT_SEND_BATCH])
+    # The deliveries created here keep this span's context: their attempts, now or retried
+    # later, are its children.
+    with tracing.span("notify.fanout", attributes={"pivotwatch.outbox_rows": len(outbox_ids)}):
+        with r.sessions() as session, session.begin():
+            created = fanout(session, outbox_ids, budget=FANOUT_MAX_DELIVERIES)
+            # The first batch is claimed in the fan-out's own transaction (one commit fewer per
+            # task); the claim is committed with the deliveries, before anything is sent.
+            first = created[:FANOUT_SEND_BATCH]
+            claimed = claim(session, r.settings, first, limit=len(first)) if first else []
+        send_claimed(r.sessions, r.settings, claimed)
+        # The rest at once, in batches (beat's dispatcher would otherwise take them a tick later).
+        for start in range(FANOUT_SEND_BATCH, len(created), FANOUT_SEND_BATCH):
+            deliver(r.sessions, r.settings, created[start : start + FANOUT_SEND_BATCH])
     return len(created)
 
 

@@ -6,14 +6,21 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI
+from fastapi import FastAPI, Security
 from starlette.middleware.cors import CORSMiddleware
 
 from services.timeline import stream
 from services.timeline.cache import PageCache, PageCacheMiddleware
 from services.timeline.routes import router
 from services.timeline.web import router as web_router
-from shared.http import database_and_redis, database_and_redis_checks, install_common, telemetry
+from shared.errors import KEY_ANSWERS
+from shared.http import (
+    API_KEY,
+    database_and_redis,
+    database_and_redis_checks,
+    install_common,
+    telemetry,
+)
 from shared.settings import Settings, get_settings
 
 
@@ -73,6 +80,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age=600,
     )
     install_common(app, "timeline", database_and_redis_checks)
-    app.include_router(router)
+    # The reads are public unless `require_read_key` (routes.read_access checks the key); when
+    # they are not, their OpenAPI operations say so.
+    locked = settings.require_read_key
+    app.include_router(
+        router,
+        dependencies=[Security(API_KEY)] if locked else None,
+        responses={401: KEY_ANSWERS[401]} if locked else None,
+    )
     app.include_router(web_router)
     return app

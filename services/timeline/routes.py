@@ -9,24 +9,34 @@ With `require_read_key` on, every route here needs an API key (any scope).
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
+import anyio
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response, StreamingResponse
 
+from services.enrich import split
 from services.timeline import cache, exports, phases, queries, stream
+from services.timeline import schemas as doc
 from services.timeline.exports import Format
 from services.timeline.queries import Doc, TimelineQuery
-from shared.errors import InvalidInput, NotFound, RateLimited
+from shared.auth import Principal, Scope
+from shared.celery_app import app as celery_app
+from shared.errors import INVALID_ANSWER, Conflict, InvalidInput, NotFound, RateLimited
 from shared.events import Category
-from shared.http import UUIDPath, authenticate
+from shared.http import UUIDPath, authenticate, require
+from shared.redis_keys import NOTIFY_QUEUE, TIMELINE_STREAM, TIMELINE_STREAM_MAXLEN
 
+log = logging.getLogger("pivotwatch.timeline")
 PAGE_MAX = 500
 EXPORT_MAX = 10_000
 PHASES_MAX = 1000
@@ -38,7 +48,7 @@ async def read_access(request: Request) -> None:
         await authenticate(request)
 
 
-router = APIRouter(prefix="/v1", tags=["timeline"], dependencies=[Depends(read_access)])
+router = APIRouter(prefix="/v1", dependencies=[Depends(read_access)], responses=INVALID_ANSWER)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -245,12 +255,24 @@ async def _render(
     return body, exports.MEDIA_TYPES[fmt], headers
 
 
-@router.get("/companies")
+@router.get(
+    "/companies",
+    operation_id="listCompanies",
+    tags=["companies"],
+    response_model=None,
+    responses={200: doc.answer(doc.CompanyList, "Every company with published events")},
+)
 async def list_companies(session: SessionDep) -> dict[str, Any]:
     return {"companies": await queries.companies(session)}
 
 
-@router.get("/companies/{slug}/timeline", response_model=None)
+@router.get(
+    "/companies/{slug}/timeline",
+    operation_id="getCompanyTimeline",
+    tags=["timeline"],
+    response_model=None,
+    responses=doc.TIMELINE_ANSWERS,
+)
 async def company_timeline(
     slug: str,
     request: Request,
@@ -261,14 +283,29 @@ async def company_timeline(
     return await _timeline(request, filters, [slug], format, {"company": slug}, False)
 
 
-@router.get("/companies/{slug}/phases")
+@router.get(
+    "/companies/{slug}/phases",
+    operation_id="getCompanyPhases",
+    tags=["companies"],
+    response_model=None,
+    responses={
+        200: doc.answer(doc.PhaseList, "The company's phases (eras), oldest first"),
+        404: doc.error("No events for the company"),
+    },
+)
 async def company_phases(slug: str, session: SessionDep, as_of: AsOf = None) -> dict[str, Any]:
     slug = slug.lower()
     await _require_companies(session, [slug], merged=False)
     return {"company": slug, "phases": await _phases(session, slug, _utc(as_of))}
 
 
-@router.get("/timeline", response_model=None)
+@router.get(
+    "/timeline",
+    operation_id="getTimeline",
+    tags=["timeline"],
+    response_model=None,
+    responses=doc.TIMELINE_ANSWERS,
+)
 async def merged_timeline(
     request: Request,
     filters: FiltersDep,
@@ -281,7 +318,16 @@ async def merged_timeline(
     return await _timeline(request, filters, slugs, format, {"companies": slugs}, True)
 
 
-@router.get("/events/{event_id}")
+@router.get(
+    "/events/{event_id}",
+    operation_id="getEvent",
+    tags=["events"],
+    response_model=None,
+    responses={
+        200: doc.answer(doc.EventDetail, "The event, its links and the reports folded into it"),
+        404: doc.error("No such event (or none recorded by `as_of`)"),
+    },
+)
 async def get_event(event_id: UUIDPath, session: SessionDep, as_of: AsOf = None) -> dict[str, Any]:
     ev_id = _event_id(event_id)
     doc = await queries.event_at(session, ev_id, _utc(as_of))
@@ -293,7 +339,47 @@ async def get_event(event_id: UUIDPath, session: SessionDep, as_of: AsOf = None)
     return doc
 
 
-@router.get("/events/{event_id}/history")
+@router.post("/events/{event_id}/split", operation_id="splitEvent", tags=["events"])
+async def split_event(
+    event_id: UUIDPath, request: Request, _: Annotated[Principal, Depends(require(Scope.ADMIN))]
+) -> dict[str, Any]:
+    """Undo a wrong merge (admin key): the merged report named, or every report merged into the
+    event named, becomes an event of its own again, as new versions; subscribers are told."""
+    ev_id = _event_id(event_id)
+    try:
+        async with request.app.state.sessions() as session, session.begin():
+            result = await session.run_sync(lambda s: split.split(s, ev_id))
+    except LookupError as exc:
+        raise NotFound("no such event", field="event_id") from exc
+    except split.NothingToSplit as exc:
+        raise Conflict(str(exc), field="event_id") from exc
+    # Committed. The change feed (pages, streams) and fan-out are told now; should Redis be away,
+    # the outbox rows are written and the sweeper announces them.
+    try:
+        pipe = request.app.state.redis.pipeline(transaction=False)
+        for entry in result.feed:
+            pipe.xadd(TIMELINE_STREAM, entry, maxlen=TIMELINE_STREAM_MAXLEN, approximate=True)
+        await pipe.execute()
+        await anyio.to_thread.run_sync(_send_fanout, result.outbox_ids)
+    except (RedisError, OSError, KombuError) as exc:
+        log.warning("split %s committed; the outbox sweeper will announce it (%s)", ev_id, exc)
+    return {"event_id": result.event_id, "split_off": result.split_off}
+
+
+def _send_fanout(outbox_ids: list[int]) -> None:
+    celery_app.send_task("notify.fanout", args=[outbox_ids], queue=NOTIFY_QUEUE)
+
+
+@router.get(
+    "/events/{event_id}/history",
+    operation_id="getEventHistory",
+    tags=["events"],
+    response_model=None,
+    responses={
+        200: doc.answer(doc.EventHistory, "Every version, oldest first, with what changed"),
+        404: doc.error("No such event"),
+    },
+)
 async def event_history(event_id: UUIDPath, session: SessionDep) -> dict[str, Any]:
     ev_id = _event_id(event_id)
     versions = await queries.history(session, ev_id)
@@ -304,6 +390,8 @@ async def event_history(event_id: UUIDPath, session: SessionDep) -> dict[str, An
 
 @router.get(
     "/stream",
+    operation_id="streamChanges",
+    tags=["stream"],
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )

@@ -61,7 +61,9 @@ class TestTheEnumerationIsComplete:
             ("post", "/v1/events/batch"),
         ]
         assert len(mutating["notify"]) == 8, mutating["notify"]
-        assert mutating["timeline"] == []  # the read side changes nothing
+        # The read side changes nothing but an admin's undoing of a wrong merge (its keys are
+        # checked in tests/integration/timeline/test_timeline_split.py).
+        assert mutating["timeline"] == [("post", "/v1/events/{event_id}/split")]
 
     def test_the_timeline_web_routes_outside_the_schema_only_read(self) -> None:
         methods = {m for route in web_router.routes for m in getattr(route, "methods", set())}
@@ -153,6 +155,25 @@ class TestEveryProtectedRoute:
             r = call(live.url, method, fill(path), keys[needs(service, method, path)])
             assert r.status_code not in (401, 403), (method, path, r.text)
             assert r.status_code < 500, (method, path, r.text)
+
+
+class TestTheDocumentDeclaresTheKey:
+    @pytest.mark.parametrize("service", sorted(APPS))
+    def test_an_operation_declares_a_key_exactly_when_it_answers_401_without_one(
+        self, service: str, module_settings: Settings, request: pytest.FixtureRequest
+    ) -> None:
+        """What generated clients rely on (they send the key only where `security` says)."""
+        live: Live = request.getfixturevalue(f"{service}_server")
+        paths = APPS[service](module_settings).openapi()["paths"]
+        checked = 0
+        for path, ops in paths.items():
+            for method, op in ops.items():
+                if path == "/v1/stream":
+                    continue  # public: a 200 holds the connection open (TestReadKey covers it)
+                r = call(live.url, method, fill(path), None)
+                assert (r.status_code == 401) == ("security" in op), (method, path, r.text)
+                checked += 1
+        assert checked >= 6
 
 
 class TestOwnership:

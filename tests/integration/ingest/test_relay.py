@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from redis import Redis
 
 from services.enrich.relay import Relay, celery_publish
-from shared.celery_app import ENRICH_QUEUE, make_celery
+from shared.celery_app import ENRICH_QUEUE, PUBLISHED_AT, make_celery
 from shared.redis_keys import INGEST_STREAM, RELAY_GROUP
 from shared.settings import Settings
 
@@ -263,3 +263,41 @@ class TestLag:
         assert relay.measure_lag() == (0, 2)
         assert REGISTRY.get_sample_value("pivotwatch_relay_entries", {"state": "waiting"}) == 0
         assert REGISTRY.get_sample_value("pivotwatch_relay_lag_entries") == 2
+
+    def test_the_oldest_entry_not_handed_on_is_timed(
+        self, redis_client: Redis, make_relay: Callable[..., tuple[Relay, list[Chunk]]]
+    ) -> None:
+        relay, _ = make_relay()
+        relay.measure_lag()
+        assert REGISTRY.get_sample_value("pivotwatch_relay_oldest_entry_seconds") == 0
+        add(redis_client, 2)
+        time.sleep(0.3)
+        relay.measure_lag()  # waiting: the first entry after the group's last delivered one
+        waiting = REGISTRY.get_sample_value("pivotwatch_relay_oldest_entry_seconds")
+        assert waiting is not None and 0.3 <= waiting < 5
+        redis_client.xreadgroup(RELAY_GROUP, "dead-relay", {INGEST_STREAM: ">"}, count=1)
+        add(redis_client, 1, start=2)
+        relay.measure_lag()  # pending: the oldest read and unacknowledged, older than the rest
+        pending_age = REGISTRY.get_sample_value("pivotwatch_relay_oldest_entry_seconds")
+        assert pending_age is not None and pending_age >= waiting
+
+
+class TestHops:
+    def test_the_chunk_says_when_it_was_sent_and_the_log_hop_is_timed(
+        self, redis_client: Redis, relay_settings: Settings
+    ) -> None:
+        before = REGISTRY.get_sample_value("pivotwatch_pipeline_hop_seconds_count", {"hop": "log"})
+        app = make_celery(relay_settings)
+        try:
+            relay = Relay(redis_client, relay_settings, celery_publish(app))
+            relay.ensure_group()
+            add(redis_client, 2)
+            sent = time.time()
+            assert relay.run_once(block_ms=1) == 2
+        finally:
+            app.close()
+        (message,) = [orjson.loads(m) for m in redis_client.lrange(ENRICH_QUEUE, 0, -1)]
+        assert abs(message["headers"][PUBLISHED_AT] - sent) < 5
+        assert "traceparent" not in message["headers"]  # tracing is off
+        after = REGISTRY.get_sample_value("pivotwatch_pipeline_hop_seconds_count", {"hop": "log"})
+        assert after == (before or 0) + 2

@@ -117,6 +117,10 @@ class TestWorkerKilledMidBatch:
         procs = procs_for(nsettings)
         metrics_port = free_port()
         procs.env["PIVOTWATCH_NOTIFY_METRICS_PORT"] = str(metrics_port)
+        # The worker's main process serves what its pool process recorded (shared/procmetrics).
+        metrics_dir = procs.home / "metrics"
+        metrics_dir.mkdir()
+        procs.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         sub_id, _ = kit.subscribe(receiver.url)
         n = 8
         kit.fanout(*[kit.add_event(title=f"e{i}") for i in range(n)])
@@ -145,7 +149,8 @@ class TestWorkerKilledMidBatch:
         for g in got:
             bodies.setdefault(g.webhook_id, set()).add(g.body)
         assert all(len(b) == 1 for b in bodies.values())
-        # The restarted worker serves its delivery metrics.
+        # The restarted worker serves its delivery metrics: its own (the killed one's files are
+        # dropped when it starts), summed over its pool.
         metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
         assert f'pivotwatch_webhook_attempts_total{{outcome="succeeded"}} {float(n)}' in metrics
         assert "pivotwatch_webhook_lag_seconds_count" in metrics

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from bench.common import mix_bodies
 from pivotwatch.seed import seed_events
+from services.enrich import coref
 from services.enrich.candidates import (
     CandidateIndex,
     Known,
@@ -28,7 +29,6 @@ from services.enrich.candidates import (
 )
 from services.enrich.coref import anchors_of
 from services.enrich.pipeline import enrich
-from services.enrich import coref
 from services.enrich.steps import links
 from services.enrich.steps.dedup import MASK64, simhash64
 from services.enrich.storage import DUPLICATE_WINDOW, LINK_WINDOW, to_report
