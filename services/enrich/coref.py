@@ -153,6 +153,40 @@ _PLACES: Final = (
     "New York",
     "San Francisco",
     "Seattle",
+    "Boston",
+    "Austin",
+    "Chicago",
+    "Los Angeles",
+    "Montreal",
+    "Vancouver",
+    "Amsterdam",
+    "Lisbon",
+    "Madrid",
+    "Barcelona",
+    "Milan",
+    "Rome",
+    "Stockholm",
+    "Copenhagen",
+    "Oslo",
+    "Helsinki",
+    "Warsaw",
+    "Prague",
+    "Vienna",
+    "Tel Aviv",
+    "Osaka",
+    "Hong Kong",
+    "Shenzhen",
+    "Jakarta",
+    "Bangkok",
+    "Mumbai",
+    "Hyderabad",
+    "Nairobi",
+    "Lagos",
+    "Cairo",
+    "Riyadh",
+    "Doha",
+    "Mexico City",
+    "São Paulo",
     "Washington",
     "New Delhi",
     "Bangalore",
@@ -297,6 +331,10 @@ class Anchors:
         return cls(_freeze(title), _freeze(more))
 
 
+def slug_of(name: str) -> str:
+    return "-".join(name.casefold().split())
+
+
 def _freeze(d: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in d.items() if v}
 
@@ -346,6 +384,19 @@ def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
                 found.setdefault(PLACE, set()).add(_AGENCY_PLACE[value].casefold())
         elif kind == "license":
             found.setdefault(LICENCE, set()).add(value.casefold())
+    if not found.get(PERSON):
+        # People the vocabulary does not know, as headlines name them ("Greta Holloway steps
+        # down"): two capitalised words that are not a company, a place, a model or a title.
+        for m in _NAME_RE.finditer(text):
+            name = m[0]
+            words = name.split()
+            if any(w in _NOT_NAMES or w.upper() == w for w in words):
+                continue
+            if mentioned_companies(name) or _PLACE_RE.search(name):
+                continue
+            if set(terms(name)) & _own_words(company) or slug_of(name) == company:
+                continue  # the company's own name, when the registry does not know it
+            found.setdefault(PERSON, set()).add(name.casefold())
     for m in _PARAMS_RE.finditer(dates_removed):
         found.setdefault(NUMBER, set()).add("p" + _amount_value(m["num"], m["scale"]))
         spans.append(m.span())
@@ -565,6 +616,109 @@ def _conflict(a: Anchors, b: Anchors) -> tuple[str, list[str], list[str]] | None
 
 
 _MODEL_SUFFIX: Final = re.compile(r"-(?:based|powered|class|style|like|level)$")
+_NAME_RE: Final = re.compile(
+    r"(?<![\w'-])[A-Z][a-z]+(?:-[A-Z][a-z]+)? [A-Z][a-z]+(?:-[A-Z][a-z]+)?(?![\w-])"
+)
+# Capitalised words that begin or end headline phrases without being a name.
+_NOT_NAMES: Final = frozenset(
+    {
+        "The",
+        "A",
+        "An",
+        "And",
+        "Of",
+        "In",
+        "On",
+        "For",
+        "To",
+        "With",
+        "New",
+        "Chief",
+        "Executive",
+        "Officer",
+        "President",
+        "Head",
+        "Board",
+        "CEO",
+        "Financial",
+        "Technology",
+        "Operating",
+        "Research",
+        "Director",
+        "General",
+        "Inc",
+        "Ltd",
+        "Corp",
+        "Group",
+        "Labs",
+        "Lab",
+        "AI",
+        "Says",
+        "Said",
+        "Is",
+        "Are",
+        "Was",
+        "Will",
+        "Has",
+        "Have",
+        "After",
+        "Before",
+        "As",
+        "At",
+        "By",
+        "From",
+        "Into",
+        "Over",
+        "Amid",
+        "Open",
+        "Model",
+        "Models",
+        "Weights",
+        "Licence",
+        "License",
+        "Court",
+        "Judge",
+        "Former",
+        "Ex",
+        "Co",
+        "Founder",
+        "Cofounder",
+        "Mr",
+        "Ms",
+        "Dr",
+        "Gov",
+        "Governor",
+        "Senator",
+        "Secretary",
+        "Minister",
+        "Prime",
+        "State",
+        "States",
+        "United",
+        "National",
+        "Federal",
+        "Commission",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    }
+)
 _SIZE_RE: Final = re.compile(r"\d+(?:\.\d+)?[bm]")
 
 

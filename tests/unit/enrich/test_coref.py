@@ -16,9 +16,8 @@ from services.enrich.pipeline import Report, enrich
 from shared.dates import parse_occurred
 
 
-def _m(
-    title: str, occurred: str = "2024-10-02", company: str = "openai", summary: str = ""
-) -> Mention:
+def _m(title: str, occurred: str = "2024-10-02", company: str = "", summary: str = "") -> Mention:
+    company = company or ("acme-ai" if "Acme AI" in title else "openai")
     occ = parse_occurred(occurred)
     en = enrich(Report(company, occ, title, summary))
     return coref.mention(en.company, occ, en.category, en.title, en.summary)
@@ -111,6 +110,11 @@ NOT_DUPLICATES += [
         ("Greg Brockman quits OpenAI after Altman ouster", "2023-11-17"),
     ),
     (("Load run 0", "2025-03-01"), ("Load run 2999", "2025-03-01")),
+    # people no vocabulary knows, as headlines name them (fictional names and company)
+    (
+        ("Greta Holloway steps down as chief technology officer of Acme AI", "2025-03-01"),
+        ("Orla Fairweather steps down as chief technology officer of Acme AI", "2025-03-01"),
+    ),
     (("CE structured probe R", "2025-03-01"), ("CE binary probe R", "2025-03-01")),
 ]
 
