@@ -994,9 +994,32 @@ def send_claimed(
     if not claimed:
         return 0
     results = sender().run(send_all(claimed, settings))
-    with sessions() as session, session.begin():
-        record(session, settings, results)
+    _record_until_stored(sessions, settings, results)
     return len(results)
+
+
+# How long a worker holds the outcomes of a batch it sent while PostgreSQL is away (restarting):
+# given up, they would wait out their lease (timeout x rounds + grace: minutes for a large
+# batch) and be sent again; kept, they are written the moment the database is back.
+RECORD_RETRY_SECONDS = 90.0
+
+
+def _record_until_stored(
+    sessions: sessionmaker[Session], settings: Settings, results: list[Result]
+) -> None:
+    deadline = time.monotonic() + RECORD_RETRY_SECONDS
+    pause = 0.25
+    while True:
+        try:
+            with sessions() as session, session.begin():
+                record(session, settings, results)
+            return
+        except SQLAlchemyError as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("recording %d outcome(s) failed, retrying: %s", len(results), exc)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 _CLAIMERS = text(

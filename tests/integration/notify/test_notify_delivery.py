@@ -147,6 +147,29 @@ class TestRetries:
         assert all(a.duration_ms > 0 for a in log)
         assert log[1].duration_ms >= 900  # the timeout (1 s), measured by the sender
 
+    def test_outcomes_sent_while_postgresql_is_away_are_recorded_when_it_is_back(
+        self, kit: Any, receiver: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The batch was sent; the database refuses the outcome twice (restarting), then takes
+        # it. Given up, the deliveries would wait out their lease and be sent again.
+        from sqlalchemy.exc import OperationalError
+
+        real, calls = delivery.record, []
+
+        def flaky(*args: Any, **kw: Any) -> Any:
+            calls.append(1)
+            if len(calls) <= 2:
+                raise OperationalError("INSERT ...", {}, Exception("the database is starting up"))
+            return real(*args, **kw)
+
+        monkeypatch.setattr(delivery, "record", flaky)
+        sub_id, _ = kit.subscribe(receiver.url)
+        kit.fanout(kit.add_event())
+        assert delivery.deliver(kit.sessions, kit.settings) == 1
+        (d,) = kit.deliveries(sub_id)
+        assert len(calls) == 3 and d.status == "succeeded" and d.claimed_at is None
+        assert len(receiver.snapshot()) == 1  # sent once
+
     def test_the_response_excerpt_is_bounded(self, kit: Any, receiver: Any) -> None:
         big = receiver.Reply(500, body=b"x" * 10_000)
         receiver.respond = lambda got, nth: big if nth == 0 else receiver.Reply(200)
