@@ -31,8 +31,8 @@ from typing import Any, Final
 
 from services.enrich.steps.companies import COMPANIES, mentioned_companies
 from services.enrich.steps.dedup import days_apart, terms
-from services.enrich.steps.entities import extract_entities
-from shared.dates import OccurredDate
+from services.enrich.steps.entities import SCALE, extract_entities
+from shared.dates import MONTH_NAMES, WEEKDAY_NAMES, OccurredDate
 
 # Reports of one happening are posted the same day or a day or two later (time zones, next-day
 # coverage); a week-long span overlapping the other's day counts as 0 days apart.
@@ -285,18 +285,6 @@ _PARAMS_RE: Final = re.compile(
     r"(?:-parameter|\s*param)",
     re.I,
 )
-_SCALE: Final = {
-    "trillion": 10**12,
-    "tn": 10**12,
-    "t": 10**12,
-    "billion": 10**9,
-    "bn": 10**9,
-    "b": 10**9,
-    "million": 10**6,
-    "mn": 10**6,
-    "m": 10**6,
-    "k": 10**3,
-}
 _NUMBER_RE: Final = re.compile(r"(?<![\w.,$-])(\d+(?:[.,]\d+)*)(%|x\b)?(?![\w-])")
 _MONTH_DAY_RE: Final = re.compile(
     r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b"
@@ -340,7 +328,7 @@ def _freeze(d: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
 
 
 def _amount_value(num: str, scale: str) -> str:
-    factor = _SCALE.get(scale.lower(), 1)
+    factor = SCALE.get(scale.lower(), 1)
     return _round_amount(float(num) * factor)
 
 
@@ -622,6 +610,8 @@ _NAME_RE: Final = re.compile(
 # Capitalised words that begin or end headline phrases without being a name.
 _NOT_NAMES: Final = frozenset(
     {
+        *MONTH_NAMES,
+        *WEEKDAY_NAMES,
         "The",
         "A",
         "An",
@@ -698,25 +688,6 @@ _NOT_NAMES: Final = frozenset(
         "National",
         "Federal",
         "Commission",
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
     }
 )
 _SIZE_RE: Final = re.compile(r"\d+(?:\.\d+)?[bm]")

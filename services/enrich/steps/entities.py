@@ -174,7 +174,8 @@ _MONEY: Final = re.compile(
     r"|(?P<letter>[TtBbMmKk])\b)?",
     re.I,
 )
-_SCALE: Final = {
+# Words and letters after an amount, as powers of ten (coreference reads amounts with them too).
+SCALE: Final = {
     "trillion": 10**12,
     "tn": 10**12,
     "t": 10**12,
@@ -267,7 +268,7 @@ def _money_value(m: re.Match[str]) -> int | None:
     except InvalidOperation:
         return None
     unit = (m["word"] or m["abbr"] or m["letter"] or "").lower()
-    return int((number * _SCALE.get(unit, 1)).to_integral_value())
+    return int((number * SCALE.get(unit, 1)).to_integral_value())
 
 
 def _entity(kind: str, text: str, value: Any, rule: str) -> Entity:
@@ -387,7 +388,7 @@ def extract_entities(
         for m in _GPU_HOURS.finditer(text):
             hours: Any = "GPU-hours"
             if m["num"]:
-                scale = _SCALE.get((m["unit"] or "").lower(), 1)
+                scale = SCALE.get((m["unit"] or "").lower(), 1)
                 hours = int((Decimal(m["num"]) * scale).to_integral_value())
             found.append((m.start(), _entity("hardware", m.group().strip(), hours, "gpu-hours")))
     if candidates >> _CHIP_I & 1:
