@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
 
 .PHONY: install lock up test test-unit test-integration test-e2e test-browser test-external check fmt clean \
-	fuzz bench bench-quick bench-pipeline bench-profile test-faults soak eval-coref bench-dense bench-dense-quick
+	fuzz bench bench-quick bench-pipeline bench-profile test-faults soak eval-coref eval-articles bench-dense bench-dense-quick
 
 # The pipeline's modules are compiled at install (setup.py): editing one, or a module whose types
 # they rely on, installs again.
@@ -108,6 +108,12 @@ bench-quick: $(STAMP)
 # (tuned on) beside the held-back half (never tuned on). `--errors` lists the development mistakes.
 eval-coref: $(STAMP)
 	$(BIN)/python -m bench.eval_coref $(EVAL_ARGS)
+
+# Article extraction on tests/data/articles: happening recall and precision, date accuracy,
+# headlines and joins to the seed timeline, the development half (tuned on) beside the held-back
+# half (aggregates only). `EVAL_ARGS=--errors` lists the development half's mistakes.
+eval-articles: $(STAMP)
+	$(BIN)/python -m bench.eval_articles $(EVAL_ARGS)
 
 # Enrichment pipeline speed (µs per typical event on one core, against a baseline in the same run).
 bench-pipeline: $(STAMP)
