@@ -850,7 +850,9 @@ def _record_one(
         return
     sub.first_failure_at = sub.first_failure_at or r.started_at
     reason = None
-    counted = False
+    # A disabled endpoint's pending deliveries were failed, and counted, by `disable`: this
+    # one too, whether this result disabled it or another result of the batch did.
+    counted = not sub.enabled
     if r.status_code == 410:
         reason = "endpoint answered 410 Gone"
     elif (now - sub.first_failure_at).total_seconds() >= settings.disable_after_failing_seconds:
@@ -870,8 +872,8 @@ def _record_one(
         r.retry_after,
     )
     if delay is None or not sub.enabled:
-        GIVEN_UP.inc()
         if not counted:
+            GIVEN_UP.inc()
             DELIVERED["failed"].inc()
         d.status, d.next_attempt_at = "failed", None
     else:

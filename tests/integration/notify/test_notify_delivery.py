@@ -277,11 +277,16 @@ class TestSsrfAtDelivery:
 class TestEndpointHealth:
     def test_410_disables_at_once_and_records_it(self, kit: Any, receiver: Any) -> None:
         receiver.respond = lambda got, nth: receiver.Reply(410)
+        given_up = sample("pivotwatch_webhook_given_up_total")
+        failed = sample("pivotwatch_webhook_deliveries_total", outcome="failed")
         sub_id, _ = kit.subscribe(receiver.url)
         kit.fanout(kit.add_event(), kit.add_event(title="second"))
         kit.drive(kit.settled(sub_id, 2))
         for _ in range(3):
             dispatch(kit.sessions, kit.settings)
+        # Each delivery is counted once, whether the 410 itself or the disabling failed it.
+        assert sample("pivotwatch_webhook_given_up_total") == given_up + 2
+        assert sample("pivotwatch_webhook_deliveries_total", outcome="failed") == failed + 2
         with kit.sessions() as session:
             sub = session.get(Subscription, sub_id)
             assert sub is not None and sub.enabled is False
