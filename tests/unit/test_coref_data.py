@@ -22,7 +22,8 @@ from shared.dates import OccurredDate, parse_occurred
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "coreference"
 SEED_DIR = ROOT / "data" / "seed"
-REFERENCE = ROOT / ".." / "shared" / "reference" / "openai-timeline-facts.md"
+# The reference table's rows (../shared/reference), as tests/unit/test_seed_data.py keeps them.
+REFERENCE_ROWS = ROOT / "tests" / "data" / "seed_reference.json"
 
 SPLITS = ("dev", "test")
 CATEGORIES = {
@@ -315,11 +316,8 @@ def _reference_sources() -> dict[str, set[str]]:
         for event in json.loads(path.read_text(encoding="utf-8")):
             for source in event["data"].get("sources", []):
                 dates[source["url"]].add(event["data"]["occurred"])
-    if REFERENCE.is_file():
-        for line in REFERENCE.read_text(encoding="utf-8").splitlines():
-            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-            if len(cells) == 4 and re.fullmatch(r"[0-9]{4}(?:-[0-9]{2}){0,2}", cells[0]):
-                dates[cells[3]].add(cells[0])
+    for row in json.loads(REFERENCE_ROWS.read_text(encoding="utf-8")):
+        dates[row["source"]].add(row["date"])
     return dates
 
 

@@ -14,6 +14,9 @@ from shared.events import CATEGORY_LABELS, EVENT_TYPE, CloudEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_DIR = ROOT / "data" / "seed"
+# The reference table's rows, copied into the repository: what the seed must hold. The table
+# itself lives outside it (../shared/reference); where it is present, the copy must equal it.
+EXPECTED_ROWS = ROOT / "tests" / "data" / "seed_reference.json"
 REFERENCE_REL = "../shared/reference/openai-timeline-facts.md"
 REFERENCE = ROOT / REFERENCE_REL
 COMPANIES = ("openai", "deepseek", "meta")
@@ -29,12 +32,17 @@ def _all_events() -> list[tuple[str, dict[str, Any]]]:
     return [(company, event) for company in COMPANIES for event in _load(company)]
 
 
-def _reference_rows() -> list[dict[str, str]]:
-    if not REFERENCE.is_file():
-        pytest.skip(f"reference facts not found at {REFERENCE_REL}")
+def _expected_rows() -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = json.loads(EXPECTED_ROWS.read_text(encoding="utf-8"))
+    assert rows, f"no rows in {EXPECTED_ROWS}"
+    return rows
+
+
+def _table_rows(text: str) -> list[dict[str, str]]:
+    """The first markdown table's rows, as header -> cell."""
     rows: list[dict[str, str]] = []
     header: list[str] | None = None
-    for line in REFERENCE.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if not line.startswith("|"):
             if rows:
@@ -48,8 +56,18 @@ def _reference_rows() -> list[dict[str, str]]:
         if all(set(cell) <= set("-: ") for cell in cells):
             continue
         rows.append(dict(zip(header, cells, strict=True)))
-    assert rows, f"no table rows parsed from {REFERENCE_REL}"
     return rows
+
+
+def test_the_expected_rows_are_the_reference_table() -> None:
+    if not REFERENCE.is_file():
+        pytest.skip(f"reference facts not found at {REFERENCE_REL}")
+    assert _table_rows(REFERENCE.read_text(encoding="utf-8")) == _expected_rows()
+
+
+def test_table_rows_are_read_by_header() -> None:
+    text = "intro\n\n| Date | Source |\n|---|:-:|\n| 2019-03 | https://a.example/ |\n\nafter\n| x |"
+    assert _table_rows(text) == [{"date": "2019-03", "source": "https://a.example/"}]
 
 
 @pytest.mark.parametrize("company", COMPANIES)
@@ -107,7 +125,7 @@ def test_events_have_dates_sources_tags_and_text() -> None:
 
 
 def test_every_reference_row_has_exactly_one_seed_event() -> None:
-    rows = _reference_rows()
+    rows = _expected_rows()
     events = _all_events()
     matched: set[str] = set()
     for row in rows:
