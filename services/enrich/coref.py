@@ -57,6 +57,9 @@ CONFLICTING: Final = (MODEL, AMOUNT, PERSON, AGENCY, PLACE, LICENCE, NUMBER, ORG
 BY_HEADLINE: Final = frozenset({MODEL, PERSON, NUMBER})
 # Actions too general to tell two happenings apart ("says", "plans").
 _WEAK_ACTIONS: Final = frozenset({"say", "plan"})
+# Actions told of a company with another party ("partners with X", "X taps it", "joins"): the
+# party identifies the happening, so the action alone is no sign that two reports are one.
+_PARTY_ACTIONS: Final = frozenset({"partner", "deploy", "tap", "join"})
 # Shared anchors that identify a happening on their own (with the same action): a person or a
 # number is shared by too many of a company's stories.
 IDENTIFYING: Final = frozenset({MODEL, AMOUNT, AGENCY, PLACE, LICENCE})
@@ -75,6 +78,10 @@ _ACTIONS: Final[Mapping[str, tuple[str, ...]]] = {
         "open-sourc",
         "unveiling",
         "availabl",
+        "publish",
+        "arriv",
+        "preview",
+        "teas",
     ),
     "fund": (
         "rais",
@@ -86,33 +93,53 @@ _ACTIONS: Final[Mapping[str, tuple[str, ...]]] = {
         "investment",
         "backing",
         "financing",
+        "pledg",
     ),
     "credit": ("credit", "loan", "revolv", "revolver", "facility"),
+    # Restrictions: an advisory ("warns staff off", "tells agencies to avoid") is not a ban, and
+    # both are restrictions ("blocks", "restricts" can be either): see _EXCLUSIVE.
     "restrict": (
         "bars",
         "barr",
         "bar",
         "block",
-        "bans",
-        "bann",
-        "ban",
         "restrict",
         "restriction",
-        "prohibit",
-        "forbid",
-        "forbidd",
-        "outlaw",
         "curb",
+        "unauthoris",
+        "unauthoriz",
+        "limit",
+        "suspend",
+        "paus",
+        "halt",
     ),
+    "ban": ("bans", "bann", "ban", "prohibit", "forbid", "forbidd", "outlaw"),
+    "advise": ("warn", "caution", "advis", "advisory", "guidanc", "urg"),
     "oust": ("fir", "oust", "ouster", "remov", "removal", "sack", "boot"),
     "leave": ("resign", "resignation", "quit", "depart", "departur", "exit", "leav", "left"),
-    "return": ("return", "reinstat", "reinstatement", "rehir", "comeback", "rejoin"),
-    "sue": ("sues", "sued", "sue", "lawsuit", "suit", "complaint"),
-    "withdraw": ("withdraw", "withdrew", "withdrawn", "drop", "dropp", "dismis", "abandon"),
+    # "joins Microsoft", "joins the board", "joins forces": hired, left for a rival, partnered.
+    "join": ("join", "rejoin"),
+    "return": ("return", "reinstat", "reinstatement", "rehir", "comeback"),
+    "sue": ("sues", "sued", "sue", "lawsuit", "suit", "complaint", "case", "litigation"),
+    "withdraw": (
+        "withdraw",
+        "withdrew",
+        "withdrawn",
+        "dismis",
+        "abandon",
+        "revers",
+        "u-turn",
+        "backtrack",
+        "scrap",
+    ),
+    # "drops its suit", "drops a plan" and "shares drop 17%".
+    "drop": ("drop", "dropp"),
+    "fall": ("fall", "fell", "plung", "slump", "tumbl", "sink", "sank", "slid", "crash", "wip"),
+    "rank": ("tops", "top", "overtak", "surpass", "dethron"),
     "refile": ("refil", "reviv", "revive", "renew"),
     "countersue": ("countersu", "countersuit", "countersued", "counterclaim"),
     "bid": ("bids", "bid", "takeover"),
-    "reject": ("reject", "rebuff", "spurn", "rejection"),
+    "reject": ("reject", "rebuff", "spurn", "rejection", "declin", "refus", "snub"),
     "say": (
         "says",
         "said",
@@ -126,12 +153,39 @@ _ACTIONS: Final[Mapping[str, tuple[str, ...]]] = {
         "criticis",
         "criticiz",
         "remark",
+        "announc",
     ),
-    "plan": ("plan", "plann", "propos", "proposal", "intend", "consider"),
+    "plan": ("plan", "plann", "propos", "proposal", "intend", "consider", "roadmap"),
     "complet": ("complet", "finaliz", "finalis", "finish", "clos"),
     "restructur": ("restructur", "convert", "conversion", "recapitaliz", "recapitalis", "overhaul"),
     "appoint": ("appoint", "nam", "hir", "hire"),
-    "create": ("creat", "form", "found", "establish"),
+    "create": ("creat", "form", "found", "establish", "incorporat"),
+    "partner": ("partner", "partnership", "tie-up", "integrat", "collaborat", "alliance"),
+    # "Apple taps ChatGPT", "OpenAI taps Simo as CEO": a partner's deal or an appointment.
+    "tap": ("tap", "taps", "tapp", "enlist"),
+}
+# Two classes that tell one happening in two ways: a founding told as a launch ("launches as a
+# nonprofit"), an office opened or set up; an interim chief named with the removal or exit of the
+# one before; a restriction that is an advisory or a ban; a deployment ("is coming to", "brings
+# ... to") that is a release or a partner's deal; "out as CEO", left or pushed.
+_RELATED: Final[Mapping[str, frozenset[str]]] = {
+    "release": frozenset({"create", "deploy"}),
+    "create": frozenset({"release"}),
+    "interim": frozenset({"oust", "leave", "out"}),
+    "oust": frozenset({"interim", "out"}),
+    "leave": frozenset({"interim", "out"}),
+    "appoint": frozenset({"tap", "join"}),
+    "join": frozenset({"appoint", "return", "partner"}),
+    "drop": frozenset({"withdraw", "fall"}),
+    "withdraw": frozenset({"drop"}),
+    "fall": frozenset({"drop"}),
+    "out": frozenset({"oust", "leave", "interim"}),
+    "restrict": frozenset({"ban", "advise"}),
+    "ban": frozenset({"restrict"}),
+    "advise": frozenset({"restrict"}),
+    "deploy": frozenset({"release", "partner", "tap"}),
+    "partner": frozenset({"deploy", "tap", "join"}),
+    "tap": frozenset({"partner", "appoint", "deploy"}),
 }
 _ACTION_OF: Final = {stem: action for action, stems in _ACTIONS.items() for stem in stems}
 # "closes a round" is funding, "closes its restructuring" completion: a stem in two classes is read
@@ -276,7 +330,7 @@ _MODEL_RE: Final = re.compile(
 # Quantities without a currency sign ("1.5 billion parameters", "6.6 billion dollars", "17%")
 # and bare numbers ("run 2999", "100x"); years and days of months are dates, not anchors.
 _SCALED_RE: Final = re.compile(
-    r"(?<![\w.$-])(?P<num>\d+(?:\.\d+)?)\s?(?P<scale>trillion|billion|million|bn|tn|mn|[TBMK])\b"
+    r"(?<![\w.,$-])(?P<num>\d+(?:\.\d+)?)\s?(?P<scale>trillion|billion|million|bn|tn|mn|[TBMK])\b"
     r"(?!-parameter|\s*param)",
     re.I,
 )
@@ -287,7 +341,14 @@ _PARAMS_RE: Final = re.compile(
 )
 _NUMBER_RE: Final = re.compile(r"(?<![\w.,$-])(\d+(?:[.,]\d+)*)(%|x\b)?(?![\w-])")
 _MONTH_DAY_RE: Final = re.compile(
-    r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b"
+    r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? "
+    r"(?:\d{1,2}(?:st|nd|rd|th)?\b(?:,? (?:19|20)\d\d\b)?|(?:19|20)\d\d\b)"
+)
+# A size written after a model's name ("GPT-2 1.5B"), not after a currency.
+_SIZE_AFTER_MODEL: Final = re.compile(r"\b[A-Za-z][\w.]*-?\d[\w.]* $")
+# What follows a number that is a quantity ("1.5B", "1.5 billion", "1,000", "70%"), not a version.
+_QUANTITY_AFTER: Final = re.compile(
+    r"[.,]\d|\s?(?:[BMKT]\b|(?:trillion|billion|million|bn|mn|tn|%)|-?param)", re.I
 )
 _YEAR_RE: Final = re.compile(r"^(?:19|20)\d\d$")
 
@@ -380,6 +441,8 @@ def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
             words = name.split()
             if any(w in _NOT_NAMES or w.upper() == w for w in words):
                 continue
+            if _INSTITUTION_BEFORE.search(text, 0, m.start()):
+                continue
             if mentioned_companies(name) or _PLACE_RE.search(name):
                 continue
             if set(terms(name)) & _own_words(company) or slug_of(name) == company:
@@ -390,7 +453,11 @@ def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
         spans.append(m.span())
     for m in _SCALED_RE.finditer(dates_removed):
         if not any(a <= m.start() < b for a, b in spans):
-            found.setdefault(AMOUNT, set()).add(_amount_value(m["num"], m["scale"]))
+            if _SIZE_AFTER_MODEL.search(dates_removed, 0, m.start()) and m["scale"] in "BM":
+                # "GPT-2 1.5B", "Llama 2 70B": the model's size, a parameter count
+                found.setdefault(NUMBER, set()).add("p" + _amount_value(m["num"], m["scale"]))
+            else:
+                found.setdefault(AMOUNT, set()).add(_amount_value(m["num"], m["scale"]))
             spans.append(m.span())
     for m in _MODEL_RE.finditer(dates_removed):
         name = m["name"]
@@ -398,6 +465,11 @@ def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
             continue
         if name.isalpha() or len(name) < 2:
             continue
+        if _QUANTITY_AFTER.match(dates_removed, m.end("name")):
+            continue  # "the full 1.5B-parameter model": a quantity, not a version of "Full"
+        word, sep, number = name.partition(" ")
+        if sep and (word in _NOT_NAMES or _YEAR_RE.match(number)):
+            continue  # "November 2019", "Top 10": a date or a rank
         key = _model_key(name + (m["variant"] or ""), company)
         if key not in found.get(LICENCE, ()):
             found.setdefault(MODEL, set()).add(key)
@@ -428,8 +500,23 @@ def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
     return found
 
 
-# Actions told by phrases, not single words ("is coming back", "bring back Altman").
+# Actions told by phrases, not single words ("is coming back", "bring back Altman", "turns down").
+# Each phrase is read as a word of its class (`_PHRASE_WORD`), where it stands in the headline.
 _PHRASES: Final = (
+    (
+        re.compile(
+            r"\b(?:brings?|bringing|brought) back (?:\S+ ){0,2}?(?:lawsuit|suit|case|claims)\b",
+            re.I,
+        ),
+        "refile",
+    ),
+    (
+        re.compile(
+            r"\bpull(?:s|ed|ing)? (?:\S+ ){0,3}?(?:lawsuit|suit|case|claims?|bid|plan)\b", re.I
+        ),
+        "withdraw",
+    ),
+    (re.compile(r"\blan(?:ds|ded|ding|d) (?:about |nearly |a |an )?(?:US)?\$", re.I), "fund"),
     (
         re.compile(
             r"\b(?:com(?:e|es|ing)|bring(?:s|ing)?|brought|is|are|be|formally|officially) back\b"
@@ -438,22 +525,121 @@ _PHRASES: Final = (
         ),
         "return",
     ),
-    (re.compile(r"\b(?:steps?|stepping|stepped) down\b|\bout as\b", re.I), "leave"),
-    (re.compile(r"\bnot to use\b|\bavoid\b|\bwarns? .{0,40}\boff\b", re.I), "restrict"),
+    (
+        re.compile(
+            r"\b(?:steps?|stepping|stepped) (?:down|back|away|aside)\b|\bparts? ways\b"
+            r"|\bbows? out\b|\bheads? for the exit\b",
+            re.I,
+        ),
+        "leave",
+    ),
+    (re.compile(r"\bout as\b", re.I), "out"),
+    (re.compile(r"\b(?:push|forc)(?:es|ed|ing|e)? (?:\w+ )?out\b", re.I), "oust"),
+    (
+        re.compile(
+            r"\bnot to use\b|\bavoid\b|\bstay away\b|\bwarns? .{0,40}\boff\b"
+            r"|\bguidance against\b",
+            re.I,
+        ),
+        "advise",
+    ),
+    (
+        re.compile(
+            r"\boff[- ]limits\b|\bnot (?:authori[sz]ed|allowed|cleared|permitted)\b"
+            r"|\bmov(?:es|ed|ing|e) against\b",
+            re.I,
+        ),
+        "restrict",
+    ),
+    (
+        re.compile(
+            r"\b(?:is|are|now) (?:out|here|live|available)\b|\bgo(?:es)? live\b"
+            r"|\bopen(?:s|ed|ing)\b|\b(?:makes?|made|making) (?:\w+[ -]){0,6}?public\b",
+            re.I,
+        ),
+        "release",
+    ),
+    (re.compile(r"\bset(?:s|ting)? up\b", re.I), "create"),
+    (re.compile(r"\binterim (?:CEO|chief|head|leader|boss)\b", re.I), "interim"),
+    (
+        re.compile(
+            r"\bsnap(?:s|ped)? up\b|\b(?:to|will) (?:lead|head|run)\b|\btakes? (?:the )?helm\b"
+            r"|\bnew (?:CEO|chief executive)\b",
+            re.I,
+        ),
+        "appoint",
+    ),
+    (
+        re.compile(
+            r"\bteam(?:s|ed)? up\b|\bwork(?:s|ing|ed)? with\b|\bjoin(?:s|ed)? forces\b", re.I
+        ),
+        "partner",
+    ),
+    (
+        re.compile(
+            r"\b(?:com(?:e|es|ing)|bring(?:s|ing)?|brought) (?!back\b)(?:\S+ ){0,4}?to\b", re.I
+        ),
+        "deploy",
+    ),
+    (re.compile(r"\bturn(?:s|ed|ing)? down\b|\bsays? no to\b", re.I), "reject"),
+    (re.compile(r"\b(?:takes?|took|taking) .{0,30}\bto court\b", re.I), "sue"),
+    (
+        re.compile(
+            r"\boffer(?:s|ed|ing)? (?:about |nearly |some )?(?:US)?\$|\boffer for\b"
+            r"|\bma(?:kes?|de|king) an? (?:\S+ ){0,3}?offer\b",
+            re.I,
+        ),
+        "bid",
+    ),
 )
+_PHRASE_WORD: Final = {action: f"zqx{action}zqx" for _, action in _PHRASES}
+_PHRASE_ACTION: Final = {word: action for action, word in _PHRASE_WORD.items()}
 
 
-def _phrase_actions(title: str) -> list[str]:
-    main = _main_clause(title)
-    return [action for pattern, action in _PHRASES if pattern.search(main)]
+def _with_phrases(text: str) -> str:
+    for pattern, action in _PHRASES:
+        text = pattern.sub(f" {_PHRASE_WORD[action]} ", text)
+    return text
 
 
 # A headline's background clause ("... quits after Altman's ouster", "After its big raise, ...")
-# tells what came before; the happening is the main clause's action.
+# tells what came before; the happening is the main clause's action and its people. An "as"
+# clause tells what happened with it ("... board seat as Altman returns", "partners with OpenAI
+# as it unveils ..."): its actions count, but the headline's lead action is the main clause's.
 _BACKGROUND_TAIL: Final = re.compile(
-    r"\s(?:(?:hours|days|weeks) )?(?:after|following|amid|in (?:the )?wake of|as)\s.*$", re.I
+    r"\s(?:(?:hours|days|weeks) )?(?:after|following|amid|in (?:the )?wake of)\s.*$", re.I
 )
 _BACKGROUND_HEAD: Final = re.compile(r"^(?:after|following|amid)\b[^,;:]*[,;:]\s*", re.I)
+_AS_CLAUSE: Final = re.compile(r"\sas\s", re.I)
+# Epithets that name the company by what it made or who backs it ("ChatGPT maker OpenAI", "the
+# maker of ChatGPT", "Microsoft-backed OpenAI"): they say nothing of the happening.
+_EPITHET_RE: Final = re.compile(
+    r"\b(?:the )?[A-Z][\w.]*[- ](?:maker|creator|developer|owner)s?(?:'s)?(?![\w-])"
+    r"|\b(?:the )?(?:maker|creator|developer|owner)s? of [A-Z][\w.-]*(?:'s)?"
+    r"|\b[A-Z][\w.]*-backed\b"
+)
+
+
+def _strip_epithets(text: str) -> str:
+    return _EPITHET_RE.sub(" ", text) if text else text
+
+
+# What describes a person rather than tells an action ("hires ousted CEO Sam Altman", "the
+# departing president"), and a model a headline compares with ("80% cheaper than o1-preview").
+_DESCRIBED_RE: Final = re.compile(
+    r"(?<!has )(?<!have )(?<!had )(?<!was )(?<!been )(?<!is )"
+    r"\b(?:ousted|fired|sacked|removed|departing|departed|outgoing|resigned|returning|reinstated)"
+    r"(?= (?:(?!(?:as|from|by|at|of|in|after)\b)[\w.'-]+ ){0,2}"
+    r"(?:CEO|chief|president|founder|co-founder|cofounder|executive|chairman|chair|CTO|boss"
+    r"|leader)\b)",
+    re.I,
+)
+_COMPARED_RE: Final = re.compile(
+    r"\b(?:than|vs\.?|versus|rivals?|rivall?ing|beats?|outperforms?|fraction of|on par with"
+    r"|successor to|follow-up to|replac(?:es|ing|e))"
+    r" (?:(?:its|the|OpenAI's|rival) )?[\w.-]+(?:'s)?",
+    re.I,
+)
 
 
 def _main_clause(title: str) -> str:
@@ -466,7 +652,7 @@ def _actions(words: list[str]) -> list[str]:
     present = set(words)
     out: list[str] = []
     for i, w in enumerate(words):
-        action = _ACTION_OF.get(w)
+        action = _ACTION_OF.get(w) or _PHRASE_ACTION.get(w)
         if action is None:
             continue
         if w == "clos":  # "closes a round" is funding, "closes the deal" completion
@@ -478,6 +664,25 @@ def _actions(words: list[str]) -> list[str]:
     return out
 
 
+def _title_actions(title: str, company: str) -> tuple[list[str], str | None]:
+    """The headline's actions (main clause first, then its "as" clause) and its lead action."""
+    own = _own_words(company)
+    main = _with_phrases(_main_clause(title))
+    head, _, concurrent = _split_as(main)
+    lead_actions = _actions([w for w in terms(head) if w not in own])
+    more = _actions([w for w in terms(concurrent) if w not in own])
+    actions = lead_actions + [a for a in more if a not in lead_actions]
+    if "interim" in actions:  # "names Shear (as) interim CEO": the appointment is the interim's
+        actions = [a for a in actions if a != "appoint"]
+        lead_actions = [a if a != "appoint" else "interim" for a in lead_actions]
+    return actions, (lead_actions[0] if lead_actions else None)
+
+
+def _split_as(text: str) -> tuple[str, str, str]:
+    parts = _AS_CLAUSE.split(text, maxsplit=1)
+    return (parts[0], " as ", parts[1]) if len(parts) == 2 else (text, "", "")
+
+
 def anchors_of(title: str, summary: str, company: str) -> Anchors:
     """The anchors of a report: from its title, and from its title and summary together."""
     return _anchors_cached(title, summary, company)
@@ -485,15 +690,30 @@ def anchors_of(title: str, summary: str, company: str) -> Anchors:
 
 @functools.lru_cache(maxsize=4096)
 def _anchors_cached(title: str, summary: str, company: str) -> Anchors:
+    title, summary = _strip_epithets(title), _strip_epithets(summary)
     head = _text_anchors(title, company)
-    own = _own_words(company)
-    head_words = [w for w in terms(_main_clause(title)) if w not in own]
-    head_actions = _actions(head_words)
-    head_actions += [a for a in _phrase_actions(title) if a not in head_actions]
+    # The people of a headline are those of its main clause ("Brockman quits after Altman's
+    # ouster" is about Brockman); the background's count as the summary's.
+    background_people = head.pop(PERSON, set())
+    main_people = _text_anchors(_main_clause(title), company).get(PERSON, set())
+    if main_people:
+        head[PERSON] = main_people
+    compared = _COMPARED_RE.sub(" ", title)
+    if compared != title:
+        compared_models = head.pop(MODEL, set())
+        head_models = _text_anchors(compared, company).get(MODEL, set())
+        if head_models:
+            head[MODEL] = head_models
+        background_models = compared_models - head_models
+    else:
+        background_models = set()
+    head_actions, lead = _title_actions(_DESCRIBED_RE.sub(" ", title), company)
     if head_actions:
         head[ACTION] = set(head_actions)
-        head[LEAD] = {head_actions[0]}
+        head[LEAD] = {lead or head_actions[0]}
     rest = _text_anchors(summary, company)
+    rest.setdefault(PERSON, set()).update(background_people)
+    rest.setdefault(MODEL, set()).update(background_models)
     more = {k: set(v) for k, v in head.items()}
     for k, v in rest.items():
         if k not in (ACTION, LEAD):
@@ -514,14 +734,20 @@ def _own_words(company: str) -> frozenset[str]:
 def content_words(title: str, company: str) -> frozenset[str]:
     """The title's content words without the company's name, synonyms folded to their class."""
     own = _own_words(company)
-    words = [w for w in terms(title) if w not in own and w not in _QUANTITY_WORDS]
+    words = [w for w in terms(_strip_epithets(title)) if w not in own and w not in _QUANTITY_WORDS]
     # Numbers and amounts are anchors, compared as such: as words they would count "$6.6B" and
     # "6.6 billion" as different.
-    return frozenset(_ACTION_OF.get(w, w) for w in words if not _HAS_DIGIT.search(w) or "-" in w)
+    return frozenset(
+        _ACTION_OF.get(w, w)
+        for w in (_DOLLAR_SUFFIX.sub("", w) for w in words)
+        if not _HAS_DIGIT.search(w) or "-" in w
+    )
 
 
 _QUANTITY_WORDS: Final = frozenset({"billion", "million", "trillion", "bn", "dollar", "usd"})
 _HAS_DIGIT: Final = re.compile(r"\d")
+# "multibillion-dollar" is "multibillion dollar" (the dollar a quantity word).
+_DOLLAR_SUFFIX: Final = re.compile(r"-(?:dollar|usd|euro|pound)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -565,10 +791,11 @@ ANCHOR_WEIGHTS: Final[Mapping[str, float]] = {
     AGENCY: 0.3,
     PLACE: 0.3,
     LICENCE: 0.15,
-    PERSON: 0.1,
+    PERSON: 0.15,
     NUMBER: 0.15,
 }
-ACTION_WEIGHT: Final = 0.1
+ACTION_WEIGHT: Final = 0.15
+HEADLINE_WEIGHT: Final = 0.1  # an identifying anchor or a person both headlines name
 CATEGORY_WEIGHT: Final = 0.0
 MERGE_SCORE: Final = 0.5
 SAME_WORDS: Final = 0.85  # headline word overlap at which two reports are one without anchors
@@ -579,18 +806,28 @@ def _conflict(a: Anchors, b: Anchors) -> tuple[str, list[str], list[str]] | None
 
     A kind counts when a headline names it and both reports' texts name something of it: then
     they must share one (models: be compatible). People and models are judged by the headlines
-    when both name some -- a summary names everyone and everything around the happening."""
+    when both name some -- a summary names everyone and everything around the happening. A
+    model only one headline names must be one the other report names."""
+    same_model = _models_compatible(
+        a.title.get(MODEL, frozenset()), b.title.get(MODEL, frozenset())
+    )
     for kind in CONFLICTING:
         ta, tb = a.title.get(kind, frozenset()), b.title.get(kind, frozenset())
         ma, mb = a.more.get(kind, ta), b.more.get(kind, tb)
         if not (ta or tb) or not ma or not mb:
             continue
-        if kind in BY_HEADLINE:
-            if kind == NUMBER and not (ta and tb):
-                continue
-            if ta and tb:
-                ma, mb = ta, tb
-        agree = _models_compatible(ma, mb) if kind == MODEL else bool(ma & mb)
+        if kind == MODEL:
+            # A bare family in a headline is the variant its own summary names ("unveils o1 ...
+            # in preview": o1-preview).
+            ta, tb = _with_variants(ta, ma), _with_variants(tb, mb)
+            agree = _models_compatible(ta or ma, tb or mb)
+        else:
+            if kind in BY_HEADLINE:
+                if kind == NUMBER and (not (ta and tb) or same_model):
+                    continue  # figures about one model ("80% cheaper", "scores 70%") differ
+                if ta and tb:
+                    ma, mb = ta, tb
+            agree = bool(ma & mb)
         if not agree:
             return kind, sorted(ma), sorted(mb)
     aa = a.title.get(ACTION, frozenset()) - _WEAK_ACTIONS
@@ -598,9 +835,31 @@ def _conflict(a: Anchors, b: Anchors) -> tuple[str, list[str], list[str]] | None
     if aa and ab:
         la, lb = a.title.get(LEAD, aa) & aa or aa, b.title.get(LEAD, ab) & ab or ab
         # No action in common, or each headline's lead action missing from the other's.
-        if not aa & ab or not (la <= ab or lb <= aa):
+        if not _acts_meet(aa, ab) or not (_acts_meet(la, ab) or _acts_meet(lb, aa)):
             return ACTION, sorted(aa), sorted(ab)
     return None
+
+
+def _related(actions: frozenset[str]) -> frozenset[str]:
+    return actions.union(*(_RELATED.get(x, frozenset()) for x in actions))
+
+
+def _acts_meet(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Whether two sets of actions have one in common, a related pair counted as one."""
+    return bool(_related(a) & b)
+
+
+def _with_variants(title: frozenset[str], text: frozenset[str]) -> frozenset[str]:
+    """A headline's bare family stands for the variants its report names ("unveils o1 ... in
+    preview" is o1-preview; "its larger gpt-oss model" is gpt-oss-120b)."""
+    out = set(title)
+    for t in title:
+        variants = {v for v in text if v.startswith(t + "-")}
+        sizes = {v for v in variants if _member(v, t)}
+        if sizes and not any(_member(v, t) for v in title):
+            out.discard(t)
+        out |= variants
+    return frozenset(out)
 
 
 _MODEL_SUFFIX: Final = re.compile(r"-(?:based|powered|class|style|like|level)$")
@@ -688,8 +947,34 @@ _NOT_NAMES: Final = frozenset(
         "National",
         "Federal",
         "Commission",
+        "Agency",
+        "Authority",
+        "Ministry",
+        "Department",
+        "Office",
+        "Affairs",
+        "Bureau",
+        "Council",
+        "Media",
+        "Systems",
+        "Analytics",
+        "Machines",
+        "Semiconductors",
+        "Intelligence",
+        "Dynamics",
+        "Cognition",
+        "Capital",
+        "Partners",
+        "Ventures",
+        "Health",
+        "Technologies",
+        "Robotics",
     }
 )
+# A capitalised pair after "the" or a name's "of" is an institution's name ("the Federal Data
+# Protection Office", "the Ministry of Digital Affairs"), not a person's ("the firing of Greta
+# Holloway" still names one).
+_INSTITUTION_BEFORE: Final = re.compile(r"(?:\b[Tt]he|\b[A-Z]\w* of)\s+(?:[A-Z][\w-]*\s+)*$")
 _SIZE_RE: Final = re.compile(r"\d+(?:\.\d+)?[bm]")
 
 
@@ -722,6 +1007,33 @@ def _shared(a: Anchors, b: Anchors) -> dict[str, list[str]]:
     return out
 
 
+# A country or a state is shared by every story of its regulators: no sign of one happening; a
+# city ("opens in Tokyo") is.
+_HEADLINE_KINDS: Final = (MODEL, AMOUNT, AGENCY, LICENCE, PERSON, PLACE)
+_REGIONS: Final = frozenset(
+    {"us", "eu", "uk", "delaware", "texas", "california", "italy", "france", "germany", "ireland"}
+    | {"japan", "india", "korea", "taiwan", "australia", "canada", "brazil", "china"}
+)
+
+
+def _shared_by_headlines(a: Anchors, b: Anchors) -> list[str]:
+    """The kinds of identifying anchor (and people) both headlines name in common."""
+    out = []
+    for kind in _HEADLINE_KINDS:
+        xa, xb = a.title.get(kind, frozenset()), b.title.get(kind, frozenset())
+        if kind == MODEL:
+            xa = _with_variants(xa, a.more.get(kind, frozenset()))
+            xb = _with_variants(xb, b.more.get(kind, frozenset()))
+            if any(_same_model(x, y) for x in xa for y in xb):
+                out.append(kind)
+        elif kind == PLACE:
+            if (xa & xb) - _REGIONS:
+                out.append(kind)
+        elif xa & xb:
+            out.append(kind)
+    return sorted(out)
+
+
 def explain(a: Mention, b: Mention) -> dict[str, Any]:
     """Why `a` and `b` are or are not one happening: the decision's evidence, always."""
     base: dict[str, Any] = {}
@@ -741,6 +1053,8 @@ def explain(a: Mention, b: Mention) -> dict[str, Any]:
     if conflict is not None:
         kind, xa, xb = conflict
         return {"merge": False, "veto": kind, "conflict": [xa, xb], **base}
+    if set(shared.get(ACTION, ())) <= _PARTY_ACTIONS and not {ORG, PERSON, MODEL} & set(shared):
+        shared.pop(ACTION, None)
     same_action = ACTION in shared
     text = _jaccard(a.text_words, b.text_words)
     base["text_jaccard"] = text
@@ -748,6 +1062,9 @@ def explain(a: Mention, b: Mention) -> dict[str, Any]:
     parts |= {k: ANCHOR_WEIGHTS[k] for k in shared if k in ANCHOR_WEIGHTS}
     if same_action:
         parts["action"] = ACTION_WEIGHT
+    headline = _shared_by_headlines(a.anchors, b.anchors)
+    if headline:
+        parts["headlines"] = HEADLINE_WEIGHT
     if a.category == b.category:
         parts["category"] = CATEGORY_WEIGHT
     score = round(sum(parts.values()), 3)

@@ -202,3 +202,184 @@ def test_every_merge_carries_its_evidence() -> None:
     assert found is not None
     assert found["shared"]["model"] == ["gpt-4o"] and found["shared"]["action"] == ["release"]
     assert found["parts"]["model"] == coref.ANCHOR_WEIGHTS["model"]
+
+
+# Issue 14, items 2-3: how outlets retell one happening, and what still tells two apart.
+RETOLD = [
+    # "case" is the lawsuit
+    (
+        ("Musk abandons his state-court case against OpenAI", "2024-06-11"),
+        ("Elon Musk withdraws lawsuit against OpenAI", "2024-06-12"),
+    ),
+    # "turns down" is a rejection
+    (
+        ("OpenAI board turns down Musk-led $97.4B bid", "2025-02-14"),
+        ("OpenAI board rejects Musk group's $97.4 billion offer", "2025-02-14"),
+    ),
+    # a founding told as a launch
+    (
+        ("OpenAI founded as a nonprofit AI research lab with $1B pledged", "2015-12-11"),
+        ("OpenAI launches as a nonprofit backed by $1 billion in pledges", "2015-12-12"),
+    ),
+    # an interim CEO named with the removal of the CEO: one headline, two actions
+    (
+        ("OpenAI names CTO Mira Murati interim CEO as board ousts Sam Altman", "2023-11-17"),
+        ("OpenAI's board fires Sam Altman; Mira Murati to lead", "2023-11-17"),
+    ),
+    (
+        ("OpenAI ousts Sam Altman, makes Mira Murati interim CEO", "2023-11-17"),
+        ("Sam Altman out as OpenAI CEO; Murati steps in as interim chief", "2023-11-18"),
+    ),
+    # "the ChatGPT maker" is OpenAI, not a story about ChatGPT; "lands" an amount is a raise
+    (
+        ("ChatGPT maker OpenAI lands $6.6 billion in new funding", "2024-10-03"),
+        ("OpenAI raises $6.6B at a $157B valuation", "2024-10-02"),
+    ),
+    # a size after the model's name is its parameter count, as "1.5B-parameter" is
+    (
+        ("OpenAI releases the full 1.5B-parameter GPT-2 model", "2019-11-05"),
+        ("GPT-2 1.5B is out: OpenAI completes its staged release", "2019-11-05"),
+    ),
+    # a bare family whose own summary names the variant ("o1 ... in preview" is o1-preview)
+    (
+        ("OpenAI unveils o1, its first reasoning model, in preview", "2024-09-12"),
+        ("OpenAI releases o1-preview, a model that 'thinks' before it answers", "2024-09-12"),
+    ),
+]
+
+
+def _pair(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[Mention, Mention]:
+    def one(title: str, occurred: str, summary: str = "") -> Mention:
+        company = "deepseek" if "DeepSeek" in title else ""
+        return _m(title, occurred, company, summary)
+
+    return one(*a), one(*b)
+
+
+@pytest.mark.parametrize(("a", "b"), RETOLD)
+def test_retellings_in_other_words_are_one_happening(
+    a: tuple[str, str], b: tuple[str, str]
+) -> None:
+    if "o1," in a[0]:
+        a = (*a, "OpenAI has released o1-preview, a model that spends more time reasoning.")
+    x, y = _pair(a, b)
+    assert decide(x, y) is not None, explain(x, y)
+    assert decide(y, x) is not None
+
+
+TOLD_APART = [
+    # an advisory is not a ban (Taiwan's ministry, then its cabinet, three days later)
+    (
+        ("Taiwan tells government agencies to avoid DeepSeek", "2025-01-31"),
+        ("Taiwan bans DeepSeek in government agencies", "2025-02-03"),
+    ),
+    # "ousted CEO" describes Altman: Microsoft's hire is not his removal
+    (
+        ("Microsoft hires ousted OpenAI CEO Sam Altman", "2023-11-20"),
+        ("OpenAI board fires Sam Altman", "2023-11-17"),
+    ),
+    # the model a headline compares with is not what it is about
+    (
+        ("o1-mini: 80% cheaper than o1-preview, built for STEM", "2024-09-12"),
+        ("OpenAI releases o1-preview, a model that 'thinks' before it answers", "2024-09-12"),
+    ),
+    # "its larger gpt-oss model" is the one its summary names
+    (
+        (
+            "OpenAI publishes the weights of its larger gpt-oss model",
+            "2025-08-06",
+            "OpenAI has made gpt-oss-120b available for anyone to download.",
+        ),
+        ("gpt-oss-20b runs locally on a PC with 16GB of memory", "2025-08-05"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), TOLD_APART)
+def test_neighbours_told_alike_stay_apart(a: tuple[str, ...], b: tuple[str, ...]) -> None:
+    x, y = _pair(a, b)
+    assert decide(x, y) is None, explain(x, y)
+    assert decide(y, x) is None
+
+
+@pytest.mark.parametrize(
+    ("title", "kind", "absent"),
+    [
+        ("OpenAI released GPT-2 in full in November 2019", "model", "november-2019"),
+        ("OpenAI releases the Full 1.5B-parameter GPT-2", "model", "full-1"),
+        ("GPT-2 1.5B is out", "amount", "1500000000"),
+        ("ChatGPT maker OpenAI lands $6.6 billion", "model", "chatgpt"),
+        ("o1-mini: 80% cheaper than o1-preview", "model", "o1-preview"),
+        ("OpenAI co-founder Greg Brockman quits after Altman's ouster", "person", "sam altman"),
+    ],
+)
+def test_what_a_headline_is_not_about(title: str, kind: str, absent: str) -> None:
+    assert absent not in anchors_of(title, "", "openai").title.get(kind, frozenset())
+
+
+@pytest.mark.parametrize(
+    ("title", "action"),
+    [
+        ("OpenAI board turns down Musk's offer", "reject"),
+        ("Musk abandons his state-court case against OpenAI", "sue"),
+        ("OpenAI board pushes out Sam Altman", "oust"),
+        ("Emmett Shear is OpenAI's new interim CEO", "interim"),
+        ("Navy warns personnel off Chinese AI app DeepSeek", "advise"),
+        ("Taiwan formally bans DeepSeek in government", "ban"),
+        ("ChatGPT maker OpenAI sets up in Tokyo", "create"),
+        ("GPT-4 is here, minus the architecture and training details", "release"),
+    ],
+)
+def test_actions_told_by_phrases_and_synonyms(title: str, action: str) -> None:
+    company = "deepseek" if "DeepSeek" in title else "openai"
+    assert action in anchors_of(title, "", company).title.get("action", frozenset())
+
+
+def test_anchors_stored_by_earlier_rules_still_decide() -> None:
+    # An encoding written before this change (no "interim" or "advise" kinds of action).
+    old = Anchors.decode(["action:release", "lead:release", "model:gpt-4o", "+person:sam altman"])
+    a = Mention("openai", parse_occurred("2024-05-13"), "product", "OpenAI launches GPT-4o", old)
+    b = _m("OpenAI unveils GPT-4o, its new flagship multimodal model", "2024-05-13")
+    assert decide(a, b) is not None
+
+
+# Distinct happenings of one busy company in the same days (the dense benchmark's kind).
+BUSY_DAYS = [
+    # a partnership is told by its partner: two partners are two deals
+    (
+        ("Kelpstone AI teams up with Acme AI for model distribution", "2025-03-03"),
+        ("Glenvarra Research teams up with Acme AI for robotics research", "2025-03-04"),
+    ),
+    (
+        ("Acme AI partners with Tidewell Semiconductors on on-device AI", "2025-03-03"),
+        ("Acme AI strikes on-device AI partnership with Wrenfield Labs", "2025-03-03"),
+    ),
+    # an agency is no person: the same regulator fining and banning are two actions
+    (
+        ("The Federal Data Protection Office fines Acme AI $110m over privacy", "2025-03-03"),
+        ("The Federal Data Protection Office bars Acme AI from offering Jorir 1", "2025-03-03"),
+    ),
+    # "$9,350 million" is not $350 million
+    (
+        ("Acme AI secures $9,350 million from Bluefield Capital in growth funding", "2025-03-03"),
+        ("Acme AI closes $350 million Series C round led by Saltire Capital", "2025-03-04"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), BUSY_DAYS)
+def test_a_busy_companys_neighbours_stay_apart(a: tuple[str, str], b: tuple[str, str]) -> None:
+    x, y = _m(*a), _m(*b)
+    assert decide(x, y) is None, explain(x, y)
+    assert decide(y, x) is None
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "The Trade Standards Agency restricts Acme AI's Belova 1",
+        "Acme AI fined by the Ministry of Digital Affairs",
+    ],
+)
+def test_an_institution_is_not_a_person(title: str) -> None:
+    assert not anchors_of(title, "", "acme-ai").title.get("person")
