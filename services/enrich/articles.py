@@ -97,8 +97,10 @@ _DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("this-week", r"\b(?:[Ee]arlier )?[Tt]his week\b"),
         ("month-year", rf"\b{_MONTH},? (?P<year>\d{{4}})\b"),
         ("last-month", r"\b[Ll]ast month\b"),
+        ("last-month-name", rf"\b[Ll]ast {_MONTH}(?! \d)\b"),
         ("this-month", r"\b(?:[Ee]arlier )?[Tt]his month\b"),
         ("tie-month-name", rf"\b[Tt]hat {_MONTH}(?! \d)\b"),
+        ("tie-month-of-year", rf"\b{_MONTH} of (?:that|the same) year\b"),
         ("in-month", rf"\b(?:[Ii]n|[Ss]ince|[Dd]uring|[Bb]y) (?:early |mid-|late )?{_MONTH}\b"),
         (
             "in-year",
@@ -118,6 +120,7 @@ _DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("tie-year", r"\b(?:[Tt]hat|[Tt]he same|[Ll]ater that|[Ee]arlier that) year\b"),
         ("tie-next-month", r"\b(?:[Tt]he (?:following|next) month|[Aa] month later)\b"),
         ("tie-next-year", r"\b(?:[Tt]he (?:following|next) year|[Aa] year later)\b"),
+        ("tie-units-later", rf"\b(?i:{_COUNT}) (?P<unit>year|month)s? later\b"),
     )
 )
 # Any date expression, with the preposition in front: what a headline leaves out.
@@ -142,6 +145,7 @@ _CONFIDENCE = {
     "this-week": 0.7,
     "month-year": 0.8,
     "last-month": 0.7,
+    "last-month-name": 0.7,
     "this-month": 0.7,
     "in-month": 0.7,
     "in-year": 0.65,
@@ -149,6 +153,7 @@ _CONFIDENCE = {
     "this-year": 0.6,
     "ago": 0.6,
     "tie-month-name": 0.7,
+    "tie-month-of-year": 0.7,
     "tie-same-day": 0.7,
     "tie-next-day": 0.7,
     "tie-days-later": 0.6,
@@ -156,6 +161,7 @@ _CONFIDENCE = {
     "tie-year": 0.6,
     "tie-next-month": 0.6,
     "tie-next-year": 0.6,
+    "tie-units-later": 0.6,
     "inherited": 0.6,
     "narrative": 0.6,
     "publication-month": 0.4,
@@ -283,6 +289,9 @@ def _occurred_for(rule: str, m: re.Match[str], published: date) -> OccurredDate 
         return from_day(last, Precision.MONTH)
     if rule == "this-month":
         return from_day(published, Precision.MONTH)
+    if rule == "last-month-name":  # "last August": the latest August before this month
+        year = published.year if month < published.month else published.year - 1
+        return from_day(date(year, month, 1), Precision.MONTH)
     if rule == "in-month":
         return from_day(date(_month_on_or_before(month, published), month, 1), Precision.MONTH)
     if rule == "in-year":
@@ -313,7 +322,7 @@ def _tied(rule: str, m: re.Match[str], anchor: OccurredDate | None) -> OccurredD
     if anchor is None or anchor.start == date.min:
         return None
     start, precision = anchor.start, anchor.precision
-    if rule == "tie-month-name":
+    if rule in ("tie-month-name", "tie-month-of-year"):
         return from_day(date(start.year, _MONTHS[m["month"]], 1), Precision.MONTH)
     if rule == "tie-same-day":
         return anchor
@@ -337,6 +346,14 @@ def _tied(rule: str, m: re.Match[str], anchor: OccurredDate | None) -> OccurredD
         return from_day(start.replace(day=1) + timedelta(days=days), Precision.MONTH)
     if rule == "tie-next-year":
         return from_day(date(start.year + 1, 1, 1), Precision.YEAR)
+    if rule == "tie-units-later":  # "four months later": that many after, no finer than a month
+        n = _COUNTS.get(m["n"].casefold()) or int(m["n"])
+        if m["unit"] == "year":
+            return from_day(date(start.year + n, 1, 1), Precision.YEAR)
+        if precision is Precision.YEAR:
+            return None
+        months = start.year * 12 + start.month - 1 + n
+        return from_day(date(months // 12, months % 12 + 1, 1), Precision.MONTH)
     return None
 
 
@@ -767,6 +784,12 @@ def _place(
         return who.company, SHARE_MOVE  # placed once the article is read (`_place_share_moves`)
     if who.company:
         return who.company, f"placement:{who.kind}"
+    if kind in ("statement", "accusation"):
+        # '"It's time for OpenAI to ...," Musk said': an outsider's words are about the company
+        # his quotation names.
+        for a, w in sent.near(max(0, after - REACH), after):
+            if a.kind == "company" and w.kind == "company" and w.company and sent.quoted(a.start):
+                return w.company, "placement:quoted"
     about = _other_company(sent, after, clause.end, "", reading)
     if about:
         return about, "placement:about"
@@ -884,6 +907,8 @@ _CONDITION = re.compile(r"[\s,]*(?:if|unless|whether)\b", re.I)
 # Founding told without a date is background ("Altman co-founded OpenAI"), not news.
 _BACKGROUND_UNDATED = frozenset({"founds", "co-founds", "starts"})
 _UNDATED = frozenset({"publication-month", "narrative"})
+# Present-tense claims with no date of their own: what a company holds, not what it did.
+_STANDING = frozenset({"says", "argues", "insists", "maintains"})
 # Clauses where a present form is the reporter's news ("DeepSeek says"), not a description.
 _NEWS_CLAUSES = frozenset({cl.MAIN, cl.HARD, cl.COORD, cl.RESUME})
 
@@ -998,7 +1023,8 @@ def _verb_happening(
     span = _span(sent, ci, actor, verb)
     after = text[end : min(span[1], end + REACH)]
     present = verb.present
-    if present == "announces" and _FUNDING_OBJECT.search(headlines.object_text(after)):
+    # "announced a multiyear, multibillion dollar investment in OpenAI": its first words' noun.
+    if present == "announces" and _FUNDING_OBJECT.search(" ".join(after.split()[:7])):
         kind = "funding"
     if kind == "statement" and shared and any(w == who for w, _ in sent.done):
         return None  # "... named X and said it would ...": one announcement, told on
@@ -1010,6 +1036,8 @@ def _verb_happening(
         present in _BACKGROUND_UNDATED or clause.kind in (cl.REL, cl.APPOS)
     ):
         return None  # "Meta, which released its Llama models ...": a description, not news
+    if date_rule in _UNDATED and m.group().casefold() in _STANDING and not sent.quoted(end):
+        return None  # "OpenAI says the for-profit arm was necessary": a standing position
     if kind == "statement" and _attributes_a_detail(sent, actor, after):
         return None  # "The larger model runs on one GPU, the company said": a detail
     subject = _display(sent, ci, actor, who, start)
@@ -1050,6 +1078,8 @@ def _speaker_after(sent: _Sentence, start: int, end: int) -> tuple[Actor, _Who] 
 _SHARES_BEFORE = re.compile(r"\b(?:shares|stock|stocks)\s+(?:\w+\s+)?$", re.I)
 _SHARES_SENT = re.compile(r"\s+\S+(?:'s)?\s+shares\s+(?:down|up)\b", re.I)
 _SPEAKER_KINDS = ("person", "company")
+# "Meta's researchers", "the company's lawyers": a company's unnamed staff, not the company.
+_STAFF_OF = re.compile(r"'s\s+(?:own\s+)?(?:[a-z]+\s+)?[a-z]+s\s+(?:also\s+)?$")
 
 
 def _subject_fits(
@@ -1061,6 +1091,8 @@ def _subject_fits(
     if verb.needs.startswith("speaker") or verb.needs == "signed":
         if who.kind not in _SPEAKER_KINDS:
             return False
+        if _STAFF_OF.match(sent.text, actor.end, start):
+            return False  # "Meta's researchers said": unnamed people, not the company
         if verb.needs == "speaker-object":
             # "called R1 a ..." or 'called X "..."': naming, not "called for" or "what it called".
             rest = sent.text[end : end + 60]
@@ -1309,8 +1341,20 @@ def _model_before(text: str, at: int) -> str:
 # --- Actions told as nouns ----------------------------------------------------------------------
 
 # The agent runs to the clause's end ("from several U.S. agencies, including NASA").
-_NOUN_AGENT = re.compile(r"\s+(?:by|from)\s+(?P<agent>[^;]{1,80}?)(?=;|\.?$|,\s+(?!including\b))")
+_NOUN_AGENT = re.compile(
+    r"\s+(?:by|from)\s+(?P<agent>[^;]{1,80}?)(?=;|\.?$|,\s+(?!including\b)"
+    # "guidance from the US Navy last Friday telling ...": the agent ends where its date or what
+    # it did begins.
+    r"|\s+(?:last|on|this|earlier|telling|saying|citing|ordering|asking)\b)"
+)
+# "the temporary restrictions that the Garante placed on ChatGPT": the agent in a relative clause.
+_NOUN_AGENT_THAT = re.compile(
+    r"\s+(?:that|which)\s+(?P<agent>(?:the\s+)?[A-Z][^;,]{0,40}?)\s+(?:placed|imposed|issued"
+    r"|announced|ordered)\b"
+)
 _NOUN_OF = re.compile(r"^\s+of\s+")
+# "the debut of Apple's iPhone": an action of a company the text does not follow.
+_OF_OWNER = re.compile(r"^\s+of\s+(?P<owner>[A-Z][\w.&-]*)'s\b")
 _BEGAN = re.compile(r"^\s+that\s+(?:began|started)\b", re.I)
 # "its countersuit, filed in April": the noun with its own participle and date.
 _NOUN_PARTICIPLE = re.compile(
@@ -1340,7 +1384,14 @@ def _noun_happening(
     if ci in taken or sent.quoted(start):
         return None  # the clause already reports its happening with a verb
     kind, present = cl.NOUNS[" ".join(m.group().casefold().split())]
-    agent = _NOUN_AGENT.match(text, end)
+    that_agent = _NOUN_AGENT_THAT.match(text, end)
+    agent = _NOUN_AGENT.match(text, end) or that_agent
+    of_owner = _OF_OWNER.match(text[end : end + 60])
+    if of_owner and not any(
+        w.company in COMPANIES
+        for _, w in sent.near(end + of_owner.start("owner"), end + of_owner.end("owner"))
+    ):
+        return None
     agent_who = _agent(sent, agent.start("agent"), agent.end("agent")) if agent else None
     before = text[max(0, start - 30) : start]
     own = None
@@ -1356,6 +1407,13 @@ def _noun_happening(
         ).match(text, end)
         region = text[start : reach.end() if reach else end]
         own = _own_date(region, reading.published, reading.anchor)
+    tail = end
+    if that_agent is not None and agent_who is not None:
+        # "the restrictions that the Garante placed on ChatGPT in March 2023": the relative
+        # clause tells the date and what the action was on.
+        reach_end = _NOUN_DATE_REACH.match(text, that_agent.end())
+        tail = reach_end.end() if reach_end else that_agent.end()
+        own = own or _own_date(text[start:tail], reading.published, reading.anchor)
     if own is None and agent_who is None:
         return None
     rules = [evidence(f"noun:{kind}", [m.group()], clause=sent.clauses[ci].kind)]
@@ -1372,6 +1430,9 @@ def _noun_happening(
     slug, placement = _place(kind, present, who, sent, end, clause, reading)
     if who.kind == "agency" or not who.company:
         slug, placement = _about(sent, reading, not_this=""), "placement:about"
+        if tail > end:
+            on = _other_company(sent, end, tail, "", reading)
+            slug, placement = (on, "placement:object") if on else (slug, placement)
     if not slug:
         return None
     rules.append(evidence(placement, [_display_name(slug)]))
@@ -1381,13 +1442,17 @@ def _noun_happening(
     title = _noun_title(text, m, who, slug, kind, present)
     written = reading.written.get(slug) or _display_name(slug)
     phrase = _noun_phrase(text, m)
-    span = (max(clause.marker_end, m.end() - len(phrase)), clause.end)
+    span = (max(clause.marker_end, m.end() - len(phrase)), max(clause.end, tail))
     return _Happening(
         start, span, kind, title, written, slug, occurred, date_rule, date_words, rules
     )
 
 
 def _about(sent: _Sentence, reading: _Reading, not_this: str) -> str:
+    # A company the sentence itself names comes before the one the text named last.
+    for _, w in sent.near(0, len(sent.text)):
+        if w.kind == "company" and w.company and w.company != not_this:
+            return w.company
     return _other_company(sent, len(sent.text), len(sent.text), not_this, reading) or reading.topic
 
 

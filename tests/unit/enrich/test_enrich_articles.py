@@ -57,6 +57,8 @@ PUBLISHED = date(2025, 8, 7)
         ),
         ("NASA banned DeepSeek last month.", "2025-07", Precision.MONTH, "last-month"),
         ("NASA banned DeepSeek in January.", "2025-01", Precision.MONTH, "in-month"),
+        ("Musk sued OpenAI again last August.", "2024-08", Precision.MONTH, "last-month-name"),
+        ("Musk sued OpenAI again last July.", "2025-07", Precision.MONTH, "last-month-name"),
         ("NASA banned DeepSeek in September.", "2024-09", Precision.MONTH, "in-month"),
         ("Meta released Llama 2 last year.", "2024", Precision.YEAR, "last-year"),
         ("OpenAI recently released a new model.", "2025-08~", Precision.MONTH, "publication-month"),
@@ -101,6 +103,11 @@ def test_the_company_is_reported_as_written(sentence: str, company: str) -> None
         "The weather was nice on Tuesday.",  # no company, no strategy verb
         "OpenAI is a research company in San Francisco.",  # a company, but no strategy verb
         "A startup released a model on Tuesday.",  # a strategy verb, but no known company
+        # A company's unnamed staff, and a standing claim with no date, are no statements.
+        "Meta's researchers said the 13 billion parameter version outperforms GPT-3.",
+        "OpenAI says the for-profit arm was necessary to pay for computing.",
+        # The debut of a product of a company no timeline follows.
+        "OpenAI's rivals compared it with the debut of Apple's iPhone in 2007.",
     ],
 )
 def test_sentences_without_a_strategy_event_yield_nothing(sentence: str) -> None:
@@ -492,18 +499,57 @@ def test_extraction_is_deterministic() -> None:
 # --- The article set's development half ----------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("text", "occurred"),
+    [
+        (
+            "OpenAI created OpenAI LP in March 2019. Four months later Microsoft invested"
+            " $1 billion.",
+            "2019-07",
+        ),
+        (
+            "Microsoft invested in OpenAI in July 2019. OpenAI had created OpenAI LP, a"
+            " capped-profit company, in March of that year.",
+            "2019-03",
+        ),
+    ],
+)
+def test_dates_tied_to_the_one_before(text: str, occurred: str) -> None:
+    assert extract_events(text, PUBLISHED)[-1].occurred.text == occurred
+
+
+def test_an_action_noun_with_its_agent_in_a_relative_clause() -> None:
+    [event] = extract_events(
+        "The order echoes the temporary restrictions that the Garante placed on OpenAI's ChatGPT"
+        " in March 2023.",
+        PUBLISHED,
+    )
+    assert (event.company, event.kind, event.occurred.text) == ("OpenAI", "restriction", "2023-03")
+
+
+def test_an_outsiders_quoted_words_go_on_the_company_they_name() -> None:
+    [event] = extract_events(
+        '"It\'s time for OpenAI to return to the open-source force it once was," Elon Musk said'
+        " on Monday.",
+        PUBLISHED,
+    )
+    assert (event.company, event.kind) == ("OpenAI", "statement")
+
+
 def test_the_development_half_of_the_article_set_keeps_its_figures() -> None:
     # What the extractor reached on tests/data/articles (dev only; the held-back half is never
     # looked at here). Joins also depend on `coref.decide`, which is tuned elsewhere: their floor
     # is a little under what was reached, so coreference work does not trip this guard.
     results, _ = eval_articles.evaluate(splits=("dev",))
     dev = results["dev"]
-    assert dev["recall"] >= 1.0
-    assert dev["precision"] >= 1.0
-    assert dev["date_accuracy"] >= 1.0
-    assert dev["entity_recall"] >= 0.95
-    assert dev["headline_form"] >= 0.98
-    assert dev["headline_agrees"] >= 0.85
+    # 13 articles: the first six (tuned on from the start) and seven added later, measured on
+    # before any tuning to them (README).
+    assert dev["recall"] >= 0.91
+    assert dev["precision"] >= 0.99
+    assert dev["date_accuracy"] >= 0.96
+    assert dev["entity_recall"] >= 0.92
+    assert dev["headline_form"] >= 0.95
+    assert dev["headline_agrees"] >= 0.8
     assert dev["join_recall"] >= 0.7
     assert dev["join_precision"] >= 0.9
 
