@@ -57,11 +57,12 @@ async def worker(
     statuses: dict[int, int],
     interval: float,
     sent_at: list[float],
+    phase: float = 0.0,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     headers = "".join(f"{h}\r\n" for h in args.header)
     bodies: list[bytes] = args.bodies
-    next_at = time.perf_counter()
+    next_at = time.perf_counter() + phase
     try:
         while time.perf_counter() < deadline:
             if interval:
@@ -108,12 +109,24 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     start = time.perf_counter()
     deadline = start + args.seconds
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    # At a capped rate the connections take turns, evenly spaced (connection i starts i/N of an
+    # interval late): in lock step they would offer bursts of N requests at once.
     await asyncio.gather(
         *(
             worker(
-                args, host, port, path, deadline, counter, latencies, statuses, interval, sent_at
+                args,
+                host,
+                port,
+                path,
+                deadline,
+                counter,
+                latencies,
+                statuses,
+                interval,
+                sent_at,
+                phase=interval * i / args.connections,
             )
-            for _ in range(args.connections)
+            for i in range(args.connections)
         )
     )
     elapsed = time.perf_counter() - start

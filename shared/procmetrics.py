@@ -27,16 +27,26 @@ from shared.settings import Settings
 
 log = logging.getLogger("pivotwatch.metrics")
 
-# What each hop measures, by the process that observes it.
+# What each hop measures, by the process that observes it. Each event carries the times it
+# passed them (the ingest log entry's `received_at`, the relay's `read_at` field, the task's
+# `pw_published_at` header; the worker writes them with `started_at` and `stored_at` into the
+# event's status), so `make bench` can follow single events as well as these histograms.
 HOPS = {
     "log": "relay: on the ingest log, from the XADD to the relay's read",
+    "relay": "relay: from its read of the entry to the publish of the entry's task",
     "queue": "enrich worker: on the enrich queue, from the relay's publish to the task's start",
-    "store": "enrich worker: the chunk's task, from its start to its commit and announcement",
+    "store": "enrich worker: from the task's start to the commit that stores the event",
+    "announce": "enrich worker: from the commit to the change feed entry and the status",
+    "visible": "enrich worker: 202 to visible, from ingest's receipt to the change feed entry",
     "outbox": "notify worker: from the chunk's commit (its outbox row) to the fan-out",
 }
+# The field the relay adds to each entry of a chunk: when it read the entry off the ingest log
+# (epoch seconds, as text like every entry field).
+READ_AT = "read_at"
 PIPELINE_HOP = Histogram(
     "pivotwatch_pipeline_hop_seconds",
-    "seconds an event's work spent at each hop of the pipeline (hop: log, queue, store, outbox)",
+    "seconds an event's work spent at each hop of the pipeline (hop: log, relay, queue, store, "
+    "announce, visible = received to the change feed, outbox)",
     ["hop"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )

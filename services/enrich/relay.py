@@ -53,6 +53,7 @@ RELAY_OLDEST = Gauge(
     "waiting to be read); 0 when none",
 )
 _LOG_HOP = procmetrics.hop("log")
+_RELAY_HOP = procmetrics.hop("relay")
 LAG_INTERVAL = 1.0  # seconds between lag measurements
 HOLD_INTERVAL = 0.01  # seconds between looks at the enrich queue while it is full
 TRIM_INTERVAL = 5.0  # seconds between trims
@@ -158,15 +159,21 @@ class Relay:
         if not entries:
             self._housekeeping()
             return 0
-        read_ms = time.time() * 1000
+        read = time.time()
+        read_at = f"{read:.6f}"
+        for e in entries:  # carried with the event: the worker writes it into the status
+            e[procmetrics.READ_AT] = read_at
         try:
             self.publish(entries)
         except Exception:
             self._own_pending = True  # they stay pending; the next round sends them again
             raise
+        published = time.time()
         self.client.xack(INGEST_STREAM, RELAY_GROUP, *[e["stream_id"] for e in entries])
+        read_ms = read * 1000
         for e in entries:  # an entry's id is the time of its XADD
             _LOG_HOP.observe(max(0.0, read_ms - _id(e["stream_id"])[0]) / 1000)
+            _RELAY_HOP.observe(published - read)
         self._housekeeping()
         return len(entries)
 

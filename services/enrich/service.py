@@ -10,8 +10,11 @@ entry that fails (a poison message) is set aside: retried alone a few times, the
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -26,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.enrich import deadletter
 from services.enrich.storage import ChunkResult, ConcurrentWrite, store_chunk
-from shared import feed, tracing
+from shared import feed, procmetrics, tracing
 from shared.db import Outbox
 from shared.metrics import EVENTS_STORED
 from shared.redis_keys import status_key
@@ -38,6 +41,23 @@ SendFanout = Callable[[list[int]], None]
 # signature is shared with other services' tests, so the value is not passed in.
 STATUS_TTL_SECONDS = 7 * 24 * 3600
 Requeue = Callable[[dict[str, str]], None]
+
+_STORE_HOP = procmetrics.hop("store")
+_ANNOUNCE_HOP = procmetrics.hop("announce")
+_VISIBLE_HOP = procmetrics.hop("visible")
+
+
+@dataclass(slots=True)
+class Clock:
+    """When a chunk passed the hops after the ingest log (epoch seconds; None: not known, e.g.
+    a retried or requeued chunk has no publish time of its own). The task sets `published` and
+    `started`, `process_chunk` `stored` once the commit returned; `announce` writes them into
+    each event's status, beside the entry's `received_at` and `read_at`, and times the hops."""
+
+    published: float | None = None
+    started: float | None = None
+    stored: float | None = None
+
 
 # Failures that say nothing about the entries (a lost connection, a deadlock, a concurrent write,
 # the time limit): the whole chunk is retried later, nobody is dead-lettered for them. Celery's
@@ -81,13 +101,16 @@ def process_chunk(
     entries: list[dict[str, str]],
     send_fanout: SendFanout,
     cpu_seconds: float | None = None,
+    clock: Clock | None = None,
 ) -> ChunkResult:
     with tracing.span("enrich.store", attributes={"pivotwatch.entries": len(entries)}) as span:
         with sessions() as session, session.begin():
             result = store_chunk(session, entries, cpu_seconds)
         if span is not None:
             span.set_attribute("pivotwatch.stored", len(result.outcomes))
-    announce(client, result, send_fanout)
+    clock = clock or Clock()
+    clock.stored = time.time()
+    announce(client, result, send_fanout, entries, clock)
     for entry, reason in result.over_budget:
         # Dead at once: running it again would cost the same budget again, for nothing.
         failure = deadletter.record_failure(sessions, entry, reason, max_attempts=1)
@@ -112,13 +135,14 @@ def process_resilient(
     max_attempts: int,
     requeue: Requeue,
     cpu_seconds: float | None = None,
+    clock: Clock | None = None,
 ) -> ChunkResult:
     """`process_chunk`, isolating an entry that makes the chunk fail (see the module docstring).
 
     Transient failures propagate (the caller retries the whole chunk). Returns what was stored.
     """
     try:
-        return process_chunk(sessions, client, entries, send_fanout, cpu_seconds)
+        return process_chunk(sessions, client, entries, send_fanout, cpu_seconds, clock)
     except TRANSIENT:
         raise
     except Exception as exc:
@@ -135,6 +159,7 @@ def process_resilient(
                     max_attempts=max_attempts,
                     requeue=requeue,
                     cpu_seconds=cpu_seconds,
+                    clock=clock,
                 )
                 total.outcomes += part.outcomes
                 total.outbox_ids += part.outbox_ids
@@ -169,16 +194,43 @@ def process_resilient(
         return ChunkResult(failed=[failure.entry_id])
 
 
-def announce(client: Redis, result: ChunkResult, send_fanout: SendFanout) -> None:
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def announce(
+    client: Redis,
+    result: ChunkResult,
+    send_fanout: SendFanout,
+    entries: list[dict[str, str]] | None = None,
+    clock: Clock | None = None,
+) -> None:
     if result.outbox_ids:
         send_fanout(result.outbox_ids)
-    now = datetime.now(UTC).isoformat()
+    stored = clock.stored if clock is not None and clock.stored is not None else time.time()
+    now = _iso(stored)
+    # The hops' times, written into each event's status: the chunk's, and the entry's own
+    # (an event extracted from an article has its article's entry).
+    chunk_times: dict[str, str] = {}
+    if clock is not None:
+        if clock.published is not None:
+            chunk_times["published_at"] = _iso(clock.published)
+        if clock.started is not None:
+            chunk_times["started_at"] = _iso(clock.started)
+    by_id = {e["id"]: e for e in entries or () if e.get("id")}
+    for article_id, event_ids in result.articles.items():
+        if article_id in by_id:
+            for event_id in event_ids:
+                by_id.setdefault(event_id, by_id[article_id])
     owners = _article_owners(client, result.articles)
     pipe = client.pipeline(transaction=False)
     feed.queue(pipe, result.feed)
     for o in result.outcomes:
         EVENTS_STORED.labels(o.state).inc()
-        fields: dict[str, str] = {"stored_at": now, "version": str(o.version)}
+        fields: dict[str, str] = {"stored_at": now, "version": str(o.version), **chunk_times}
+        read_at = by_id[o.event_id].get(procmetrics.READ_AT) if o.event_id in by_id else None
+        if read_at:
+            fields["read_at"] = _iso(float(read_at))
         if o.event_id in owners:  # extracted from an article: readable by the article's key
             fields["key"] = owners[o.event_id]
         if o.state == "duplicate" and o.duplicate_of:
@@ -202,8 +254,35 @@ def announce(client: Redis, result: ChunkResult, send_fanout: SendFanout) -> Non
             },
         )
     pipe.execute()
+    _observe_hops(result, by_id, clock, stored, time.time())
     for o in result.outcomes:
         log.info("event %s", o.state, extra={"event_id": o.event_id, "version": o.version})
+
+
+def _observe_hops(
+    result: ChunkResult,
+    by_id: dict[str, dict[str, str]],
+    clock: Clock | None,
+    stored: float,
+    announced: float,
+) -> None:
+    """Per event stored: the store hop (task start to commit), the announce hop (commit to the
+    change feed) and 202 -> visible (ingest's receipt to the change feed)."""
+    started = clock.started if clock is not None else None
+    received: dict[str, float] = {}
+    for o in result.outcomes:
+        if started is not None:
+            _STORE_HOP.observe(max(0.0, stored - started))
+        _ANNOUNCE_HOP.observe(max(0.0, announced - stored))
+        entry = by_id.get(o.event_id)
+        text = entry.get("received_at") if entry is not None else None
+        if text:
+            at = received.get(text)
+            if at is None:
+                with contextlib.suppress(ValueError):
+                    at = received[text] = datetime.fromisoformat(text).timestamp()
+            if at is not None:
+                _VISIBLE_HOP.observe(max(0.0, announced - at))
 
 
 def _article_owners(client: Redis, articles: dict[str, list[str]]) -> dict[str, str]:

@@ -17,7 +17,6 @@ from shared.resources import resources
 # under the visibility timeout, so a countdown never outlives it -- DESIGN, "No long delays").
 MAX_RETRY_DELAY = 30.0
 _QUEUE_HOP = procmetrics.hop("queue")
-_STORE_HOP = procmetrics.hop("store")
 
 
 def _send_fanout(outbox_ids: list[int]) -> None:
@@ -43,7 +42,9 @@ def store_chunk(
 ) -> dict[str, Any]:
     started = time.time()
     published = getattr(self.request, PUBLISHED_AT, None)  # absent: a retry, a requeued entry
+    clock = service.Clock(started=started)
     if isinstance(published, int | float):
+        clock.published = float(published)
         _QUEUE_HOP.observe(max(0.0, started - published))
     r = resources()
     cids = {e.get("cid") for e in entries if e.get("cid")}
@@ -64,10 +65,10 @@ def store_chunk(
                 max_attempts=r.settings.enrich_max_attempts,
                 requeue=_requeue,
                 cpu_seconds=r.settings.enrich_entry_cpu_seconds,
+                clock=clock,
             )
             if requeued and not result.failed:
                 deadletter.resolve(r.sessions, entries)
-        _STORE_HOP.observe(time.time() - started)
     except service.TRANSIENT as exc:
         delay = min(2.0**self.request.retries, MAX_RETRY_DELAY)
         raise self.retry(countdown=delay) from exc

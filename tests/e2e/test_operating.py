@@ -275,9 +275,11 @@ class TestMetrics:
         # Recorded in pool processes, served by each worker's main process.
         enrich = samples("enrich-worker", "pivotwatch_pipeline_hop_seconds_count")
         assert enrich["hop=queue"] >= 1 and enrich["hop=store"] >= 1
+        assert enrich["hop=announce"] >= 1 and enrich["hop=visible"] >= 1
         assert samples("enrich-worker", "pivotwatch_events_stored_total")["outcome=created"] >= 1
         attempts = samples("notify-worker", "pivotwatch_webhook_attempts_total")
         assert attempts["outcome=http_error"] >= 1 and attempts["outcome=succeeded"] >= 1
         assert samples("notify-worker", "pivotwatch_pipeline_hop_seconds_count")["hop=outbox"] >= 1
-        assert samples("relay", "pivotwatch_pipeline_hop_seconds_count")["hop=log"] >= 1
+        relay = samples("relay", "pivotwatch_pipeline_hop_seconds_count")
+        assert relay["hop=log"] >= 1 and relay["hop=relay"] >= 1
         assert samples("relay", "pivotwatch_relay_oldest_entry_seconds") == {"": 0.0}

@@ -3,6 +3,7 @@ event from accepted to stored, duplicate-of or rejected, and is kept for the sta
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -11,12 +12,13 @@ import pytest
 from cloudevents.core.bindings.http import HTTPMessage, to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+from prometheus_client import REGISTRY
 from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.enrich.relay import entries_from_stream
-from services.enrich.service import mark_processing, process_chunk
+from services.enrich.relay import Relay, entries_from_stream
+from services.enrich.service import Clock, mark_processing, process_chunk
 from shared.db import Event
 from shared.events import event_uuid
 from shared.redis_keys import INGEST_STREAM, status_key, worker_key
@@ -162,6 +164,43 @@ class TestStatus:
         assert "stored_at" in stored.json()
         # Storing does not shorten how long the status is answered.
         assert redis_client.ttl(status_key(event_id)) > SEVEN_DAYS - 60
+
+    async def test_the_status_carries_the_time_of_every_hop(
+        self,
+        ingest: httpx.AsyncClient,
+        writer: dict[str, str],
+        envelope: Any,
+        redis_client: Redis,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+    ) -> None:
+        # Issue 16: received (ingest), read (the relay), published and started (the task), stored
+        # (the commit), each written into the event's status; each hop also a histogram.
+        def count(hop: str) -> float:
+            got = REGISTRY.get_sample_value("pivotwatch_pipeline_hop_seconds_count", {"hop": hop})
+            return got or 0.0
+
+        hops = ("relay", "store", "announce", "visible")
+        before = {hop: count(hop) for hop in hops}
+        r = await ingest.post(
+            "/v1/events", content=orjson.dumps(envelope()), headers={**writer, **STRUCTURED}
+        )
+        event_id = r.json()["id"]
+        chunks: list[list[dict[str, str]]] = []
+        relay = Relay(redis_client, settings, chunks.append)
+        relay.ensure_group()
+        assert relay.run_once(block_ms=1) == 1
+        clock = Clock(published=datetime.now().timestamp())
+        clock.started = datetime.now().timestamp()
+        process_chunk(sessions, redis_client, chunks[0], lambda _: None, clock=clock)
+
+        stored = redis_client.hgetall(status_key(event_id))
+        status = {k.decode(): v.decode() for k, v in stored.items()}
+        names = ("received_at", "read_at", "published_at", "started_at", "stored_at")
+        times = [datetime.fromisoformat(status[name]) for name in names]
+        assert times == sorted(times), status
+        assert (times[-1] - times[0]).total_seconds() < 60
+        assert all(count(hop) == before[hop] + 1 for hop in hops)
 
     async def test_processing_while_a_live_worker_holds_it_accepted_again_once_it_died(
         self,
