@@ -56,6 +56,14 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def parse_bearer(header: str) -> str | None:
+    """The key in an `Authorization: Bearer <key>` header value; None when there is none."""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
 def _mirror_value(key: ApiKey) -> bytes:
     return orjson.dumps(
         {"id": str(key.id), "name": key.name, "scopes": key.scopes, "hash": key.key_hash}

@@ -1,9 +1,11 @@
-"""What every FastAPI service shares: app construction, health/readiness, auth dependencies,
-the request body reader that enforces size limits before parsing, and the hardening every
-response gets (`X-Content-Type-Options: nosniff`; a NUL in the path or query refused with 422)."""
+"""What every FastAPI service shares: app construction, health/readiness, auth and session
+dependencies, the request body reader that enforces size limits before parsing, and the
+hardening every response gets (`X-Content-Type-Options: nosniff`; a NUL in the path or query
+refused with 422)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
@@ -14,11 +16,11 @@ from fastapi import Depends, FastAPI, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
-from shared.auth import Principal, Scope, lookup
+from shared.auth import Principal, Scope, lookup, parse_bearer
 from shared.db import async_session_factory, make_async_engine
 from shared.errors import (
     DependencyUnavailable,
@@ -182,11 +184,32 @@ async def get_redis(request: Request) -> aioredis.Redis:
     return client
 
 
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: commit on success, roll back on error. On a read-only engine
+    (autocommit) begin and commit send nothing: each statement is its own transaction."""
+    async with request.app.state.sessions() as session, session.begin():
+        yield session
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+# scope="function": the transaction commits when the route returns, before the response is sent;
+# by default the exit code runs after it, and a client could act on a 201 not yet committed.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 # An id in the path: a UUID in the OpenAPI document (so generated clients and fuzzers send one),
-# validated by the route itself, which answers a malformed one in the project's error shape.
+# validated by the route (`path_uuid`), which answers a malformed one in the project's error shape.
 UUIDPath = Annotated[str, Path(description="a UUID", json_schema_extra={"format": "uuid"})]
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
+
+# What a malformed event id is answered with (ingest's status, the timeline's event routes).
+EVENT_ID_DETAIL = "not a pivotwatch event id (a UUID)"
+
+
+def path_uuid(raw: str, field: str, detail: str = "not a valid id (a UUID)") -> uuid.UUID:
+    """A `UUIDPath` value as a UUID; a malformed one is a 422 naming `field`."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise InvalidInput(detail, field=field) from exc
 
 
 # The API key as the OpenAPI documents declare it, an HTTP bearer scheme: /docs gets its Authorize
@@ -204,13 +227,12 @@ DeclaredKey = Annotated[HTTPAuthorizationCredentials | None, Security(API_KEY)]
 
 def bearer_token(request: Request) -> str:
     """The presented API key; 401 when there is none."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = parse_bearer(request.headers.get("authorization", ""))
+    if token is None:
         raise Unauthorized(
             "an API key is required: 'Authorization: Bearer <key>'", field="authorization"
         )
-    return token.strip()
+    return token
 
 
 async def authenticate(request: Request) -> Principal:

@@ -55,6 +55,7 @@ from services.enrich.steps.links import (
     is_release,
 )
 from shared import feed
+from shared.content_hash import content_hash
 from shared.dates import OccurredDate, parse_occurred
 from shared.db import Event, EventLink, EventRecord, EventVersion, Outbox
 from shared.events import EVENT_TYPE, event_uuid
@@ -196,17 +197,12 @@ class ConcurrentWrite(Exception):
     """Another worker stored one of this chunk's keys meanwhile; the chunk must be run again."""
 
 
-def _content_hash(inc: Incoming) -> str:
-    raw = {"data": inc.data, "time": inc.time.isoformat() if inc.time else None}
-    return hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
 def _columns(inc: Incoming, en: Enriched, occ: OccurredDate) -> dict[str, Any]:
     evidence = dict(en.evidence)
     raw: dict[str, Any] = {
         "data": inc.data,
         "time": inc.time.isoformat() if inc.time else None,
-        "hash": _content_hash(inc),
+        "hash": content_hash(inc.data, inc.time),
     }
     if inc.extracted:
         extraction = inc.extraction or {}

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
-import uuid
 from typing import Annotated, Any
 
 import orjson
@@ -28,10 +26,10 @@ from services.ingest.ratelimit import RateLimiter
 from services.ingest.schemas import EventStatus
 from shared import opstatus, tracing
 from shared.auth import Cached, Principal, PrincipalCache, Scope, hash_key
+from shared.content_hash import content_hash
 from shared.errors import (
     DependencyUnavailable,
     Forbidden,
-    InvalidInput,
     NotFound,
     PivotwatchError,
     RateLimited,
@@ -41,11 +39,13 @@ from shared.errors import (
 )
 from shared.events import ARTICLE_TYPE, Article, event_uuid
 from shared.http import (
+    EVENT_ID_DETAIL,
     KEY_REQUIRED,
     RedisDep,
     SettingsDep,
     authenticate,
     bearer_token,
+    path_uuid,
     read_body,
     require,
 )
@@ -132,13 +132,8 @@ def _full(publisher: Publisher, what: str) -> DependencyUnavailable:
 
 def _entry(parsed: Accepted) -> Entry:
     ev = parsed.event
-    # What the reporter said (data and time), not when it was received: a re-post of the same
-    # content is a duplicate, different content under the same key is a correction.
-    content = orjson.dumps(
-        {"data": ev.data.model_dump(mode="json"), "time": ev.time.isoformat() if ev.time else None},
-        option=orjson.OPT_SORT_KEYS,
-    )
-    digest = hashlib.sha256(content).hexdigest()
+    # What the reporter said (data and time), not when it was received.
+    digest = content_hash(ev.data.model_dump(mode="json"), ev.time)
     cid = correlation_id.get() or ""
     return Entry(
         str(ev.event_id), "event", parsed.encoded, cid, ev.source, digest, tracing.traceparent()
@@ -397,10 +392,7 @@ async def post_article(request: Request, principal: Writer, settings: SettingsDe
 async def event_status(
     event_id: str, redis: RedisDep, settings: SettingsDep, principal: Writer
 ) -> JSONResponse:
-    try:
-        uuid.UUID(event_id)
-    except ValueError as exc:
-        raise InvalidInput("not a pivotwatch event id (a UUID)", field="event_id") from exc
+    path_uuid(event_id, "event_id", EVENT_ID_DETAIL)  # validated only: the key uses it as sent
     try:
         raw: Any = await redis.hgetall(status_key(event_id))
     except _REDIS_REFUSED as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -51,23 +50,12 @@ from shared.errors import (
     NotFound,
     RateLimited,
 )
-from shared.http import SettingsDep, UUIDPath, require
+from shared.http import SessionDep, SettingsDep, UUIDPath, path_uuid, require
 from shared.settings import Settings
 from shared.webhooks import generate_secret
 
 router = APIRouter(prefix="/v1", responses={**KEY_ANSWERS, **INVALID_ANSWER})
 Manager = Annotated[Principal, Depends(require(Scope.SUBSCRIPTIONS_WRITE))]
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: commit on success, roll back on error."""
-    async with request.app.state.sessions() as session, session.begin():
-        yield session
-
-
-# scope="function": the transaction commits when the route returns, before the response is sent;
-# by default the exit code runs after it, and a client could act on a 201 not yet committed.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def _out(sub: Subscription) -> dict[str, Any]:
@@ -96,15 +84,8 @@ async def _check_url(url: str, settings: Settings) -> None:
         raise InvalidInput(str(exc), field="url") from exc
 
 
-def _uuid(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise InvalidInput("not a valid id (a UUID)", field=field) from exc
-
-
 async def _owned(session: AsyncSession, principal: Principal, sub_id: str) -> Subscription:
-    sub = await session.get(Subscription, _uuid(sub_id, "subscription_id"))
+    sub = await session.get(Subscription, path_uuid(sub_id, "subscription_id"))
     owner_ok = sub is not None and (
         principal.allows(Scope.ADMIN) or str(sub.owner_key_id) == principal.key_id
     )
@@ -301,7 +282,7 @@ async def list_all_deliveries(
 async def get_delivery(
     delivery_id: UUIDPath, principal: Manager, session: SessionDep
 ) -> dict[str, Any]:
-    d = await session.get(Delivery, _uuid(delivery_id, "delivery_id"))
+    d = await session.get(Delivery, path_uuid(delivery_id, "delivery_id"))
     if d is None:
         raise NotFound("no such delivery", field="delivery_id")
     await _owned(session, principal, str(d.subscription_id))
@@ -437,7 +418,10 @@ async def retry_delivery(
 ) -> dict[str, Any]:
     """Send one delivery again now, with the same webhook-id and a fresh retry schedule."""
     d = await session.get(
-        Delivery, _uuid(delivery_id, "delivery_id"), with_for_update=True, populate_existing=True
+        Delivery,
+        path_uuid(delivery_id, "delivery_id"),
+        with_for_update=True,
+        populate_existing=True,
     )
     if d is None:
         raise NotFound("no such delivery", field="delivery_id")

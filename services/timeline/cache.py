@@ -32,7 +32,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.auth import lookup
+from shared.auth import lookup, parse_bearer
 from shared.redis_keys import TIMELINE_STREAM
 
 # A page larger than this (an export of thousands of events) is not kept.
@@ -160,8 +160,7 @@ def _key(scope: Scope) -> Hashable:
 def _bearer(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" else None
+            return parse_bearer(value.decode("latin-1"))
     return None
 
 

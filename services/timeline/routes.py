@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -33,7 +32,14 @@ from shared.auth import Principal, Scope
 from shared.celery_app import app as celery_app
 from shared.errors import INVALID_ANSWER, Conflict, InvalidInput, NotFound, RateLimited
 from shared.events import Category
-from shared.http import UUIDPath, authenticate, require
+from shared.http import (
+    EVENT_ID_DETAIL,
+    SessionDep,
+    UUIDPath,
+    authenticate,
+    path_uuid,
+    require,
+)
 from shared.redis_keys import NOTIFY_QUEUE, TIMELINE_STREAM, TIMELINE_STREAM_MAXLEN
 
 log = logging.getLogger("pivotwatch.timeline")
@@ -51,12 +57,6 @@ async def read_access(request: Request) -> None:
 router = APIRouter(prefix="/v1", dependencies=[Depends(read_access)], responses=INVALID_ANSWER)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 AsOf = Annotated[
     datetime | None,
     Query(description="read as recorded at this moment (RFC 3339; no offset means UTC)"),
@@ -90,10 +90,7 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def _event_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError as exc:
-        raise InvalidInput("not a pivotwatch event id (a UUID)", field="event_id") from exc
+    return path_uuid(raw, "event_id", EVENT_ID_DETAIL)
 
 
 class Filters:
