@@ -345,6 +345,9 @@ async def split_event(
     ev_id = _event_id(event_id)
     try:
         async with request.app.state.sessions() as session, session.begin():
+            # The timeline's engine reads in autocommit; a split writes, and must hold its company
+            # lock and rows until it commits, or roll back whole: one real transaction.
+            await session.connection(execution_options={"isolation_level": "READ COMMITTED"})
             result = await session.run_sync(lambda s: split.split(s, ev_id))
     except LookupError as exc:
         raise NotFound("no such event", field="event_id") from exc

@@ -3,13 +3,16 @@ the merge made by the real storage: nothing lost, new versions, subscribers told
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.enrich import split as split_module
 from services.enrich.reenrich import reenrich
 from services.timeline.app import create_app
 from shared.auth import Scope
@@ -107,6 +110,44 @@ class TestSplit:
         reenrich(sessions)
         with sessions() as session:
             assert session.get(Event, rows[merged].id).duplicate_of is None  # type: ignore[union-attr]
+
+    async def test_a_split_that_fails_half_way_leaves_the_merge_whole(
+        self,
+        settings: Settings,
+        serve: Any,
+        store: Store,
+        make_key: Callable[..., str],
+        sessions: sessionmaker[Session],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # The timeline reads in autocommit; the split must still be one transaction (its company
+        # lock held to the commit, and nothing of it kept when it fails).
+        store(FIRST)
+        store(AGAIN)
+        canonical, merged = event_id(FIRST), event_id(AGAIN)
+        admin = make_key(Scope.ADMIN)
+        calls: list[int] = []
+        real = split_module._version
+
+        def fail_second(session: Session, ev: Event, now: Any) -> None:
+            calls.append(1)
+            if len(calls) == 2:  # after the report's new version and outbox row were written
+                raise RuntimeError("the split fails half way")
+            real(session, ev, now)
+
+        monkeypatch.setattr(split_module, "_version", fail_second)
+        async with serve(create_app(settings)) as client:
+            with contextlib.suppress(RuntimeError):
+                r = await client.post(
+                    f"/v1/events/{merged}/split", headers={"authorization": f"Bearer {admin}"}
+                )
+                assert r.status_code == 500
+        assert len(calls) == 2
+        with sessions() as session:
+            rows = {str(e.id): e for e in session.scalars(select(Event))}
+            assert str(rows[merged].duplicate_of) == canonical
+            assert (rows[merged].version, rows[canonical].version) == (1, 2)
+            assert not session.scalars(select(Outbox).where(Outbox.version > 2)).all()
 
     async def test_splitting_the_canonical_splits_every_merged_report(
         self,
