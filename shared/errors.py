@@ -14,17 +14,24 @@
 Body: `{"error": "<code>", "detail": "<reason>", "field": "<dotted path or null>"}`. FastAPI's
 request validation errors and Starlette's HTTP errors are rendered in the same shape; anything
 unexpected becomes a 500 with no traceback in the body (it is logged with the correlation id).
+A Redis or broker outage becomes a DependencyUnavailable in one way: `with unavailable(...)`.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from kombu.exceptions import OperationalError as BrokerUnreachable
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError as RedisRefused
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.responses import JSONResponse
@@ -122,6 +129,30 @@ class RateLimited(PivotwatchError):
 class DependencyUnavailable(PivotwatchError):
     status = 503
     code = "unavailable"
+
+
+# What "Redis (or the Celery broker) cannot serve this request now" looks like: redis-py wraps
+# socket failures in its ConnectionError/TimeoutError, though a bare OSError still escapes some
+# paths; a refused command (OOM under `noeviction`, a read-only replica, MASTERDOWN) is a
+# ResponseError; a publish to an unreachable broker is kombu's OperationalError. Not all of
+# RedisError: its client-side errors (a DataError for a bad argument) are bugs, answered as 500s.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    RedisRefused,
+    OSError,
+    BrokerUnreachable,
+)
+UNAVAILABLE_RETRY_AFTER = 2  # seconds; a restarted Redis answers again within a few
+
+
+@contextmanager
+def unavailable(detail: str = "Redis is unreachable; try again") -> Iterator[None]:
+    """Inside, an outage of Redis or the broker is answered 503 with `detail` and Retry-After."""
+    try:
+        yield
+    except UNAVAILABLE_ERRORS as exc:
+        raise DependencyUnavailable(detail, retry_after=UNAVAILABLE_RETRY_AFTER) from exc
 
 
 _REQUEST_PARTS = ("body", "query", "path", "header", "cookie")

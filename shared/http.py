@@ -23,13 +23,13 @@ from starlette.types import Scope as AsgiScope
 from shared.auth import Principal, Scope, lookup, parse_bearer
 from shared.db import async_session_factory, make_async_engine
 from shared.errors import (
-    DependencyUnavailable,
     Forbidden,
     InvalidInput,
     PayloadTooLarge,
     Unauthorized,
     error_response,
     install_error_handlers,
+    unavailable,
 )
 from shared.metrics import install_http_metrics
 from shared.responses import JSONResponse
@@ -237,10 +237,8 @@ def bearer_token(request: Request) -> str:
 
 async def authenticate(request: Request) -> Principal:
     token = bearer_token(request)
-    try:
+    with unavailable():
         principal = await lookup(request.app.state.redis, token)
-    except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-        raise DependencyUnavailable("Redis is unreachable; try again", retry_after=2) from exc
     if principal is None:
         raise Unauthorized("the API key is unknown or revoked", field="authorization")
     return principal

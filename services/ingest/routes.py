@@ -6,7 +6,6 @@ import time
 from typing import Annotated, Any
 
 import orjson
-import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 
@@ -28,6 +27,7 @@ from shared import opstatus, tracing
 from shared.auth import Cached, Principal, PrincipalCache, Scope, hash_key
 from shared.content_hash import content_hash
 from shared.errors import (
+    UNAVAILABLE_ERRORS,
     DependencyUnavailable,
     Forbidden,
     NotFound,
@@ -36,6 +36,7 @@ from shared.errors import (
     Unauthorized,
     UnsupportedMediaType,
     from_validation_error,
+    unavailable,
 )
 from shared.events import ARTICLE_TYPE, Article, event_uuid
 from shared.http import (
@@ -57,11 +58,7 @@ from shared.responses import JSONResponse
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Principal, Depends(require(Scope.EVENTS_WRITE))]
 
-# redis-py wraps socket errors in ConnectionError/TimeoutError; a refused write (OOM under
-# `noeviction`, a read-only replica) is a ResponseError. None of them may become a 500 or a 202.
-_REDIS_DOWN = (aioredis.ConnectionError, aioredis.TimeoutError, OSError)
-_REDIS_REFUSED = (*_REDIS_DOWN, aioredis.ResponseError)
-_RETRY_AFTER = 2
+_NOT_WRITTEN = "Redis is unreachable; nothing was written, retry later"
 _FULL_RETRY_AFTER = 5  # the workers drain a full log at hundreds to thousands of events a second
 
 
@@ -71,12 +68,8 @@ def _status_url(event_id: str) -> str:
 
 async def _limit(request: Request, principal: Principal, cost: int) -> None:
     limiter: RateLimiter = request.app.state.limiter
-    try:
+    with unavailable("Redis is unreachable; nothing was written"):
         wait = await limiter.take(principal.key_id, cost)
-    except _REDIS_REFUSED as exc:
-        raise DependencyUnavailable(
-            "Redis is unreachable; nothing was written", retry_after=_RETRY_AFTER
-        ) from exc
     if wait is not None:
         raise RateLimited(
             f"rate limit of {limiter.rate:g} events/s for this key exceeded", retry_after=wait
@@ -103,12 +96,8 @@ async def _publish(
     rejections: list[Rejection] | None = None,
 ) -> list[Outcome]:
     publisher: Publisher = request.app.state.publisher
-    try:
+    with unavailable(_NOT_WRITTEN):
         outcomes = await publisher.publish(poster, entries, rejections)
-    except _REDIS_REFUSED as exc:
-        raise DependencyUnavailable(
-            "Redis is unreachable; nothing was written, retry later", retry_after=_RETRY_AFTER
-        ) from exc
     written = sum(1 for o in outcomes if o.written)
     EVENTS_ACCEPTED.inc(written)
     refused = sum(1 for o in outcomes if o.state == FULL)
@@ -173,7 +162,7 @@ async def _record_rejection(request: Request, poster: Poster, rejected: Rejected
         return
     try:
         await request.app.state.publisher.publish(poster, [], _rejections([rejected]))
-    except _REDIS_REFUSED:
+    except UNAVAILABLE_ERRORS:
         return  # the 422/413 itself is the answer; the status is a convenience
 
 
@@ -212,14 +201,10 @@ async def post_event(request: Request, settings: SettingsDep) -> JSONResponse:
     limiter: RateLimiter = request.app.state.limiter
     publisher: Publisher = request.app.state.publisher
     for _attempt in range(2):
-        try:
+        with unavailable(_NOT_WRITTEN):
             done = await publisher.publish_one(
                 entry, _poster(principal), cached.generation, limiter.args(1)
             )
-        except _REDIS_REFUSED as exc:
-            raise DependencyUnavailable(
-                "Redis is unreachable; nothing was written, retry later", retry_after=_RETRY_AFTER
-            ) from exc
         if isinstance(done, Outcome):
             if done.state == FULL:
                 raise _full(publisher, "nothing was written")
@@ -242,10 +227,8 @@ async def _cached_writer(request: Request) -> Cached:
     """The caller's principal (cached, see `PrincipalCache`), with the events:write scope."""
     token = bearer_token(request)
     cache: PrincipalCache = request.app.state.principals
-    try:
+    with unavailable():
         cached = await cache.lookup(request.app.state.redis, token, time.monotonic())
-    except _REDIS_DOWN as exc:
-        raise DependencyUnavailable("Redis is unreachable; try again", retry_after=2) from exc
     if cached is None:
         raise Unauthorized("the API key is unknown or revoked", field="authorization")
     if not cached.principal.allows(Scope.EVENTS_WRITE):
@@ -393,10 +376,8 @@ async def event_status(
     event_id: str, redis: RedisDep, settings: SettingsDep, principal: Writer
 ) -> JSONResponse:
     path_uuid(event_id, "event_id", EVENT_ID_DETAIL)  # validated only: the key uses it as sent
-    try:
+    with unavailable("Redis is unreachable"):
         raw: Any = await redis.hgetall(status_key(event_id))
-    except _REDIS_REFUSED as exc:
-        raise DependencyUnavailable("Redis is unreachable", retry_after=_RETRY_AFTER) from exc
     fields = {k.decode(): v.decode() for k, v in (raw or {}).items()}
     # Another key's event is answered as unknown, so that its existence is not revealed. A status
     # with no owner (the events the worker extracted from an article) is an admin's to read.
@@ -409,10 +390,8 @@ async def event_status(
         )
     out: dict[str, Any] = {"id": event_id, "status": fields.get("state", "accepted")}
     if out["status"] == "processing":
-        try:
+        with unavailable("Redis is unreachable"):
             held = bool(await redis.exists(worker_key(fields.get("worker", ""))))
-        except _REDIS_REFUSED as exc:
-            raise DependencyUnavailable("Redis is unreachable", retry_after=_RETRY_AFTER) from exc
         if held:
             out["processing_since"] = fields.get("processing_since")
         else:

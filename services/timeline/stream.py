@@ -26,7 +26,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import Event, EventVersion
-from shared.errors import DependencyUnavailable, InvalidInput
+from shared.errors import InvalidInput, unavailable
 from shared.redis_keys import TIMELINE_STREAM
 
 log = logging.getLogger("pivotwatch.timeline.stream")
@@ -96,10 +96,8 @@ def resume_id(header: str | None, query: str | None) -> str | None:
 
 async def feed_position(client: aioredis.Redis) -> str:
     """The id of the newest feed entry: a new subscriber gets what comes after it."""
-    try:
+    with unavailable():
         newest: Any = await client.xrevrange(TIMELINE_STREAM, count=1)
-    except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-        raise DependencyUnavailable("Redis is unreachable; try again", retry_after=2) from exc
     return _s(newest[0][0]) if newest else "0-0"
 
 

@@ -10,13 +10,16 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import redis.asyncio as aioredis
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from pivotwatch.embedded import EmbeddedRedis, free_port
+from services.ingest import routes
 from services.ingest.app import create_app
-from shared.auth import Scope, create_key
-from shared.redis_keys import INGEST_STREAM
+from shared.auth import Principal, Scope, create_key
+from shared.errors import DependencyUnavailable
+from shared.redis_keys import INGEST_STREAM, status_key
 from shared.settings import Settings
 
 STRUCTURED = {"content-type": "application/cloudevents+json"}
@@ -116,6 +119,127 @@ class TestRedisDown:
             )
         assert r.status_code == 503
         assert "retry-after" in r.headers
+
+
+def _key(sessions: sessionmaker[Session], url: str, scopes: list[Scope]) -> dict[str, str]:
+    client = Redis.from_url(url)
+    try:
+        with sessions() as session, session.begin():
+            secret = create_key(session, client, "outage", scopes).secret
+    finally:
+        client.close()
+    return {"authorization": f"Bearer {secret}"}
+
+
+class TestRedisDownMidRequest:
+    """Redis stops after the key was checked, while the body is still arriving: the route's own
+    Redis call answers 503, and nothing was written."""
+
+    @staticmethod
+    async def _stopping(server: EmbeddedRedis, body: bytes) -> AsyncIterator[bytes]:
+        yield body[:1]
+        server.stop()
+        yield body[1:]
+
+    async def test_batch_rate_limit_answers_503(
+        self,
+        settings: Settings,
+        serve: Any,
+        sessions: sessionmaker[Session],
+        own_redis: EmbeddedRedis,
+        envelope: Any,
+    ) -> None:
+        writer = _key(sessions, own_redis.url, [Scope.EVENTS_WRITE])
+        body = orjson.dumps([envelope("b-1"), envelope("b-2")])
+        app = create_app(settings.model_copy(update={"redis_url": own_redis.url}))
+        async with serve(app) as ingest:
+            r = await ingest.post(
+                "/v1/events/batch",
+                content=self._stopping(own_redis, body),
+                headers={**writer, **BATCH},
+            )
+        assert r.status_code == 503, r.text
+        assert r.json() == {
+            "error": "unavailable",
+            "detail": "Redis is unreachable; nothing was written",
+            "field": None,
+        }
+        assert r.headers["retry-after"] == "2"
+
+    async def test_article_publish_answers_503(
+        self,
+        settings: Settings,
+        serve: Any,
+        sessions: sessionmaker[Session],
+        own_redis: EmbeddedRedis,
+    ) -> None:
+        writer = _key(sessions, own_redis.url, [Scope.EVENTS_WRITE])
+        body = orjson.dumps(
+            {
+                "url": "https://news.example/2025/01/31/outage",
+                "published_date": "2025-01-31",
+                "title": "A short article",
+                "text": "On Friday the company said it had changed course.",
+            }
+        )
+        app = create_app(settings.model_copy(update={"redis_url": own_redis.url}))
+        async with serve(app) as ingest:
+            r = await ingest.post(
+                "/v1/articles",
+                content=self._stopping(own_redis, body),
+                headers={**writer, "content-type": "application/json"},
+            )
+        assert r.status_code == 503, r.text
+        assert r.json()["detail"] == "Redis is unreachable; nothing was written, retry later"
+        assert r.headers["retry-after"] == "2"
+
+
+class TestStatusWithoutRedis:
+    async def test_status_read_on_a_closed_port_is_503(self, settings: Settings) -> None:
+        closed = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+        admin = Principal("k-1", "admin", frozenset({Scope.ADMIN.value}))
+        try:
+            with pytest.raises(DependencyUnavailable) as raised:
+                await routes.event_status(
+                    "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d", closed, settings, admin
+                )
+        finally:
+            await closed.aclose()
+        assert (raised.value.detail, raised.value.retry_after) == ("Redis is unreachable", 2)
+
+    async def test_worker_check_refused_by_redis_is_503(
+        self,
+        settings: Settings,
+        serve: Any,
+        sessions: sessionmaker[Session],
+        own_redis: EmbeddedRedis,
+    ) -> None:
+        # The second read of a processing event (is its worker alive?) cannot be made to meet a
+        # stopped Redis; a Redis that refuses it (NOPERM, a ResponseError) takes the same path.
+        admin = _key(sessions, own_redis.url, [Scope.EVENTS_WRITE, Scope.ADMIN])
+        event_id = "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+        setup = Redis.from_url(own_redis.url)
+        try:
+            setup.hset(
+                status_key(event_id),
+                mapping={"state": "processing", "worker": "w-1", "processing_since": "now"},
+            )
+            setup.acl_setuser(
+                "no-exists",
+                enabled=True,
+                passwords=["+pw"],
+                keys=["*"],
+                channels=["*"],
+                commands=["+@all", "-exists"],
+            )
+        finally:
+            setup.close()
+        url = f"redis://no-exists:pw@127.0.0.1:{own_redis.port}/0"
+        async with serve(create_app(settings.model_copy(update={"redis_url": url}))) as ingest:
+            r = await ingest.get(f"/v1/events/{event_id}/status", headers=admin)
+        assert r.status_code == 503, r.text
+        assert r.json()["detail"] == "Redis is unreachable"
+        assert r.headers["retry-after"] == "2"
 
 
 class TestPostgresDown:
