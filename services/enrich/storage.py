@@ -251,54 +251,87 @@ def _columns(inc: Incoming, en: Enriched, occ: OccurredDate) -> dict[str, Any]:
     }
 
 
-# The stored events a chunk's new reports can be near-duplicates of or linked to: per report, every
-# canonical event within DUPLICATE_REACH days (same story, near-duplicate: title terms decide, which
-# SQL does not see), and within LINK_WINDOW only those a link can join
-# (see `candidates`): the same company and category (follow-up), a release (the earlier event of
-# a response: its category and, for ASCII titles, its words; `links.is_release` decides), or, when
-# the report is itself a release, the events of its category (or the open-weights track) and
-# those naming its company or sharing an entity value (a non-ASCII value is kept: case folding).
-# Only the columns the comparisons read, in id order.
+# The stored events a chunk's new reports can be near-duplicates of or linked to, in blocks of
+# bounded size (see `candidates`): per report, the nearest (by start date, from both sides, on
+# the chronological indexes) canonical events of
+# - its company within DUPLICATE_REACH days (near-duplicates, same story): NEAR_BLOCK;
+# - its company and category within LINK_WINDOW (follow-ups): LINK_BLOCK;
+# - every company within SAME_STORY_DAYS (the same story under another company): LINK_BLOCK;
+# - releases of any company up to LINK_WINDOW earlier (the earlier event of a response; its
+#   category and, for ASCII titles, its words: `links.is_release` decides): LINK_BLOCK;
+# - when the report is itself a release, the events up to LINK_WINDOW later of its category (or
+#   the open-weights track) or naming its company or one of its entity values (a non-ASCII value
+#   is kept: case folding): LINK_BLOCK;
+# and every wider span in the link window (few: ix_events_wide_spans, its predicate repeated).
+# A block's size does not grow with the table: a dense week gives each report its nearest
+# events, not all of them. `near` marks the rows of the first block (and wide ones of the
+# company), the only ones coreference compares with. Only the columns the comparisons read.
 #
-# The date window is searched by index from both ends: an event spanning at most NARROW_SPAN_DAYS
-# that overlaps [lo, hi] starts in [lo - NARROW_SPAN_DAYS, hi] (`narrow_lo`, the chronological
-# index); the wider ones are few and have their own partial index (ix_events_wide_spans, its
-# predicate repeated here). Without the lower bound every report's window read all the events
-# before it.
+# A narrow event (spanning at most NARROW_SPAN_DAYS) overlapping [lo, hi] starts in
+# [lo - NARROW_SPAN_DAYS, hi]: each side's scan is bounded by index from both ends.
 NARROW_SPAN_DAYS = 31
+NEAR_BLOCK = 8
+LINK_BLOCK = 4
+_COLUMNS = "id, company, occurred, fingerprint, title, category, entity_values, anchors, summary"
+
+
+def _nearest(where: str, lo: str, hi: str, limit: int, sides: str = "both") -> str:
+    """The `limit` narrow canonical events matching `where` that start nearest before the
+    report's start (within lo), and the `limit` nearest after it (within hi)."""
+    # Composed at import from this module's constants only: no value reaches the text.
+    narrow = f"duplicate_of IS NULL AND occurred_end - occurred_start <= {NARROW_SPAN_DAYS}"
+    before = f"""(SELECT {_COLUMNS} FROM events
+          WHERE {where} AND {narrow} AND occurred_start BETWEEN w.{lo}_narrow AND w.start
+            AND occurred_end >= w.{lo}
+          ORDER BY occurred_start DESC LIMIT {limit})"""  # noqa: S608
+    after = f"""(SELECT {_COLUMNS} FROM events
+          WHERE {where} AND {narrow} AND occurred_start > w.start AND occurred_start <= w.{hi}
+          ORDER BY occurred_start LIMIT {limit})"""  # noqa: S608
+    return {"before": before, "after": after, "both": f"{before} UNION ALL {after}"}[sides]
+
+
+_RELEASE_SQL = (
+    "category = ANY(CAST(:release_categories AS text[]))"
+    " AND (title ~* :release_words OR title ~ :non_ascii)"
+)
+_RELEASE_LATER = (
+    "(category = w.category OR (w.category = ANY(CAST(:track AS text[]))"
+    " AND category = ANY(CAST(:track AS text[])))"
+    " OR entity_values && CAST(:names AS text[])"
+    " OR array_to_string(entity_values, ' ') ~ :non_ascii)"
+)
+_NEAR_ROWS = _nearest("company = w.company", "near_lo", "near_hi", NEAR_BLOCK)
+_LINK_ROWS = " UNION ALL ".join(
+    (
+        _nearest("company = w.company AND category = w.category", "far_lo", "far_hi", LINK_BLOCK),
+        _nearest("true", "near_lo", "near_hi", LINK_BLOCK),
+        _nearest(_RELEASE_SQL, "far_lo", "far_hi", LINK_BLOCK, "before"),
+    )
+)
+_RELEASE_ROWS = _nearest(_RELEASE_LATER, "far_lo", "far_hi", LINK_BLOCK, "after")
 _CANDIDATES = text(
-    """
-    SELECT DISTINCT e.id, e.company, e.occurred, e.fingerprint, e.title, e.category,
-           e.entity_values, e.anchors, e.summary
-    FROM unnest(CAST(:lo AS date[]), CAST(:hi AS date[]), CAST(:narrow_lo AS date[]),
-                CAST(:near_lo AS date[]), CAST(:near_hi AS date[]), CAST(:company AS text[]),
-                CAST(:category AS text[]), CAST(:release AS boolean[]))
-         AS w(lo, hi, narrow_lo, near_lo, near_hi, company, category, release)
+    f"""
+    SELECT DISTINCT ON (e.id) e.id, e.company, e.occurred, e.fingerprint, e.title, e.category,
+           e.entity_values, e.anchors, e.summary, e.near
+    FROM unnest(CAST(:start AS date[]), CAST(:near_lo AS date[]), CAST(:near_lo_narrow AS date[]),
+                CAST(:near_hi AS date[]), CAST(:far_lo AS date[]), CAST(:far_lo_narrow AS date[]),
+                CAST(:far_hi AS date[]), CAST(:company AS text[]), CAST(:category AS text[]),
+                CAST(:release AS boolean[]))
+         AS w(start, near_lo, near_lo_narrow, near_hi, far_lo, far_lo_narrow, far_hi, company,
+              category, release)
     JOIN LATERAL (
-        SELECT n.id, n.company, n.occurred, n.fingerprint, n.title, n.category, n.entity_values,
-               n.anchors, n.summary, n.occurred_start, n.occurred_end
-        FROM events n
-        WHERE n.occurred_start BETWEEN w.narrow_lo AND w.hi AND n.occurred_end >= w.lo
-          AND n.occurred_end - n.occurred_start <= 31 AND n.duplicate_of IS NULL
+        SELECT b.*, true AS near FROM ({_NEAR_ROWS}) b
         UNION ALL
-        SELECT x.id, x.company, x.occurred, x.fingerprint, x.title, x.category, x.entity_values,
-               x.anchors, x.summary, x.occurred_start, x.occurred_end
-        FROM events x
-        WHERE x.occurred_end >= w.lo AND x.occurred_start <= w.hi
-          AND x.duplicate_of IS NULL AND x.occurred_end - x.occurred_start > 31
+        SELECT b.*, false FROM ({_LINK_ROWS}) b
+        UNION ALL
+        SELECT b.*, false FROM ({_RELEASE_ROWS}) b WHERE w.release
+        UNION ALL
+        SELECT {_COLUMNS}, company = w.company FROM events x
+        WHERE x.occurred_end >= w.far_lo AND x.occurred_start <= w.far_hi
+          AND x.duplicate_of IS NULL AND x.occurred_end - x.occurred_start > {NARROW_SPAN_DAYS}
     ) e ON true
-    WHERE (e.occurred_start <= w.near_hi AND e.occurred_end >= w.near_lo)
-        OR (e.company = w.company AND e.category = w.category)
-        OR (e.category = ANY(CAST(:release_categories AS text[]))
-            AND (e.title ~* :release_words OR e.title ~ :non_ascii))
-        OR (w.release
-            AND (e.category = w.category
-                 OR (w.category = ANY(CAST(:track AS text[]))
-                     AND e.category = ANY(CAST(:track AS text[])))
-                 OR e.entity_values && CAST(:names AS text[])
-                 OR array_to_string(e.entity_values, ' ') ~ :non_ascii))
-    ORDER BY e.id
-    """
+    ORDER BY e.id, e.near DESC
+    """  # noqa: S608
 )
 _NON_ASCII = r"[^\u0001-\u007f]"
 _ORDINAL_MIN, _ORDINAL_MAX = date.min.toordinal(), date.max.toordinal()
@@ -374,27 +407,30 @@ class ChunkWriter:
         if not items:
             return []
         near, far = DUPLICATE_REACH, LINK_WINDOW.days
-        cols: dict[str, list[Any]] = {
-            k: []
-            for k in (
-                "lo",
-                "hi",
-                "narrow_lo",
-                "near_lo",
-                "near_hi",
-                "company",
-                "category",
-                "release",
-            )
-        }
+        keys = (
+            "start",
+            "near_lo",
+            "near_lo_narrow",
+            "near_hi",
+            "far_lo",
+            "far_lo_narrow",
+            "far_hi",
+            "company",
+            "category",
+            "release",
+        )
+        cols: dict[str, list[Any]] = {k: [] for k in keys}
         names: set[str] = set()
         for p in items:
             release = is_release(p.en.category, p.en.title)
-            cols["lo"].append(_shift(p.occ.start, -far))
-            cols["hi"].append(_shift(p.occ.end, far))
-            cols["narrow_lo"].append(_shift(p.occ.start, -far - NARROW_SPAN_DAYS))
-            cols["near_lo"].append(_shift(p.occ.start, -near))
-            cols["near_hi"].append(_shift(p.occ.end, near))
+            start, end = p.occ.start, p.occ.end
+            cols["start"].append(start)
+            cols["near_lo"].append(_shift(start, -near))
+            cols["near_lo_narrow"].append(_shift(start, -near - NARROW_SPAN_DAYS))
+            cols["near_hi"].append(_shift(end, near))
+            cols["far_lo"].append(_shift(start, -far))
+            cols["far_lo_narrow"].append(_shift(start, -far - NARROW_SPAN_DAYS))
+            cols["far_hi"].append(_shift(end, far))
             cols["company"].append(p.en.company)
             cols["category"].append(p.en.category)
             cols["release"].append(release)
@@ -423,6 +459,7 @@ class ChunkWriter:
                 tuple(r.entity_values or ()),
                 tuple(r.anchors or ()),
                 r.summary or "",
+                coref=r.near,
             )
             for r in rows
         ]
