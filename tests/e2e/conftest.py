@@ -6,46 +6,43 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
 from pivotwatch.embedded import free_port
+from tests.fixtures.process import OutputProcess
+from tests.fixtures.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
 
 @dataclass
 class Stack:
-    proc: subprocess.Popen[str]
+    run: OutputProcess  # `pivotwatch up`
     home: Path
     env: dict[str, str]
     ingest: str
     timeline: str
     notify: str
-    output: list[str] = field(default_factory=list)
-    pump: threading.Thread | None = None
+
+    @property
+    def proc(self) -> subprocess.Popen[str]:
+        return self.run.proc
+
+    @property
+    def output(self) -> list[str]:
+        return self.run.lines
 
     @property
     def key(self) -> str:
         return (self.home / "dev-api-key").read_text().strip()
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 60) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout)
-        if self.pump is not None:
-            self.pump.join(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        return code
+        return self.run.stop(sig, timeout)
 
     def processes(self) -> list[psutil.Process]:
         """Every live process started for this stack (they all carry its home in the env)."""
@@ -80,30 +77,16 @@ def start_stack(home: Path, extra_env: dict[str, str] | None = None, seed: bool 
         if not (extra_env or {}).get(name):
             env.pop(name, None)
     argv = [sys.executable, "-m", "pivotwatch.cli", "up"] + ([] if seed else ["--no-seed"])
-    proc = subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    run = OutputProcess(argv, env, ready_text="Ctrl-C stops everything")
     stack = Stack(
-        proc,
+        run,
         home,
         env,
         f"http://127.0.0.1:{ports['ingest']}",
         f"http://127.0.0.1:{ports['timeline']}",
         f"http://127.0.0.1:{ports['notify']}",
     )
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            stack.output.append(line.rstrip())
-            if "Ctrl-C stops everything" in line:
-                ready.set()
-        ready.set()
-
-    stack.pump = threading.Thread(target=pump, daemon=True)
-    stack.pump.start()
-    if not ready.wait(120) or proc.poll() is not None:
+    if not run.ready.wait(120) or run.proc.poll() is not None:
         stack.stop(signal.SIGTERM)
         logs = (
             "\n".join(
@@ -120,47 +103,6 @@ def start_stack(home: Path, extra_env: dict[str, str] | None = None, seed: bool 
 @pytest.fixture
 def stack_home(tmp_path: Path) -> Path:
     return tmp_path / "pw"
-
-
-class Receiver:
-    """A webhook receiver on loopback that records what it gets and answers as told."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.statuses: list[int] = []  # answers to give, in order; then 200
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                with receiver.lock:
-                    receiver.received.append({"headers": dict(self.headers.items()), "body": body})
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, n: int, timeout: float = 30) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.received) >= n:
-                    return list(self.received)
-            time.sleep(0.05)
-        raise AssertionError(f"expected {n} webhooks, got {len(self.received)}")
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ the workers' metrics are scraped from their main processes, which sum their pool
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,7 +27,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
 from prometheus_client.parser import text_string_to_metric_families
 
 from pivotwatch.embedded import free_port
-from tests.e2e.conftest import Receiver, Stack, start_stack
+from tests.e2e.conftest import Stack, start_stack
+from tests.fixtures.receiver import Receiver, in_order
+from tests.fixtures.waiting import wait_until
 from tests.unit.test_deploy import metric_names
 
 pytestmark = pytest.mark.e2e
@@ -117,20 +118,10 @@ class Operating:
     scrape: dict[str, str]  # process -> its /metrics URL
 
 
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen in {timeout:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def operating(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operating]:
     otlp, hooks = OtlpReceiver(), Receiver()
-    hooks.statuses = [500]  # the first attempt fails: its retry is sent by beat's dispatcher
+    hooks.respond = in_order(500)  # the first attempt fails: its retry is sent by beat's dispatcher
     ports = {name: free_port() for name in ("relay", "enrich", "notify")}
     home: Path = tmp_path_factory.mktemp("operating") / "pw"
     stack = start_stack(
@@ -191,7 +182,9 @@ class TestTrace:
             found = [s for s in operating.otlp.snapshot() if s.name == "webhook.attempt"]
             return found if len(found) >= 2 else []
 
-        wait_for(attempts, "both attempts' spans reaching the collector")
+        wait_until(
+            attempts, 60, 0.2, "both attempts' spans reaching the collector did not happen in 60 s"
+        )
         spans = operating.otlp.snapshot()
         by_id = {s.span_id: s for s in spans}
 

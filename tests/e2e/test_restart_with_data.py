@@ -22,6 +22,7 @@ from redis import Redis
 from pivotwatch.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from shared.waiting import wait_for_postgres
 from tests.e2e.conftest import start_stack
+from tests.fixtures.waiting import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -126,9 +127,7 @@ def test_up_waits_for_redis_to_load_its_aof(home: Path) -> None:
     finally:
         code = stack.stop(signal.SIGINT)
     assert code == 0, "\n".join(stack.output)
-    deadline = time.monotonic() + 15
-    while stack.processes() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    poll(lambda: not stack.processes(), 15, 0.2)
     assert not stack.processes()
 
 

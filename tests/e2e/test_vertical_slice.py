@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,11 @@ import orjson
 import pytest
 from standardwebhooks import Webhook
 
-from tests.e2e.conftest import Receiver, Stack, start_stack
+from tests.e2e.conftest import Stack, start_stack
+from tests.fixtures.receiver import Receiver
+from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_until(fn: Any, timeout: float = 30, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
 
 
 def timeline_titles(stack: Stack, slug: str) -> list[str]:
@@ -48,7 +39,10 @@ def test_event_flows_to_timeline_and_webhook(stack_home: Path, receiver: Receive
 
         # The seed timeline arrived through the ingest API.
         titles = wait_until(
-            lambda: len(timeline_titles(stack, "openai")) >= 20 and timeline_titles(stack, "openai")
+            lambda: (
+                len(timeline_titles(stack, "openai")) >= 20 and timeline_titles(stack, "openai")
+            ),
+            30,
         )
         assert len(titles) >= 20
 
@@ -84,14 +78,14 @@ def test_event_flows_to_timeline_and_webhook(stack_home: Path, receiver: Receive
         assert r.status_code == 202, r.text
         event_id = r.json()["id"]
 
-        titles = wait_until(lambda: timeline_titles(stack, "acme-ai"))
+        titles = wait_until(lambda: timeline_titles(stack, "acme-ai"), 30)
         assert titles == ["Acme AI releases open weights"]
         doc = httpx.get(f"{stack.timeline}/v1/events/{event_id}").json()
         assert doc["occurred"] == "2026-03" and doc["precision"] == "month"
 
         (hook,) = receiver.wait_for(1)
-        body = hook["body"]
-        Webhook(secret).verify(body, hook["headers"])  # raises unless the signature is valid
+        body = hook.body
+        Webhook(secret).verify(body, hook.headers)  # raises unless the signature is valid
         payload = orjson.loads(body)
         assert payload["type"] == "dev.pivotwatch.event.created"
         assert payload["data"]["event"]["id"] == event_id
@@ -107,7 +101,8 @@ def test_event_flows_to_timeline_and_webhook(stack_home: Path, receiver: Receive
                 line
                 for line in (stack_home / "logs" / "notify-worker.log").read_text().splitlines()
                 if '"delivered"' in line and "corr-e2e-1" in line
-            ]
+            ],
+            30,
         )
         assert payload["id"] in delivered[0]
         # The webhook secret and the API key never reach a log.

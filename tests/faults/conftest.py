@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import FaultStack, Receiver, Scenario, env_number, scenario
+from tests.faults.harness import (
+    WEBHOOK_TIMEOUT,
+    FaultStack,
+    Scenario,
+    env_number,
+    scenario,
+)
+from tests.fixtures.receiver import Receiver
 
 EVENTS = int(env_number("PIVOTWATCH_FAULT_EVENTS", 2000))
 PG_SECONDS = env_number("PIVOTWATCH_FAULT_PG_SECONDS", 8)
@@ -22,7 +29,7 @@ LOAD_SECONDS = 8.0  # the load is spread over this (or over the fault, when that
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    r = Receiver()
+    r = Receiver(keep_alive=True, sender_timeout=WEBHOOK_TIMEOUT)
     yield r
     r.close()
 

@@ -24,14 +24,12 @@ import os
 import random
 import re
 import signal
-import socket
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,8 @@ from shared.events import event_uuid
 from shared.migrate import upgrade
 from shared.redis_keys import INGEST_STREAM, RELAY_GROUP
 from shared.settings import Settings
+from tests.fixtures.receiver import Got, Receiver
+from tests.fixtures.waiting import poll
 
 # Recovery in seconds, not the production minutes and hours.
 TUNING = {
@@ -85,15 +85,6 @@ def env_number(name: str, default: float) -> float:
     """A fault test's knob (PIVOTWATCH_FAULT_*), read by the test harness, never by the services."""
     value = os.environ.get(name)
     return float(value) if value else default
-
-
-def wait_until(check: Callable[[], Any], timeout: float, every: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(every)
-    return bool(check())
 
 
 # -- the stack -----------------------------------------------------------------------------------
@@ -179,8 +170,8 @@ class FaultStack:
         return proc.pid
 
     def wait_restarted(self, name: str, timeout: float = 30) -> None:
-        ok = wait_until(
-            lambda: (p := self.child(name).proc) is not None and p.poll() is None, timeout
+        ok = poll(
+            lambda: (p := self.child(name).proc) is not None and p.poll() is None, timeout, 0.2
         )
         assert ok, f"{name} was not restarted"
         self.note(f"{name} restarted by the supervisor (pid {self.child(name).proc.pid})")  # type: ignore[union-attr]
@@ -272,25 +263,6 @@ def running(home: Path, env: dict[str, str] | None = None) -> Iterator[FaultStac
 
 
 # -- the webhook receiver ------------------------------------------------------------------------
-@dataclass
-class Reply:
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0  # seconds before answering (past the webhook timeout: the answer is lost)
-
-
-@dataclass
-class Got:
-    hook: str  # which subscription's endpoint (the path's last part)
-    webhook_id: str
-    event_id: str | None
-    headers: dict[str, str]
-    body: bytes
-    status: int
-    acknowledged: bool  # a 2xx answered in time: the sender can have seen it
-    at: float = field(default_factory=time.time)  # when it arrived (epoch seconds)
-
-
 # Standard Webhooks' tolerance between `webhook-timestamp` and the receiver's clock.
 SIGNATURE_TOLERANCE = 300.0
 
@@ -308,135 +280,6 @@ def signature_ok(wh: Webhook, got: Got) -> bool:
         return False
     offered = got.headers.get("webhook-signature", "").split(" ")
     return any(hmac.compare_digest(expected, sig) for sig in offered)
-
-
-class Receiver:
-    """Webhook endpoints `/hooks/<name>` on one loopback port. `policy(hook)` decides each answer;
-    `down()` closes the port (connections are refused) and `up()` opens the same port again."""
-
-    def __init__(self) -> None:
-        self.got: list[Got] = []
-        self.lock = threading.Lock()
-        self.in_flight = 0
-        self.policy: Callable[[str], Reply] = lambda hook: Reply()
-        self.port = 0
-        self.server: ThreadingHTTPServer | None = None
-        self.connections: set[Any] = set()
-        self.up()
-
-    def url(self, hook: str) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/{hook}"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as a real endpoint
-            disable_nagle_algorithm = True  # headers and body go in two writes
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length)
-                if len(body) < length:
-                    # The sender died in the middle of the request (a SIGKILL between headers
-                    # and body): nothing arrived, as a real endpoint would see it.
-                    self.close_connection = True
-                    return
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                hook = self.path.rsplit("/", 1)[-1]
-                with receiver.lock:
-                    receiver.in_flight += 1
-                    reply = receiver.policy(hook)
-                try:
-                    if reply.delay:
-                        time.sleep(reply.delay)
-                    try:
-                        doc = orjson.loads(body)
-                        event_id = ((doc.get("data") or {}).get("event") or {}).get("id")
-                    except orjson.JSONDecodeError:
-                        event_id = None
-                    ok = 200 <= reply.status < 300 and reply.delay < WEBHOOK_TIMEOUT
-                    with receiver.lock:
-                        receiver.got.append(
-                            Got(
-                                hook,
-                                headers.get("webhook-id", ""),
-                                event_id,
-                                headers,
-                                body,
-                                reply.status,
-                                ok,
-                            )
-                        )
-                    self.send_response(reply.status)
-                    for k, v in reply.headers.items():
-                        self.send_header(k, v)
-                    self.send_header("content-length", "2")
-                    self.end_headers()
-                    self.wfile.write(b"ok")
-                finally:
-                    with receiver.lock:
-                        receiver.in_flight -= 1
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        return Handler
-
-    def up(self) -> None:
-        open_connections = self.connections
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 512  # the default 5 drops a sender's burst of connections
-
-            def process_request(self, request: Any, client_address: Any) -> None:
-                open_connections.add(request)
-                super().process_request(request, client_address)
-
-            def shutdown_request(self, request: Any) -> None:
-                open_connections.discard(request)
-                super().shutdown_request(request)
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                return None  # the sender gave up on a slow answer: a broken pipe is expected
-
-        self.server = Server(("127.0.0.1", self.port), self._handler())
-        self.port = int(self.server.server_address[1])
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def down(self) -> None:
-        """As an endpoint that crashed: new connections are refused and the kept-alive ones
-        (a sender reuses them between deliveries) are cut."""
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-        for conn in list(self.connections):
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                conn.close()
-        self.connections.clear()
-
-    def answer(self, reply: Reply) -> Callable[[], int]:
-        """Answer every request with `reply` from now on; returns a count of those answered."""
-        count = [0]
-
-        def policy(hook: str) -> Reply:
-            count[0] += 1
-            return reply
-
-        with self.lock:
-            self.policy = policy
-        return lambda: count[0]
-
-    def snapshot(self) -> list[Got]:
-        with self.lock:
-            return list(self.got)
-
-    def close(self) -> None:
-        self.down()
 
 
 # -- the load ------------------------------------------------------------------------------------
@@ -628,7 +471,7 @@ def scenario(stack: FaultStack, receiver: Receiver, tag: str) -> Scenario:
     ]
     for hook in hooks:
         hook.id, hook.secret = stack.subscribe(
-            receiver.url(hook.name), [slug(c) for c in hook.companies]
+            receiver.hook_url(hook.name), [slug(c) for c in hook.companies]
         )
     return Scenario(stack, receiver, tag, hooks, f"/faults/{tag}", companies)
 
@@ -759,7 +602,7 @@ def _settled(sc: Scenario, load: Load) -> bool:
     if total != processed or any(d[3] == "pending" for d in db["deliveries"]):
         return False
     seen: dict[str, set[str]] = defaultdict(set)
-    for g in sc.receiver.snapshot():
+    for g in sc.receiver.answered():
         if g.acknowledged and g.event_id:
             seen[g.hook].add(g.event_id)
     expected = sc.expected(load)
@@ -776,7 +619,7 @@ def audit(name: str, sc: Scenario, load: Load, timeout: float = 150) -> Audit:
     """Wait (up to `timeout`) for the pipeline to settle by itself, then count and judge."""
     load.join(load.seconds + timeout)
     t = time.monotonic()
-    settled = wait_until(lambda: _settled(sc, load), timeout, every=1.0)
+    settled = poll(lambda: _settled(sc, load), timeout, 1.0)
     sc.stack.note(
         f"pipeline {'settled' if settled else 'NOT settled'} "
         f"{time.monotonic() - t:.1f}s after the load ended"
@@ -837,7 +680,7 @@ def audit(name: str, sc: Scenario, load: Load, timeout: float = 150) -> Audit:
     if db["disabled"]:
         problems.append(f"{db['disabled']} subscriptions were disabled")
 
-    got = sc.receiver.snapshot()
+    got = sc.receiver.answered()
     expected = sc.expected(load)
     by_hook: dict[str, list[Any]] = defaultdict(list)
     for d in db["deliveries"]:
@@ -923,9 +766,7 @@ def kill_enrich_mid_chunk(sc: Scenario, load: Load) -> tuple[set[str], int, floa
     kills = 0
     killed_at = time.monotonic()
     while not in_flight and kills < 5 and load.is_alive():
-        wait_until(
-            lambda: received_then_not_succeeded(sc.stack.log("enrich-worker")), 10, every=0.01
-        )
+        poll(lambda: received_then_not_succeeded(sc.stack.log("enrich-worker")), 10, 0.01)
         sc.stack.kill("enrich-worker")
         killed_at = time.monotonic()
         kills += 1

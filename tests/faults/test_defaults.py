@@ -18,8 +18,6 @@ from tests.faults.conftest import EVENTS, LOAD_SECONDS
 from tests.faults.harness import (
     FaultStack,
     Load,
-    Receiver,
-    Reply,
     Scenario,
     _db_counts,
     _ingest_log,
@@ -28,8 +26,9 @@ from tests.faults.harness import (
     kill_enrich_mid_chunk,
     received_then_not_succeeded,
     scenario,
-    wait_until,
 )
+from tests.fixtures.receiver import Receiver, Reply
+from tests.fixtures.waiting import poll
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -48,7 +47,7 @@ def sc(tmp_path: Path, receiver: Receiver, request: pytest.FixtureRequest) -> It
 
 
 def _started(load: Load, fraction: float = 0.25) -> None:
-    assert wait_until(lambda: load.accepted_count() >= EVENTS * fraction, 60, every=0.02)
+    assert poll(lambda: load.accepted_count() >= EVENTS * fraction, 60, 0.02)
 
 
 def _stored_all(sc: Scenario, load: Load) -> bool:
@@ -65,7 +64,7 @@ def _stored_all(sc: Scenario, load: Load) -> bool:
 def _within(sc: Scenario, what: str, since: float, check: object) -> float:
     """Wait for `check` until WITHIN seconds after `since`; the seconds it took."""
     assert callable(check)
-    ok = wait_until(check, max(0.0, since + WITHIN - time.monotonic()), every=0.5)
+    ok = poll(check, max(0.0, since + WITHIN - time.monotonic()), 0.5)
     took = time.monotonic() - since
     sc.stack.note(f"{what} {'within' if ok else 'NOT within'} {WITHIN:g}s: {took:.1f}s")
     print(f"  {what}: {took:.1f} s after the fault")
@@ -87,18 +86,18 @@ class TestEnrichWorkerKilledAtDefaults:
 
 class TestNotifyWorkerKilledAtDefaults:
     def test_every_delivery_made_within_a_minute_same_webhook_id(self, sc: Scenario) -> None:
-        sc.receiver.policy = lambda hook: Reply(delay=0.3)
+        sc.receiver.respond = lambda got, nth: Reply(delay=0.3)
         load = sc.load(EVENTS, LOAD_SECONDS)
         _started(load)
-        assert wait_until(lambda: sc.receiver.in_flight > 0, 30, every=0.005)
+        assert poll(lambda: sc.receiver.in_flight > 0, 30, 0.005)
         in_flight = sc.receiver.in_flight
         sc.stack.kill("notify-worker")
         killed_at = time.monotonic()
-        sc.receiver.policy = lambda hook: Reply()
+        sc.receiver.respond = lambda got, nth: Reply()
         sc.stack.wait_restarted("notify-worker")
         took = _within(sc, "every delivery made", killed_at, lambda: _settled(sc, load))
         result = audit("notify worker SIGKILL mid-delivery, default settings", sc, load)
-        repeats = len(sc.receiver.snapshot()) - len({g.webhook_id for g in sc.receiver.snapshot()})
+        repeats = len(sc.receiver.answered()) - len({g.webhook_id for g in sc.receiver.answered()})
         result.counts["requests in flight at the kill / repeats seen"] = f"{in_flight} / {repeats}"
         result.counts["seconds from the kill to every delivery made"] = round(took, 1)
         assert repeats >= 1, "the requests the dead worker was sending were never sent again"
@@ -129,12 +128,12 @@ class TestRelayKilledAtDefaults:
 class TestBeatKilledAtDefaults:
     def test_retries_it_schedules_are_sent_within_a_minute(self, sc: Scenario) -> None:
         # Attempts fail until the kill: those deliveries need the beat-driven dispatcher to retry.
-        sc.receiver.policy = lambda hook: Reply(status=503)
+        sc.receiver.respond = lambda got, nth: Reply(status=503)
         load = sc.load(EVENTS, LOAD_SECONDS)
         _started(load, 0.5)
         sc.stack.kill("beat")
         killed_at = time.monotonic()
-        sc.receiver.policy = lambda hook: Reply()
+        sc.receiver.respond = lambda got, nth: Reply()
         sc.stack.wait_restarted("beat")
         took = _within(sc, "every delivery made", killed_at, lambda: _settled(sc, load))
         result = audit("beat SIGKILL with retries due, default settings", sc, load)
@@ -148,8 +147,8 @@ class TestPostgresRestartedMidChunk:
     def test_the_chunk_being_written_is_stored_within_a_minute(self, sc: Scenario) -> None:
         load = sc.load(EVENTS, LOAD_SECONDS)
         _started(load)
-        assert wait_until(
-            lambda: received_then_not_succeeded(sc.stack.log("enrich-worker")), 10, every=0.005
+        assert poll(
+            lambda: received_then_not_succeeded(sc.stack.log("enrich-worker")), 10, 0.005
         ), "no chunk was in the worker"
         sc.stack.stop_postgres()
         sc.stack.start_postgres()

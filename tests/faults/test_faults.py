@@ -17,22 +17,22 @@ from tests.faults.harness import (
     VISIBILITY_TIMEOUT,
     WEBHOOK_TIMEOUT,
     Load,
-    Reply,
     Scenario,
     attempts_by_answer,
     audit,
     ingest_pending_by_consumer,
     kill_enrich_mid_chunk,
     received_then_not_succeeded,
-    wait_until,
 )
+from tests.fixtures.receiver import Reply
+from tests.fixtures.waiting import poll
 
 pytestmark = pytest.mark.timeout(600)
 
 
 def _started(load: Load, fraction: float = 0.25) -> None:
     """Wait until the load is well under way: a share of it answered 202."""
-    assert wait_until(lambda: load.accepted_count() >= EVENTS * fraction, 60, every=0.02)
+    assert poll(lambda: load.accepted_count() >= EVENTS * fraction, 60, 0.02)
 
 
 class TestEnrichWorkerKilled:
@@ -44,9 +44,10 @@ class TestEnrichWorkerKilled:
         # The held chunk comes back (its successor takes it back at start; the visibility timeout
         # is the last resort), whether or not its events were committed before the kill (then
         # the outbox sweep has announced them already).
-        wait_until(
+        poll(
             lambda: not in_flight & received_then_not_succeeded(sc.stack.log("enrich-worker")),
             VISIBILITY_TIMEOUT + 20,
+            0.2,
         )
         finished = in_flight - received_then_not_succeeded(sc.stack.log("enrich-worker"))
         result.counts["kills"] = kills
@@ -69,7 +70,7 @@ class TestRelayKilled:
         # XREADGROUP and XACK); those must reach the next relay through XAUTOCLAIM.
         while not left and kills < 5 and load.is_alive():
             pid = sc.stack.child("relay").proc.pid  # type: ignore[union-attr]
-            wait_until(lambda p=pid: _pending_of(sc, p), 10, every=0.001)
+            poll(lambda p=pid: _pending_of(sc, p), 10, 0.001)
             sc.stack.kill("relay")
             kills += 1
             left = _pending_of(sc, pid)
@@ -133,17 +134,17 @@ class TestPostgresStopped:
 class TestNotifyWorkerKilled:
     def test_sigkill_mid_delivery_resends_with_the_same_webhook_id(self, sc: Scenario) -> None:
         # Endpoints that take a moment to answer, so that deliveries are in flight at the kill.
-        sc.receiver.policy = lambda hook: Reply(delay=0.3)
+        sc.receiver.respond = lambda got, nth: Reply(delay=0.3)
         load = sc.load(EVENTS, LOAD_SECONDS)
         _started(load)
-        assert wait_until(lambda: sc.receiver.in_flight > 0, 30, every=0.005)
+        assert poll(lambda: sc.receiver.in_flight > 0, 30, 0.005)
         in_flight = sc.receiver.in_flight
         sc.stack.kill("notify-worker")
-        sc.receiver.policy = lambda hook: Reply()
+        sc.receiver.respond = lambda got, nth: Reply()
         sc.stack.wait_restarted("notify-worker")
         result = audit("notify worker SIGKILL mid-delivery", sc, load)
-        repeats = sum(1 for _ in sc.receiver.snapshot()) - len(
-            {g.webhook_id for g in sc.receiver.snapshot()}
+        repeats = sum(1 for _ in sc.receiver.answered()) - len(
+            {g.webhook_id for g in sc.receiver.answered()}
         )
         result.counts["requests in flight at the kill / repeats seen"] = f"{in_flight} / {repeats}"
         print(f"  requests in flight at the kill / repeats seen: {in_flight} / {repeats}")
@@ -186,4 +187,4 @@ PHASE = 3.0
 
 def _phase(met: Callable[[], bool]) -> None:
     time.sleep(PHASE)
-    assert wait_until(met, 60), "no delivery attempt met this phase of the receiver"
+    assert poll(met, 60, 0.2), "no delivery attempt met this phase of the receiver"

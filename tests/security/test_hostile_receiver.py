@@ -23,7 +23,8 @@ from services.notify import http1
 from services.notify.delivery import deliver
 from shared.db import Delivery
 from shared.settings import Settings
-from tests.integration.notify.conftest import Kit, Receiver, Reply, make_receiver
+from tests.fixtures.receiver import Receiver, Reply
+from tests.integration.notify.conftest import Kit, make_receiver
 
 EVENTS = 5
 FULL_WIDTH_LOOPBACK = "\uff11\uff12\uff17.\uff10.\uff10.\uff11"  # IDNA maps it to 127.0.0.1

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,9 @@ from services.ingest.app import create_app as ingest_app
 from services.timeline.app import create_app as timeline_app
 from shared.auth import Scope
 from shared.settings import Settings
-from tests.e2e.conftest import Receiver, Stack, start_stack
+from tests.e2e.conftest import Stack, start_stack
+from tests.fixtures.receiver import Receiver, in_order
+from tests.fixtures.waiting import wait_until
 
 STRUCTURED = {"content-type": "application/cloudevents+json"}
 
@@ -101,20 +102,10 @@ def created_key(output: str) -> str:
     return line.split()[1]
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
 @pytest.mark.e2e
 def test_a_full_run_logs_no_key_and_no_secret(stack: Stack, tmp_path: Path) -> None:
     receiver = Receiver()
-    receiver.statuses = [500]  # the first delivery fails, so a retry is made and logged
+    receiver.respond = in_order(500)  # the first delivery fails, so a retry is made and logged
     responses: list[httpx.Response] = []
     try:
         dev = stack.key
@@ -192,7 +183,7 @@ def test_a_full_run_logs_no_key_and_no_secret(stack: Stack, tmp_path: Path) -> N
         # Every event and the test arrived, signed with the rotated secret, after a retry.
         got = receiver.wait_for(5, timeout=90)
         for hook in got:
-            Webhook(secret).verify(hook["body"], hook["headers"])
+            Webhook(secret).verify(hook.body, hook.headers)
         deliveries = wait_until(
             lambda: (
                 [
@@ -202,9 +193,10 @@ def test_a_full_run_logs_no_key_and_no_secret(stack: Stack, tmp_path: Path) -> N
                     ).json()
                     if d["status"] == "succeeded"
                 ]
-                if len(receiver.received) >= 5
+                if len(receiver.snapshot()) >= 5
                 else None
-            )
+            ),
+            60,
         )
         assert deliveries
         for d in deliveries:

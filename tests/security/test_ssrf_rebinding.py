@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.notify.app import create_app as notify_app
 from shared.auth import Scope
 from shared.settings import Settings
-from tests.integration.notify.conftest import Kit, Receiver
+from tests.fixtures.receiver import Receiver
+from tests.integration.notify.conftest import Kit
 
 HOST = "hooks.rebind.invalid"  # never resolvable for real (RFC 6761)
 PUBLIC = "93.184.215.14"

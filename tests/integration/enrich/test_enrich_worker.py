@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.db import DeadLetter, Event, EventVersion, Outbox
 from shared.redis_keys import INGEST_STREAM
 from tests.conftest import Servers
+from tests.fixtures.waiting import wait_until
 from tests.integration.enrich.conftest import event_entry, report
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -117,12 +118,9 @@ def _wait(
     what: str,
     state: Callable[[], str] = str,
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}\n{state()}\n{procs.tail()}")
+    wait_until(
+        check, timeout, 0.2, lambda: f"timed out waiting for {what}\n{state()}\n{procs.tail()}"
+    )
 
 
 def _state(client: Redis, sessions: sessionmaker[Session]) -> str:

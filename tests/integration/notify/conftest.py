@@ -1,18 +1,14 @@
-"""Notify integration fixtures: a real loopback HTTP receiver, events with outbox rows, and a
-driver that runs the dispatcher pass (the plain function beat's task calls) until a condition."""
+"""Notify integration fixtures: loopback webhook receivers (tests/fixtures/receiver.py), events
+with outbox rows, and a driver that runs the dispatcher pass (the plain function beat's task
+calls) until a condition."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import orjson
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,103 +18,8 @@ from shared.auth import Scope
 from shared.db import Delivery, DeliveryAttempt, EndpointRecord, Event, Outbox, Subscription
 from shared.settings import Settings
 from shared.webhooks import generate_secret
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b"ok"
-    delay: float = 0.0
-    hold: threading.Event | None = None  # answer only once this is set
-
-
-@dataclass
-class Got:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def webhook_id(self) -> str:
-        return self.headers["webhook-id"]
-
-    @property
-    def doc(self) -> dict[str, Any]:
-        value: dict[str, Any] = orjson.loads(self.body)
-        return value
-
-    @property
-    def sequence(self) -> int:
-        return int(self.doc["sequence"])
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1 in a thread. `respond(got, nth)` decides each answer, where
-    `nth` counts earlier requests with the same webhook-id (0 for the first)."""
-
-    Reply = Reply
-
-    def __init__(self) -> None:
-        self.got: list[Got] = []
-        self.lock = threading.Lock()
-        self.respond: Callable[[Got, int], Reply] = lambda got, nth: Reply()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                got = Got(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                with receiver.lock:
-                    wid = got.headers.get("webhook-id")
-                    nth = sum(1 for g in receiver.got if g.headers.get("webhook-id") == wid)
-                    receiver.got.append(got)
-                    reply = receiver.respond(got, nth)
-                if reply.hold is not None:
-                    reply.hold.wait(60)
-                if reply.delay:
-                    time.sleep(reply.delay)
-                try:
-                    self.send_response(reply.status)
-                    for k, v in reply.headers.items():
-                        self.send_header(k, v)
-                    self.send_header("content-length", str(len(reply.body)))
-                    self.end_headers()
-                    self.wfile.write(reply.body)
-                except OSError:
-                    pass  # the sender gave up (timeout) or died: that is the point of some tests
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 256  # the default (5) refuses a sender's burst of connections
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                return None
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def snapshot(self) -> list[Got]:
-        with self.lock:
-            return list(self.got)
-
-    def wait_for(self, n: int, timeout: float = 30) -> list[Got]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = self.snapshot()
-            if len(got) >= n:
-                return got
-            time.sleep(0.02)
-        raise AssertionError(f"expected {n} requests, got {len(self.snapshot())}")
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.fixtures.receiver import Receiver
+from tests.fixtures.waiting import wait_until
 
 
 @pytest.fixture
@@ -225,13 +126,12 @@ class Kit:
         self, done: Callable[[], bool], settings: Settings | None = None, timeout: float = 30
     ) -> None:
         """Run dispatcher passes (what beat's `notify.dispatch_due` runs) until `done()`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def dispatched() -> bool:
             dispatch(self.sessions, settings or self.settings)
-            if done():
-                return
-            time.sleep(0.02)
-        raise AssertionError("the dispatcher did not get there in time")
+            return done()
+
+        wait_until(dispatched, timeout, 0.02, "the dispatcher did not get there in time")
 
     def deliveries(self, sub_id: str | uuid.UUID) -> list[Delivery]:
         with self.sessions() as session:

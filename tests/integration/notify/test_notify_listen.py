@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,14 +15,14 @@ import pytest
 from pivotwatch.embedded import free_port
 from shared.db import Subscription
 from shared.webhooks import generate_secret
+from tests.fixtures.process import OutputProcess
 
 
 class Listener:
     def __init__(self, secret: str, *extra: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/hook"
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
+        self.run = OutputProcess(
             [
                 sys.executable,
                 "-m",
@@ -34,37 +33,16 @@ class Listener:
                 str(self.port),
                 *extra,
             ],
-            env={"PIVOTWATCH_WEBHOOK_SECRET": secret, "PATH": "/usr/bin:/bin"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            {"PIVOTWATCH_WEBHOOK_SECRET": secret, "PATH": "/usr/bin:/bin"},
+            ready_text="listening on",
         )
-        self.ready = threading.Event()
-        threading.Thread(target=self._pump, daemon=True).start()
-        assert self.ready.wait(30), "the listener did not start:\n" + "\n".join(self.lines)
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if line.startswith("listening on"):
-                self.ready.set()
-        self.ready.set()
+        assert self.run.ready.wait(30), "the listener did not start:\n" + "\n".join(self.run.lines)
 
     def wait_for(self, text: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            joined = "\n".join(self.lines)
-            if text in joined:
-                return joined
-            time.sleep(0.05)
-        raise AssertionError(f"{text!r} not printed:\n" + "\n".join(self.lines))
+        return self.run.wait_for(text, timeout)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        self.run.stop()
 
 
 @pytest.fixture

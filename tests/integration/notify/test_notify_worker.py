@@ -21,6 +21,7 @@ from pivotwatch.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from shared.db import make_engine, session_factory
 from shared.migrate import upgrade
 from shared.settings import Settings
+from tests.fixtures import waiting
 
 CELERY = [sys.executable, "-m", "celery", "-A", "shared.celery_app"]
 QUIET = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
@@ -100,12 +101,13 @@ def procs_for(tmp_path: Path) -> Iterator[Callable[[Settings], Procs]]:
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, procs: Procs) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} did not happen; worker log:\n{procs.log('worker')[-3000:]}")
+    """The shared wait, failing with the worker's log."""
+    waiting.wait_until(
+        check,
+        timeout,
+        0.05,
+        lambda: f"{what} did not happen; worker log:\n{procs.log('worker')[-3000:]}",
+    )
 
 
 class TestWorkerKilledMidBatch:

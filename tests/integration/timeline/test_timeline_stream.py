@@ -14,6 +14,7 @@ from pivotwatch.embedded import free_port
 from pivotwatch.seed import seed_events
 from services.timeline.app import create_app
 from shared.settings import Settings
+from tests.fixtures.waiting import poll
 from tests.integration.timeline.conftest import Store, event_id, report, running
 
 TIMEOUT = httpx.Timeout(10.0)
@@ -250,7 +251,7 @@ class TestStreamQuotas:
                 for r in opened:
                     r.close()
             # Closed streams give their slots back.
-            assert wait_for(lambda: app.state.stream_slots.open == 0)
+            assert poll(lambda: app.state.stream_slots.open == 0, 5.0, 0.05)
             again = c.send(c.build_request("GET", f"{url}/v1/stream"), stream=True)
             try:
                 assert again.status_code == 200
@@ -265,14 +266,3 @@ class TestStreamQuotas:
         assert slots.take("c") == "this server already holds 2 live streams"
         slots.give_back("a")
         assert slots.take("c") is None and slots.by_client == {"b": 1, "c": 1}
-
-
-def wait_for(check: Any, timeout: float = 5.0) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return bool(check())
