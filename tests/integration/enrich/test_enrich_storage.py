@@ -307,6 +307,24 @@ class TestRoundTrips:
         # links, outbox.
         assert large <= 7, statements
 
+    def test_the_chunk_runs_without_jit(self, sessions: sessionmaker[Session]) -> None:
+        # PostgreSQL's JIT compiled the candidate query for seconds per chunk (its estimated cost
+        # grows with the chunk): the chunk's transaction turns it off, for itself only.
+        with sessions() as session, session.begin():
+            before = session.execute(text("SHOW jit")).scalar()
+            store_chunk(
+                session,
+                [
+                    event_entry(
+                        "jit-1",
+                        report("OpenAI Charter", "2018-04-09", "https://openai.com/charter/"),
+                    )
+                ],
+            )
+            assert session.execute(text("SHOW jit")).scalar() == "off"
+        with sessions() as session:
+            assert session.execute(text("SHOW jit")).scalar() == before
+
 
 class TestOutboxSweeper:
     def test_rows_left_unprocessed_are_dispatched_again(
