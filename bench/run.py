@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 import psutil
 
+from bench import floor as bench_floor
 from bench.common import (
     Report,
     _fmt,
@@ -245,6 +246,12 @@ def _p1(
             naive = {"rate": sparse["naive_events_per_s"]}
         else:
             naive = _naive_rate(stack.database_url, stack.redis_url, 400 if report.quick else 6000)
+        # The machine's floor for the same events (bench.floor), on the same servers.
+        floor = bench_floor.measure(
+            stack.database_url,
+            stack.redis_url,
+            bench_floor.entries_of(bodies, 2000 if report.quick else 8000),
+        )
     figures: dict[str, Any] = {
         "accepted": accepted,
         "stored": stored,
@@ -254,6 +261,12 @@ def _p1(
         "naive_events_per_s": naive["rate"],
         "ratio": rate_stored / naive["rate"],
         "target_ratio": ">= 20",
+        "floor_events_per_s": floor["events_per_s"],
+        "floor_ms_per_event": "log {:.3f} + enrich {:.3f} + copy {:.3f}".format(
+            *(1000 * floor[f"{k}_seconds"] / floor["events"] for k in ("log", "enrich", "copy"))
+        ),
+        "ratio_to_floor": rate_stored / floor["events_per_s"],
+        "target_ratio_to_floor": ">= 0.5",
     }
     if sparse is not None and name != "P1 bulk throughput":
         figures["sparse_events_per_s"] = sparse["events_per_s"]
