@@ -412,12 +412,24 @@ def _model_key(name: str, company: str) -> str:
     return key
 
 
+# How far back a pattern about what precedes a match looks ("GPT-2 " before "1.5B", "the Trade
+# Standards " before "Agency"): bounded, so a long text costs linear time.
+_LOOKBACK: Final = 80
+
+
+def _take(taken: bytearray, m: re.Match[str]) -> None:
+    a, b = m.span()
+    taken[a:b] = b"\x01" * (b - a)
+
+
 def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     if not text:
         return found
     dates_removed = _MONTH_DAY_RE.sub(" ", text)
-    spans: list[tuple[int, int]] = []
+    # What the amount, parameter and model patterns took, by position: later patterns skip it. A
+    # mask, not a list of spans: a long text (an article's sentence) has thousands of them.
+    taken = bytearray(len(dates_removed) + 1)
     vocabulary: set[str] = set()
     for ent in extract_entities(text, ()):
         kind, value = ent["kind"], str(ent["value"])
@@ -441,7 +453,7 @@ def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
             words = name.split()
             if any(w in _NOT_NAMES or w.upper() == w for w in words):
                 continue
-            if _INSTITUTION_BEFORE.search(text, 0, m.start()):
+            if _INSTITUTION_BEFORE.search(text, max(0, m.start() - _LOOKBACK), m.start()):
                 continue
             if mentioned_companies(name) or _PLACE_RE.search(name):
                 continue
@@ -450,15 +462,16 @@ def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
             found.setdefault(PERSON, set()).add(name.casefold())
     for m in _PARAMS_RE.finditer(dates_removed):
         found.setdefault(NUMBER, set()).add("p" + _amount_value(m["num"], m["scale"]))
-        spans.append(m.span())
+        _take(taken, m)
     for m in _SCALED_RE.finditer(dates_removed):
-        if not any(a <= m.start() < b for a, b in spans):
-            if _SIZE_AFTER_MODEL.search(dates_removed, 0, m.start()) and m["scale"] in "BM":
+        if not taken[m.start()]:
+            before = max(0, m.start() - _LOOKBACK)
+            if _SIZE_AFTER_MODEL.search(dates_removed, before, m.start()) and m["scale"] in "BM":
                 # "GPT-2 1.5B", "Llama 2 70B": the model's size, a parameter count
                 found.setdefault(NUMBER, set()).add("p" + _amount_value(m["num"], m["scale"]))
             else:
                 found.setdefault(AMOUNT, set()).add(_amount_value(m["num"], m["scale"]))
-            spans.append(m.span())
+            _take(taken, m)
     for m in _MODEL_RE.finditer(dates_removed):
         name = m["name"]
         if _YEAR_RE.match(name) or not any(c.isalpha() for c in name) or name[0].isdigit():
@@ -473,9 +486,9 @@ def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
         key = _model_key(name + (m["variant"] or ""), company)
         if key not in found.get(LICENCE, ()):
             found.setdefault(MODEL, set()).add(key)
-        spans.append(m.span())
+        _take(taken, m)
     for m in _NUMBER_RE.finditer(dates_removed):
-        if any(a <= m.start() < b for a, b in spans) or _YEAR_RE.match(m[1]):
+        if taken[m.start()] or _YEAR_RE.match(m[1]):
             continue
         if dates_removed[max(0, m.start() - 1) : m.start()] == "$":
             continue
