@@ -72,9 +72,7 @@ def measure(database_url: str, redis_url: str, entries: list[dict[str, str]]) ->
 
     rows, enrich_s = _rows(entries)
     table = Event.__table__
-    defaults = {c.name for c in table.columns if c.server_default is not None or c.default}
-    columns = [c.name for c in table.columns if c.name in rows[0] or c.name not in defaults]
-    columns = [c for c in columns if c in rows[0]]
+    columns = [c.name for c in table.columns if c.name in rows[0]]  # the rest: their defaults
     jsonb = {c.name for c in table.columns if isinstance(c.type, JSONB)}
     url = database_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url) as conn:

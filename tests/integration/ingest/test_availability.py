@@ -37,6 +37,16 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
         server.stop()
 
 
+def _key(sessions: sessionmaker[Session], url: str, scopes: list[Scope]) -> dict[str, str]:
+    client = Redis.from_url(url)
+    try:
+        with sessions() as session, session.begin():
+            secret = create_key(session, client, "outage", scopes).secret
+    finally:
+        client.close()
+    return {"authorization": f"Bearer {secret}"}
+
+
 class TestRedisDown:
     async def test_503_while_down_and_recovery_after_restart(
         self,
@@ -46,13 +56,7 @@ class TestRedisDown:
         own_redis: EmbeddedRedis,
         envelope: Any,
     ) -> None:
-        client = Redis.from_url(own_redis.url)
-        try:
-            with sessions() as session, session.begin():
-                key = create_key(session, client, "outage", [Scope.EVENTS_WRITE]).secret
-        finally:
-            client.close()
-        writer = {"authorization": f"Bearer {key}"}
+        writer = _key(sessions, own_redis.url, [Scope.EVENTS_WRITE])
         app = create_app(settings.model_copy(update={"redis_url": own_redis.url}))
         async with serve(app) as ingest:
             before = await ingest.post(
@@ -119,16 +123,6 @@ class TestRedisDown:
             )
         assert r.status_code == 503
         assert "retry-after" in r.headers
-
-
-def _key(sessions: sessionmaker[Session], url: str, scopes: list[Scope]) -> dict[str, str]:
-    client = Redis.from_url(url)
-    try:
-        with sessions() as session, session.begin():
-            secret = create_key(session, client, "outage", scopes).secret
-    finally:
-        client.close()
-    return {"authorization": f"Bearer {secret}"}
 
 
 class TestRedisDownMidRequest:

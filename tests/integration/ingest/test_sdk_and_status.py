@@ -199,7 +199,6 @@ class TestStatus:
         names = ("received_at", "read_at", "published_at", "started_at", "stored_at")
         times = [datetime.fromisoformat(status[name]) for name in names]
         assert times == sorted(times), status
-        assert (times[-1] - times[0]).total_seconds() < 60
         assert all(count(hop) == before[hop] + 1 for hop in hops)
 
     async def test_processing_while_a_live_worker_holds_it_accepted_again_once_it_died(
