@@ -484,6 +484,8 @@ def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
         if sep and (word in _NOT_NAMES or _YEAR_RE.match(number)):
             continue  # "November 2019", "Top 10": a date or a rank
         key = _model_key(name + (m["variant"] or ""), company)
+        if key == company or slug_of(name) == company:
+            continue  # the company's own name ("co-42 launches ..."), not a model of it
         if key not in found.get(LICENCE, ()):
             found.setdefault(MODEL, set()).add(key)
         _take(taken, m)

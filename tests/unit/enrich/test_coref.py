@@ -383,3 +383,18 @@ def test_a_busy_companys_neighbours_stay_apart(a: tuple[str, str], b: tuple[str,
 )
 def test_an_institution_is_not_a_person(title: str) -> None:
     assert not anchors_of(title, "", "acme-ai").title.get("person")
+
+
+# A company known only by its slug ("co-0", as a client may post it) is not a model of itself:
+# read as one, it was the "model" both headlines shared, and the different numbers stood aside.
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("co-0 launches Model-0 for developers", "co-0 launches Model-140 for developers"),
+        ("co-0 opens office number 10 in Paris", "co-0 opens office number 2810 in Paris"),
+    ],
+)
+def test_a_slug_named_company_is_not_its_own_model(a: str, b: str) -> None:
+    assert "co-0" not in anchors_of(a, "", "co-0").title.get("model", ())
+    x, y = _m(a, company="co-0"), _m(b, company="co-0")
+    assert decide(x, y) is None, explain(x, y)
