@@ -6,15 +6,18 @@ them to the `enrich` queue; the worker stores them. Nothing here calls the stora
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
+import orjson
 import pytest
 from redis import Redis
 from sqlalchemy import func, select
@@ -131,6 +134,24 @@ def _state(client: Redis, sessions: sessionmaker[Session]) -> str:
     )
 
 
+def _held_event_ids(client: Redis) -> set[str]:
+    """The events of the chunks a worker holds unacknowledged (kombu keeps each message in its
+    `unacked` hash: the task's arguments, base64 JSON, the chunk's entries first)."""
+    ids: set[str] = set()
+    for raw in client.hvals("unacked"):
+        message = orjson.loads(raw)[0]
+        args = orjson.loads(base64.b64decode(message["body"]))[0]
+        ids.update(entry["id"] for entry in args[0])
+    return ids
+
+
+def _stored(sessions: sessionmaker[Session], ids: set[str]) -> int:
+    with sessions() as s:
+        wanted = [uuid.UUID(i) for i in ids]
+        query = select(func.count()).select_from(Event).where(Event.id.in_(wanted))
+        return int(s.scalar(query) or 0)
+
+
 def _reached(sessions: sessionmaker[Session], target: int) -> bool:
     return _count(sessions, Event) >= target
 
@@ -191,10 +212,10 @@ def _dead(sessions: sessionmaker[Session]) -> tuple[str, int, str]:
 
 
 class TestWorkerKilled:
-    # Its own waits (at most 5 x 45 s, then 90 s) end before pytest's timeout, so a stall fails
-    # with the workers' and the relay's logs instead of a bare timeout (a full-suite run stalled
-    # once, 2026-11-30, and left nothing to read).
-    @pytest.mark.timeout(420)
+    # Its own waits (at most 5 x 45 s, then 60 s and 180 s) end before pytest's timeout, so a
+    # stall fails with the workers' and the relay's logs instead of a bare timeout (a full-suite
+    # run stalled once, 2026-11-30, and left nothing to read).
+    @pytest.mark.timeout(540)
     @pytest.mark.parametrize("whom", ["group", "parent"])
     def test_sigkill_mid_chunk_loses_nothing_and_duplicates_nothing(
         self, procs: Procs, redis_client: Redis, sessions: sessionmaker[Session], whom: str
@@ -203,7 +224,8 @@ class TestWorkerKilled:
 
         `group` kills the worker and its pool process (a lost container); `parent` only the
         worker's main process, whose pool process may still be running the chunk when the next
-        worker takes it back (storage is idempotent: still stored once)."""
+        worker takes it back (storage is idempotent: still stored once). The minute is the held
+        chunk's; the rest of the 3,000 entries is throughput, which a loaded machine slows."""
         entries = _entries(3000, "load")
         _xadd(redis_client, entries)
         worker = procs.worker()
@@ -222,17 +244,25 @@ class TestWorkerKilled:
                 worker.wait(10)
             killed_at = _count(sessions, Event)
             assert killed_at < len(entries), "the worker finished before it could be killed"
-            held = redis_client.hlen("unacked")
+            held_ids = _held_event_ids(redis_client)
+            held = len(held_ids)
             worker = procs.worker()
             if held >= 1:
                 break
         assert held >= 1, "no kill landed while the worker held a chunk"
 
         _wait(
-            lambda: _count(sessions, Event) == len(entries),
+            lambda: _stored(sessions, held_ids) == len(held_ids),
             60,
             procs,
-            "every event within 60 s of the kill",
+            f"the {len(held_ids)} events the killed worker held within 60 s of the kill",
+            partial(_state, redis_client, sessions),
+        )
+        _wait(
+            lambda: _count(sessions, Event) == len(entries),
+            180,
+            procs,
+            "every event",
             partial(_state, redis_client, sessions),
         )
         time.sleep(2)  # anything redelivered late would show up as extra rows now
