@@ -402,7 +402,17 @@ async def event_status(
                 "the worker that was processing it stopped; it is queued again "
                 f"(taken at {fields.get('processing_since', '?')})"
             )
-    for name in ("kind", "received_at", "stored_at", "reason", "duplicate_of", "events"):
+    for name in (
+        "kind",
+        "received_at",
+        "read_at",
+        "published_at",
+        "started_at",
+        "stored_at",
+        "reason",
+        "duplicate_of",
+        "events",
+    ):
         if name in fields:
             out[name] = fields[name]
     if out["status"] in ("stored", "duplicate") and fields.get("kind") != "article":

@@ -65,7 +65,13 @@ class EventStatus(BaseModel):
     detail: str | None = Field(
         default=None, description="accepted again after the worker that held it stopped"
     )
-    stored_at: str | None = None
+    # The hops between receipt and storage (docs/benchmarks.md "Per hop"), once stored.
+    read_at: str | None = Field(default=None, description="when the relay read it off the log")
+    published_at: str | None = Field(
+        default=None, description="when the relay put its chunk on the enrich queue"
+    )
+    started_at: str | None = Field(default=None, description="when a worker started its chunk")
+    stored_at: str | None = Field(default=None, description="when its chunk's commit returned")
     reason: str | None = None
     duplicate_of: str | None = None
     events: str | None = Field(
