@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.notify.endpoints import router
 from services.notify.metrics import refresh_queue_depth_async
-from services.notify.subscriptions import router
 from shared.http import database_and_redis, database_and_redis_checks, install_common, telemetry
 from shared.settings import Settings, get_settings
 

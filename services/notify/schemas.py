@@ -1,13 +1,15 @@
-"""Request and response bodies of the notify API."""
+"""Request and response bodies of the notify API, and the views of the rows they show: a
+subscription, and a delivery with its derived state."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.notify.states import State
+from services.notify.states import State, state_of
+from shared.db import Delivery, Subscription
 from shared.events import Category
 
 EventType = Literal["event.created", "event.updated", "phase.changed"]
@@ -162,3 +164,42 @@ class EndpointRecordOut(BaseModel):
     kind: str
     detail: str
     created_at: datetime
+
+
+def subscription_view(sub: Subscription) -> dict[str, Any]:
+    """A subscription as the API returns it (never its secrets)."""
+    return {
+        "id": str(sub.id),
+        "url": sub.url,
+        "description": sub.description,
+        "event_types": sub.event_types,
+        "filter": Filter.model_validate(sub.filter),
+        "enabled": sub.enabled,
+        "disabled_reason": sub.disabled_reason,
+        "rate_limit_per_second": sub.rate_limit_per_second,
+        "fifo": sub.fifo,
+        "created_at": sub.created_at,
+    }
+
+
+def delivery_view(d: Delivery, now: datetime | None = None) -> dict[str, Any]:
+    """A delivery as the API returns it; its `state` as of `now` (a listing passes the moment
+    it filtered on, so a row and the filter that selected it agree)."""
+    state = state_of(d, now or datetime.now(UTC))
+    return {
+        "id": str(d.id),
+        "subscription_id": str(d.subscription_id),
+        "event_id": str(d.event_id) if d.event_id else None,
+        "event_type": d.event_type,
+        "webhook_id": d.webhook_id,
+        "sequence": d.sequence,
+        "status": d.status,
+        "state": state,
+        "processing_since": d.claimed_at if state == "processing" else None,
+        "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at,
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+        "created_at": d.created_at,
+        "delivered_at": d.delivered_at,
+    }

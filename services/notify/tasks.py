@@ -9,7 +9,8 @@ from typing import Any
 from celery import signals
 
 from services.notify import sender
-from services.notify.delivery import claim, deliver, dispatch, fanout, send_claimed
+from services.notify.dispatcher import deliver, dispatch, send_claimed
+from services.notify.repository import claim, fanout
 from shared import tracing
 from shared.celery_app import app
 from shared.resources import resources

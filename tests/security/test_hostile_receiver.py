@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notify import http1
-from services.notify.delivery import deliver
+from services.notify.dispatcher import deliver
 from shared.db import Delivery
 from shared.settings import Settings
 from tests.fixtures.receiver import Receiver, Reply

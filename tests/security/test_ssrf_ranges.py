@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notify.app import create_app
-from services.notify.delivery import deliver
+from services.notify.dispatcher import deliver
 from shared.auth import Scope
 from shared.settings import Settings
 from tests.integration.notify.conftest import Kit

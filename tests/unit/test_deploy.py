@@ -85,7 +85,7 @@ def test_the_names_used_are_the_codes_own() -> None:
 
     import services.enrich.relay
     import services.enrich.tasks
-    import services.notify.delivery  # noqa: F401
+    import services.notify.dispatcher  # noqa: F401
     import shared.metrics  # noqa: F401
 
     known = {

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.notify.delivery import dispatch, fanout
+from services.notify.dispatcher import dispatch
+from services.notify.repository import fanout
 from shared.auth import Scope
 from shared.db import Delivery, DeliveryAttempt, EndpointRecord, Event, Outbox, Subscription
 from shared.settings import Settings

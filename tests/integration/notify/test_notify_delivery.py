@@ -16,9 +16,10 @@ from prometheus_client import REGISTRY
 from standardwebhooks import Webhook
 
 from pivotwatch.embedded import free_port
-from services.notify import delivery
+from services.notify import dispatcher, repository
 from services.notify.app import create_app
-from services.notify.delivery import EXCERPT_BYTES, dispatch, fanout
+from services.notify.dispatcher import dispatch
+from services.notify.repository import EXCERPT_BYTES, Claimed, fanout
 from services.notify.sender import sender
 from shared.db import Subscription, make_engine, session_factory
 from shared.settings import Settings
@@ -94,7 +95,7 @@ class TestFanout:
     def test_a_fanout_of_several_inserts_numbers_every_delivery_once(
         self, kit: Any, receiver: Any, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr(delivery, "FAN_INSERT_ROWS", 2)  # 9 deliveries: 5 INSERTs
+        monkeypatch.setattr(repository, "FAN_INSERT_ROWS", 2)  # 9 deliveries: 5 INSERTs
         subs = [kit.subscribe(receiver.url)[0] for _ in range(3)]
         ids = [kit.add_event(title=f"e{i}") for i in range(3)]
         created = kit.fanout(*ids)
@@ -154,7 +155,7 @@ class TestRetries:
         # it. Given up, the deliveries would wait out their lease and be sent again.
         from sqlalchemy.exc import OperationalError
 
-        real, calls = delivery.record, []
+        real, calls = dispatcher.record, []
 
         def flaky(*args: Any, **kw: Any) -> Any:
             calls.append(1)
@@ -162,10 +163,10 @@ class TestRetries:
                 raise OperationalError("INSERT ...", {}, Exception("the database is starting up"))
             return real(*args, **kw)
 
-        monkeypatch.setattr(delivery, "record", flaky)
+        monkeypatch.setattr(dispatcher, "record", flaky)
         sub_id, _ = kit.subscribe(receiver.url)
         kit.fanout(kit.add_event())
-        assert delivery.deliver(kit.sessions, kit.settings) == 1
+        assert dispatcher.deliver(kit.sessions, kit.settings) == 1
         (d,) = kit.deliveries(sub_id)
         assert len(calls) == 3 and d.status == "succeeded" and d.claimed_at is None
         assert len(receiver.snapshot()) == 1  # sent once
@@ -392,13 +393,13 @@ class TestRateLimit:
         endpoint, interval = uuid.uuid4(), 0.2
         late = datetime.now(UTC) - timedelta(seconds=1)
         claimed = [
-            delivery.Claimed(
+            Claimed(
                 uuid.uuid4(), endpoint, receiver.url, f"msg_{i}", b"{}", [generate_secret()],
                 0, late, late + timedelta(seconds=interval * i), interval,
             )
             for i in range(3)
         ]  # fmt: skip
-        results = sender().run(delivery.send_all(claimed, nsettings))
+        results = sender().run(dispatcher.send_all(claimed, nsettings))
         assert [r.status_code for r in results] == [200, 200, 200]
         starts = sorted(r.started_at for r in results)
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select, update
 
 from services.notify.app import create_app
-from services.notify.delivery import Claimed, claim, send_claimed
+from services.notify.dispatcher import send_claimed
+from services.notify.repository import Claimed, claim
 from services.notify.states import STATES, delivery_state, state_clause
 from shared.auth import Scope
 from shared.db import Delivery
@@ -362,7 +363,7 @@ class TestDeadClaimer:
     ) -> None:
         from redis import Redis
 
-        from services.notify.delivery import release_dead_claims
+        from services.notify.dispatcher import release_dead_claims
         from shared.redis_keys import worker_key
         from shared.workers import host_id
 

@@ -1,5 +1,5 @@
 """The payload envelope, the rate-limit slot arithmetic, which secrets sign, and the listener's
-check — the pure parts of delivery."""
+check — the pure parts of fan-out and claim (`services/notify/repository.py`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from pivotwatch.webhooks_listen import check
-from services.notify.delivery import Claimed, _rate_slot, active_secrets, build_body
+from services.notify.repository import Claimed, active_secrets, build_body, rate_slot
 from shared.db import Subscription
 from shared.webhooks import generate_secret, signature_header
 
@@ -35,22 +35,22 @@ class TestBuildBody:
 
 class TestRateSlot:
     def test_first_send_goes_now(self) -> None:
-        assert _rate_slot(None, NOW, 5.0, 1.0) == (NOW, NOW + timedelta(seconds=0.2))
+        assert rate_slot(None, NOW, 5.0, 1.0) == (NOW, NOW + timedelta(seconds=0.2))
 
     def test_slots_are_spaced_one_over_the_rate(self) -> None:
         nxt: datetime | None = None
         slots = []
-        while (got := _rate_slot(nxt, NOW, 5.0, 1.0)) is not None:
+        while (got := rate_slot(nxt, NOW, 5.0, 1.0)) is not None:
             slot, nxt = got
             slots.append((slot - NOW).total_seconds())
         assert slots == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
 
     def test_a_slot_in_the_past_is_now(self) -> None:
-        slot, _ = _rate_slot(NOW - timedelta(hours=1), NOW, 2.0, 1.0) or (None, None)
+        slot, _ = rate_slot(NOW - timedelta(hours=1), NOW, 2.0, 1.0) or (None, None)
         assert slot == NOW
 
     def test_nothing_beyond_the_horizon(self) -> None:
-        assert _rate_slot(NOW + timedelta(seconds=1.5), NOW, 1.0, 1.0) is None
+        assert rate_slot(NOW + timedelta(seconds=1.5), NOW, 1.0, 1.0) is None
 
 
 class TestActiveSecrets:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notify.deliveries import decode_cursor, encode_cursor
+from services.notify.repository import decode_cursor, encode_cursor
 from services.notify.states import STATES, delivery_state
 from shared.db import Delivery
 from shared.errors import InvalidInput

@@ -1,16 +1,16 @@
-"""Fan-out and delivery: outbox rows become deliveries; deliveries become signed POSTs.
+"""The notify service's SQL: outbox rows become deliveries (fan-out), due deliveries are claimed,
+and the outcomes of their attempts are written with the attempt log; and the delivery listings'
+filters, order and cursor.
 
 A delivery is claimed by moving its `next_attempt_at` past a lease and stamping `claimed_at`
-(`FOR UPDATE SKIP LOCKED`, committed before any network I/O), sent, and its outcome written with
-the attempt log (clearing `claimed_at`). A worker that dies mid-send leaves the lease to expire
-and the delivery is tried again with the same `webhook-id`, so receivers can de-duplicate.
-Nothing is scheduled in the broker.
+(`FOR UPDATE SKIP LOCKED`, committed before any network I/O), sent (`dispatcher.py`), and its
+outcome written with the attempt log (clearing `claimed_at`). A worker that dies mid-send leaves
+the lease to expire and the delivery is tried again with the same `webhook-id`, so receivers can
+de-duplicate. Nothing is scheduled in the broker.
 
-Every attempt ends as its delivery's recorded outcome, whatever the receiver does: an exception
-in one attempt (a malformed answer, a name that cannot be sent, a bug) becomes that attempt's
-error, never the batch's, and what is written is cleaned first (no NUL, no lone surrogate, a
-status code only in 100-599), so one hostile receiver cannot keep a batch from being recorded
-and the other endpoints' deliveries from settling.
+What is written is cleaned first (no NUL, no lone surrogate, a status code only in 100-599), so
+one hostile receiver cannot keep a batch from being recorded and the other endpoints' deliveries
+from settling.
 
 Two per-endpoint options shape the claim:
 - FIFO: only the endpoint's oldest pending delivery (lowest sequence) may be claimed, so the next
@@ -23,52 +23,56 @@ Two per-endpoint options shape the claim:
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import dataclasses
-import ipaddress
 import logging
-import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from redis import Redis
-from redis.exceptions import RedisError
-from sqlalchemy import exists, or_, select, text, update
+from sqlalchemy import Select, exists, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, aliased
 
-from services.notify.http1 import HTTPError
 from services.notify.matching import matches
-from services.notify.metrics import DELIVERED, GIVEN_UP, LAG, refresh_queue_depth
-from services.notify.schedule import next_delay, parse_retry_after
-from services.notify.sender import Sender, sender
-from services.notify.ssrf import Target, UnsafeTarget, VetCache, is_literal, parse_url, vet
+from services.notify.metrics import DELIVERED, GIVEN_UP, LAG
+from services.notify.schedule import next_delay
+from services.notify.states import State, state_clause
 from shared import procmetrics, tracing, workers
 from shared.db import Delivery, EndpointRecord, Event, Outbox, Subscription
+from shared.errors import InvalidInput
 from shared.logs import correlation_id
 from shared.metrics import DELIVERIES
 from shared.settings import Settings
 from shared.views import event_document
-from shared.webhooks import signature_header
 
 log = logging.getLogger("pivotwatch.notify")
 
+
 EXCERPT_BYTES = 1024
+
+
 ERROR_CHARS = 500
+
+
 SOURCE = "/pivotwatch/notify"
+
+
 # The most deliveries one dispatcher pass claims.
 MAX_IN_FLIGHT = 100
+
+
 # Requests in flight at once, and the pool's size. httpcore matches each request to a connection
 # by polling every pooled connection (a syscall each): with 100 connections and 500 queued
 # requests that cost 9 ms of CPU per delivery (profiled); 32 in flight keeps it small. A claimed
 # delivery waits for the gate (not for a pooled connection, which would time out unsent).
 SEND_CONCURRENCY = 32
+
+
 _OUTBOX_HOP = procmetrics.hop("outbox")
 
 
@@ -119,6 +123,7 @@ def _insert_delivery(
 # whatever the fan-out's size, at the same CPU per delivery (measured).
 FAN_INSERT_ROWS = 500
 
+
 _FAN_COLUMNS = (
     "id",
     "subscription_id",
@@ -131,6 +136,8 @@ _FAN_COLUMNS = (
     "correlation_id",
     "traceparent",
 )
+
+
 _FAN_INSERT = text(
     """
     INSERT INTO deliveries (id, subscription_id, outbox_id, event_id, event_type, webhook_id,
@@ -145,7 +152,7 @@ _FAN_INSERT = text(
 )
 
 
-def _fan(
+def fan(
     session: Session, rows: Sequence[Outbox], subs: Sequence[Subscription], now: datetime
 ) -> list[uuid.UUID]:
     """Queue a delivery per (outbox row, matching subscription) not queued before.
@@ -289,7 +296,7 @@ def fanout(session: Session, outbox_ids: list[int], budget: int = 0) -> list[uui
     now = datetime.now(UTC)
     for row in rows:
         _OUTBOX_HOP.observe(max(0.0, (now - row.created_at).total_seconds()))
-    created = _fan(session, rows, subs, now)
+    created = fan(session, rows, subs, now)
     session.execute(
         update(Outbox).where(Outbox.id.in_([r.id for r in rows])).values(processed_at=now)
     )
@@ -326,7 +333,7 @@ class Claimed:
     traceparent: str | None = None  # the fan-out's trace context: the attempt is its span
 
 
-def _rate_slot(
+def rate_slot(
     rate_next_at: datetime | None, now: datetime, rate: float, horizon: float
 ) -> tuple[datetime, datetime] | None:
     """GCRA with no burst: the slot for one more send and the endpoint's next free slot after
@@ -410,7 +417,7 @@ def claim(
         interval = 0.0
         if sub.rate_limit_per_second:
             interval = 1.0 / sub.rate_limit_per_second
-            slot = _rate_slot(sub.rate_next_at, now, sub.rate_limit_per_second, horizon)
+            slot = rate_slot(sub.rate_next_at, now, sub.rate_limit_per_second, horizon)
             if slot is None:
                 continue
             send_at, sub.rate_next_at = slot
@@ -481,32 +488,7 @@ class Result:
     refused: bool = False
 
 
-async def _vet(s: Sender, url: str, settings: Settings) -> Target:
-    """Vetted again at every delivery: DNS may now answer differently (rebinding), and the
-    allowed networks may have changed since the subscription was made. An IP address in the URL
-    is checked inline (no lookup); a host name's vetted address is reused for
-    `webhook_vet_cache_seconds`, and concurrent checks of one name share a single lookup."""
-    allow_private = settings.allow_private_webhook_targets
-    networks = settings.webhook_allow_networks
-    key = VetCache.key(url, allow_private, networks)
-    if is_literal(key[1]):
-        return vet(url, allow_private, networks)
-    hit = s.vetted.get(url, key)
-    if hit is not None:
-        return hit
-    pending = s.vetting.get(key)
-    if pending is None:
-        pending = s.vetting[key] = asyncio.ensure_future(
-            asyncio.to_thread(vet, url, allow_private, networks)
-        )
-        pending.add_done_callback(lambda _: s.vetting.pop(key, None))
-    target = await asyncio.shield(pending)
-    s.vetted.put(key, target, settings.webhook_vet_cache_seconds)
-    scheme, host, port, path = parse_url(url)  # the same host and port; this URL's path
-    return Target(url, scheme, host, port, path, target.address)
-
-
-def _clean(text: str, limit: int) -> str:
+def clean_text(text: str, limit: int) -> str:
     """`text` as PostgreSQL can store it (text and jsonb refuse NUL; JSON refuses a lone
     surrogate), at most `limit` characters."""
     text = text[:limit]
@@ -517,160 +499,20 @@ def _clean(text: str, limit: int) -> str:
     return text
 
 
-def _error(exc: BaseException) -> str:
-    name, message = type(exc).__name__, str(exc)
-    return _clean(f"{name}: {message}" if message else name, ERROR_CHARS)
-
-
-def _sanitized(r: Result) -> Result:
+def sanitized(r: Result) -> Result:
     """The result as it may be written, whoever built it: a status outside 100-599 (an int4
     column) is a protocol error, excerpt and error cleaned."""
     status, error = r.status_code, r.error
     if status is not None and not 100 <= status <= 599:
         status, error = None, "RemoteProtocolError: status code out of range"
-    excerpt = _clean(r.excerpt, EXCERPT_BYTES)
-    error = _clean(error, ERROR_CHARS) if error is not None else None
+    excerpt = clean_text(r.excerpt, EXCERPT_BYTES)
+    error = clean_text(error, ERROR_CHARS) if error is not None else None
     if (status, excerpt, error) == (r.status_code, r.excerpt, r.error):
         return r
     return dataclasses.replace(r, status_code=status, excerpt=excerpt, error=error)
 
 
-def host_header(target: Target) -> str:
-    """The Host header for `target`: the name as IDNA A-labels (ASCII), an IPv6 literal in
-    brackets, the port when it is not the scheme's default."""
-    host = target.host
-    if not host.isascii():
-        host = host.encode("idna").decode("ascii")  # parse_url refuses these; a stored old URL
-    if ":" in host:
-        host = f"[{ipaddress.ip_address(host.split('%', 1)[0]).compressed}]"
-    default = 443 if target.scheme == "https" else 80
-    return host if target.port == default else f"{host}:{target.port}"
-
-
-async def _send_one(s: Sender, c: Claimed, settings: Settings) -> Result:
-    """One attempt, and its outcome whatever happens in it: this never raises (short of the
-    loop being cancelled), so one delivery cannot fail the batch it is sent in."""
-    wait = (c.send_at - datetime.now(UTC)).total_seconds()
-    if wait > 0:
-        await asyncio.sleep(wait)
-    started_at = datetime.now(UTC)
-    start = time.perf_counter()
-    try:
-        if tracing.enabled():
-            return await _traced_attempt(s, c, settings, started_at, start)
-        return await _attempt(s, c, settings, started_at, start)
-    except Exception as exc:
-        log.warning(
-            "webhook attempt failed unexpectedly",
-            exc_info=True,
-            extra={"delivery_id": str(c.id), "subscription_id": str(c.subscription_id)},
-        )
-        ms = (time.perf_counter() - start) * 1000
-        return Result(c.id, started_at, c.due_at, None, ms, "", _error(exc))
-
-
-async def _traced_attempt(
-    s: Sender, c: Claimed, settings: Settings, started_at: datetime, start: float
-) -> Result:
-    """The attempt as a span of the trace its delivery was created in (the fan-out's)."""
-    attrs: dict[str, str | int] = {
-        "pivotwatch.delivery_id": str(c.id),
-        "pivotwatch.attempt": c.attempts + 1,
-    }
-    with tracing.span(
-        "webhook.attempt", kind="client", parent=c.traceparent, attributes=attrs
-    ) as span:
-        result = await _attempt(s, c, settings, started_at, start)
-        if span is not None:
-            span.set_attribute("pivotwatch.outcome", _outcome(result))
-            if result.status_code is not None:
-                span.set_attribute("http.response.status_code", result.status_code)
-        return result
-
-
-async def _attempt(
-    s: Sender, c: Claimed, settings: Settings, started_at: datetime, start: float
-) -> Result:
-    try:
-        target = await _vet(s, c.url, settings)
-    except UnsafeTarget as exc:
-        error = _clean(f"refused: {exc}", ERROR_CHARS)
-        return Result(c.id, started_at, c.due_at, None, 0.0, "", error, refused=True)
-    timestamp = int(time.time())
-    try:
-        host = host_header(target)
-    except (UnicodeError, ValueError) as exc:
-        error = _clean(f"refused: the webhook URL's host cannot be sent ({exc})", ERROR_CHARS)
-        return Result(c.id, started_at, c.due_at, None, 0.0, "", error, refused=True)
-    headers = [
-        ("host", host),
-        ("content-type", "application/json"),
-        ("user-agent", "pivotwatch-webhooks/0.1"),
-        ("webhook-id", c.webhook_id),
-        ("webhook-timestamp", str(timestamp)),
-        ("webhook-signature", signature_header(c.secrets, c.webhook_id, timestamp, c.body)),
-    ]
-    # Connect to the vetted address itself; Host and SNI carry the name.
-    https = target.scheme == "https"
-    origin = (target.scheme, target.address, target.port, target.host if https else None)
-    try:
-        resp = await s.http.post(
-            origin, target.path, headers, c.body, settings.webhook_timeout_seconds
-        )
-    except HTTPError as exc:
-        return Result(
-            c.id, started_at, c.due_at, None, (time.perf_counter() - start) * 1000, "", _error(exc)
-        )
-    return _sanitized(
-        Result(
-            c.id,
-            started_at,
-            c.due_at,
-            resp.status_code,
-            (time.perf_counter() - start) * 1000,
-            resp.content[:EXCERPT_BYTES].decode("utf-8", "replace"),
-            None,
-            parse_retry_after(resp.headers.get("retry-after"), datetime.now(UTC)),
-        )
-    )
-
-
-async def send_all(claimed: list[Claimed], settings: Settings) -> list[Result]:
-    """Send a claimed batch on the process's sender loop, SEND_CONCURRENCY at a time (the lease
-    each claim took assumes that)."""
-    s = sender()
-    gate = asyncio.Semaphore(SEND_CONCURRENCY)
-    # One endpoint, or one tenant's endpoints, that answer slowly hold at most this many of the
-    # batch's send slots: the others' deliveries go out beside them.
-    endpoints: defaultdict[uuid.UUID, asyncio.Semaphore] = defaultdict(
-        lambda: asyncio.Semaphore(settings.webhook_endpoint_concurrency)
-    )
-    owners: defaultdict[uuid.UUID | None, asyncio.Semaphore] = defaultdict(
-        lambda: asyncio.Semaphore(settings.webhook_owner_concurrency)
-    )
-
-    async def send(c: Claimed) -> Result:
-        wait = (c.send_at - datetime.now(UTC)).total_seconds()
-        if wait > 0:  # a rate-limited endpoint's slot: wait without holding a connection
-            await asyncio.sleep(wait)
-        async with endpoints[c.subscription_id], owners[c.owner]:
-            return await paced(c)
-
-    async def paced(c: Claimed) -> Result:
-        while True:
-            async with gate:
-                # The slot is when the attempt may start at the earliest; one that starts late
-                # (a busy loop, a full gate) must not start less than the interval after the
-                # previous one, which started on time: the process keeps them apart itself.
-                wait = s.pace(c.subscription_id, c.interval) if c.interval else 0.0
-                if not wait:
-                    return await _send_one(s, c, settings)
-            await asyncio.sleep(wait)
-
-    return list(await asyncio.gather(*(send(c) for c in claimed)))
-
-
-def _outcome(r: Result) -> str:
+def outcome_of(r: Result) -> str:
     if r.refused:
         return "refused"
     if r.status_code is None:
@@ -704,6 +546,8 @@ _OUTCOME_COLUMNS = (
     "next_attempt_at",
     "delivered_at",
 )
+
+
 # The outcomes of a batch and their attempt log: one statement each, the rows as one JSON array.
 _WRITE_OUTCOMES = text(
     """
@@ -719,6 +563,8 @@ _WRITE_OUTCOMES = text(
     WHERE d.id = u.id
     """
 )
+
+
 _WRITE_ATTEMPTS = text(
     """
     INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms,
@@ -735,7 +581,7 @@ _WRITE_ATTEMPTS = text(
 def record(session: Session, settings: Settings, results: list[Result]) -> None:
     """Write each attempt and decide: succeeded, retry at a time, failed, or endpoint disabled."""
     now = datetime.now(UTC)
-    results = [_sanitized(r) for r in results]
+    results = [sanitized(r) for r in results]
     # Two statements lock what every result needs (deliveries, then their endpoints, each in id
     # order as claim does), instead of two locking reads per delivery. The deliveries are read
     # and written as plain rows (ORM instances for them were ~25% of the worker's CPU).
@@ -828,7 +674,7 @@ def _record_one(
     now: datetime,
     write_outcomes: Callable[[], None],
 ) -> None:
-    outcome = _outcome(r)
+    outcome = outcome_of(r)
     DELIVERIES.labels(outcome).inc()
     LAG.observe(max(0.0, (r.started_at - r.due_at).total_seconds()))
     d.attempts += 1
@@ -916,174 +762,49 @@ def disable(session: Session, sub: Subscription, reason: str, now: datetime) -> 
     log.warning("endpoint disabled", extra={"subscription_id": str(sub.id), "reason": reason})
 
 
-def requeue(d: Delivery, now: datetime) -> None:
-    """Send a settled delivery again, same webhook-id, with a fresh retry schedule."""
-    d.status, d.next_attempt_at, d.updated_at = "pending", now, now
-    d.schedule_from = d.attempts
-    d.claimed_at = None
-    d.claimed_by = None
-    d.delivered_at = None
+Cursor = tuple[datetime, int, uuid.UUID]
 
 
-def enable(session: Session, sub: Subscription, replay: bool) -> int:
-    """Re-enable an endpoint. With `replay`, also queue what it missed: deliveries that failed
-    since its failures began, and the changes it was not sent while disabled. Returns how many."""
-    now = datetime.now(UTC)
-    if sub.enabled:
-        return 0
-    since = min(t for t in (sub.first_failure_at, sub.disabled_at, now) if t is not None)
-    disabled_at = sub.disabled_at or now
-    sub.enabled, sub.disabled_reason, sub.disabled_at = True, None, None
-    sub.first_failure_at = None
-    sub.updated_at = now
-    session.add(
-        EndpointRecord(
-            subscription_id=sub.id,
-            kind="endpoint.enabled",
-            detail="re-enabled with replay" if replay else "re-enabled",
-        )
-    )
-    if not replay:
-        return 0
-    failed = session.scalars(
-        select(Delivery)
-        .where(
-            Delivery.subscription_id == sub.id,
-            Delivery.status == "failed",
-            Delivery.updated_at >= since,
-        )
-        .with_for_update()
-    ).all()
-    for d in failed:
-        requeue(d, now)
-    missed = session.scalars(
-        select(Outbox).where(Outbox.created_at >= disabled_at).order_by(Outbox.id)
-    ).all()
-    created = _fan(session, missed, [sub], now) if missed else []
-    return len(failed) + len(created)
+def filtered(
+    q: Select[Delivery], status: str | None, state: State | None, now: datetime
+) -> Select[Delivery]:
+    if status:
+        q = q.where(Delivery.status == status)
+    if state:
+        q = q.where(state_clause(state, now))
+    return q
 
 
-def replay(
-    session: Session, sub: Subscription, since: datetime, until: datetime, only_failed: bool
-) -> int:
-    """Send again every settled delivery of the subscription created in [since, until)."""
-    now = datetime.now(UTC)
-    q = select(Delivery).where(
-        Delivery.subscription_id == sub.id,
-        Delivery.created_at >= since,
-        Delivery.created_at < until,
-        Delivery.status == "failed" if only_failed else Delivery.status != "pending",
-    )
-    rows = session.scalars(q.with_for_update()).all()
-    for d in rows:
-        requeue(d, now)
-    return len(rows)
+def owned_by(key_id: str) -> Select[uuid.UUID]:
+    """The ids of the subscriptions a key owns."""
+    return select(Subscription.id).where(Subscription.owner_key_id == uuid.UUID(key_id))
 
 
-def deliver(
-    sessions: sessionmaker[Session], settings: Settings, ids: list[uuid.UUID] | None = None
-) -> int:
-    """Claim, send, record. Returns how many were attempted."""
-    with sessions() as session, session.begin():
-        claimed = claim(session, settings, ids, limit=max(200, len(ids or ())))
-    return send_claimed(sessions, settings, claimed)
+# Newest first. One fan-out gives its deliveries the same created_at (the transaction's start),
+# so the sequence orders an endpoint's deliveries among them and the id makes the order total:
+# cursor pages never skip or repeat a row.
+_ORDER = (Delivery.created_at, Delivery.sequence, Delivery.id)
 
 
-def send_claimed(
-    sessions: sessionmaker[Session], settings: Settings, claimed: list[Claimed]
-) -> int:
-    """Send deliveries already claimed (their claim committed) and record the outcomes."""
-    if not claimed:
-        return 0
-    results = sender().run(send_all(claimed, settings))
-    _record_until_stored(sessions, settings, results)
-    return len(results)
+def newest_first(q: Select[Delivery], before: Cursor | None) -> Select[Delivery]:
+    if before is not None:
+        q = q.where(tuple_(*_ORDER) < tuple_(*before))
+    return q.order_by(*(c.desc() for c in _ORDER))
 
 
-# How long a worker holds the outcomes of a batch it sent while PostgreSQL is away (restarting):
-# given up, they would wait out their lease (timeout x rounds + grace: minutes for a large
-# batch) and be sent again; kept, they are written the moment the database is back.
-RECORD_RETRY_SECONDS = 90.0
+def encode_cursor(d: Delivery) -> str:
+    raw = orjson.dumps([d.created_at.isoformat(), d.sequence, str(d.id)])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _record_until_stored(
-    sessions: sessionmaker[Session], settings: Settings, results: list[Result]
-) -> None:
-    deadline = time.monotonic() + RECORD_RETRY_SECONDS
-    pause = 0.25
-    while True:
-        try:
-            with sessions() as session, session.begin():
-                record(session, settings, results)
-            return
-        except SQLAlchemyError as exc:
-            if time.monotonic() + pause > deadline:
-                raise
-            log.warning("recording %d outcome(s) failed, retrying: %s", len(results), exc)
-            time.sleep(pause)
-            pause = min(pause * 2, 5.0)
-
-
-_CLAIMERS = text(
-    """
-    SELECT DISTINCT claimed_by FROM deliveries
-    WHERE status = 'pending' AND claimed_by IS NOT NULL AND next_attempt_at > now()
-    """
-)
-_RELEASE = text(
-    """
-    UPDATE deliveries SET next_attempt_at = now(), claimed_at = NULL, claimed_by = NULL
-    WHERE status = 'pending' AND claimed_by = ANY(:dead) AND next_attempt_at > now()
-    """
-)
-
-
-def release_dead_claims(sessions: sessionmaker[Session], redis: Redis, settings: Settings) -> int:
-    """Leases held by workers that died are released now: sent again (same webhook-id) on this
-    pass, not after the lease's length (minutes for a large batch). Returns the rows released."""
-    with sessions() as session, session.begin():
-        claimers = [str(c) for c in session.scalars(_CLAIMERS)]
-        if not claimers:
-            return 0
-        dead = workers.dead_among(redis, claimers, settings)
-        if not dead:
-            return 0
-        n = session.execute(_RELEASE, {"dead": dead}).rowcount  # type: ignore[attr-defined]
-    log.warning(
-        "released %d delivery lease(s) of worker(s) no longer running: %s", n, ", ".join(dead)
-    )
-    return int(n)
-
-
-def dispatch(
-    sessions: sessionmaker[Session],
-    settings: Settings,
-    max_rounds: int = 20,
-    redis: Redis | None = None,
-) -> int:
-    """One dispatcher pass: send whatever is due, a bounded number of batches.
-
-    A database that is down (or restarting) is logged and the pass ends; the next tick tries
-    again, so the dispatcher resumes by itself. A lease taken before the failure expires and the
-    delivery is claimed again.
-    """
-    total = 0
+def decode_cursor(cursor: str) -> Cursor:
     try:
-        if redis is not None:
-            try:
-                release_dead_claims(sessions, redis, settings)
-            except RedisError as exc:  # nothing released this pass; the leases still run out
-                log.warning("dispatcher: cannot tell dead workers without Redis: %s", exc)
-        for _ in range(max_rounds):
-            n = deliver(sessions, settings)
-            total += n
-            if n == 0:
-                break
-        with sessions() as session:
-            refresh_queue_depth(session)
-    except SQLAlchemyError as exc:
-        log.warning(
-            "dispatcher: database unavailable; will try again on the next tick",
-            extra={"error": f"{type(exc).__name__}: {str(exc)[:300]}"},
+        created, sequence, delivery_id = orjson.loads(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         )
-    return total
+        moment = datetime.fromisoformat(created)
+        if moment.tzinfo is None or type(sequence) is not int:
+            raise ValueError("not a cursor")
+        return moment, sequence, uuid.UUID(delivery_id)
+    except (ValueError, TypeError, AttributeError, orjson.JSONDecodeError) as exc:
+        raise InvalidInput("not a cursor this API issued", field="before") from exc

@@ -1,79 +1,49 @@
-"""Subscription and delivery routes of the notify API (scope `subscriptions:write`)."""
+"""What the notify API does, without HTTP: subscriptions created, changed, rotated and deleted
+for the key that owns them (a per-key cap, the target checked by the SSRF guard), deliveries
+listed, retried and replayed, endpoints re-enabled with what they missed. Routes are in
+`endpoints.py`; failures are the domain errors of `shared.errors`."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from services.notify.deliveries import (
+from services.notify.repository import (
+    active_secrets,
+    create_test_delivery,
     decode_cursor,
-    delivery_view,
     encode_cursor,
+    fan,
     filtered,
     newest_first,
     owned_by,
 )
-from services.notify.delivery import active_secrets, create_test_delivery, enable, replay, requeue
 from services.notify.schemas import (
     AttemptOut,
-    DeliveryDetail,
-    DeliveryOut,
-    EnabledOut,
-    EnableIn,
     EndpointRecordOut,
-    Filter,
     ReplayIn,
-    ReplayOut,
-    RotatedSecret,
-    RotateSecretIn,
-    SubscriptionCreated,
     SubscriptionIn,
-    SubscriptionOut,
     SubscriptionPatch,
+    delivery_view,
+    subscription_view,
 )
 from services.notify.ssrf import UnsafeTarget, parse_url, vet
 from services.notify.states import State
 from shared.auth import Principal, Scope
-from shared.db import Delivery, DeliveryAttempt, EndpointRecord, Subscription
-from shared.errors import (
-    INVALID_ANSWER,
-    KEY_ANSWERS,
-    Conflict,
-    InvalidInput,
-    NotFound,
-    RateLimited,
-)
-from shared.http import SessionDep, SettingsDep, UUIDPath, path_uuid, require
+from shared.db import Delivery, DeliveryAttempt, EndpointRecord, Outbox, Subscription
+from shared.errors import Conflict, InvalidInput, NotFound, RateLimited
+from shared.http import path_uuid
 from shared.settings import Settings
 from shared.webhooks import generate_secret
 
-router = APIRouter(prefix="/v1", responses={**KEY_ANSWERS, **INVALID_ANSWER})
-Manager = Annotated[Principal, Depends(require(Scope.SUBSCRIPTIONS_WRITE))]
 
-
-def _out(sub: Subscription) -> dict[str, Any]:
-    return {
-        "id": str(sub.id),
-        "url": sub.url,
-        "description": sub.description,
-        "event_types": sub.event_types,
-        "filter": Filter.model_validate(sub.filter),
-        "enabled": sub.enabled,
-        "disabled_reason": sub.disabled_reason,
-        "rate_limit_per_second": sub.rate_limit_per_second,
-        "fifo": sub.fifo,
-        "created_at": sub.created_at,
-    }
-
-
-async def _check_url(url: str, settings: Settings) -> None:
+async def check_url(url: str, settings: Settings) -> None:
     try:
         parse_url(url)
         # Resolving the name blocks: keep it off the event loop.
@@ -84,7 +54,7 @@ async def _check_url(url: str, settings: Settings) -> None:
         raise InvalidInput(str(exc), field="url") from exc
 
 
-async def _owned(session: AsyncSession, principal: Principal, sub_id: str) -> Subscription:
+async def owned(session: AsyncSession, principal: Principal, sub_id: str) -> Subscription:
     sub = await session.get(Subscription, path_uuid(sub_id, "subscription_id"))
     owner_ok = sub is not None and (
         principal.allows(Scope.ADMIN) or str(sub.owner_key_id) == principal.key_id
@@ -94,22 +64,10 @@ async def _owned(session: AsyncSession, principal: Principal, sub_id: str) -> Su
     return sub
 
 
-@router.post(
-    "/subscriptions",
-    status_code=201,
-    response_model=SubscriptionCreated,
-    operation_id="createSubscription",
-    tags=["subscriptions"],
-)
 async def create_subscription(
-    body: SubscriptionIn,
-    principal: Manager,
-    session: SessionDep,
-    settings: SettingsDep,
-    response: Response,
+    session: AsyncSession, settings: Settings, principal: Principal, body: SubscriptionIn
 ) -> dict[str, Any]:
-    response.headers["Cache-Control"] = "no-store"  # the answer carries the secret
-    await _check_url(body.url, settings)
+    await check_url(body.url, settings)
     if not principal.allows(Scope.ADMIN):
         cap = settings.max_subscriptions_per_key
         # Serialized per key: two creations at once must not both pass the count.
@@ -142,123 +100,75 @@ async def create_subscription(
     )
     session.add(sub)
     await session.flush()
-    return {**_out(sub), "secret": secret}
+    return {**subscription_view(sub), "secret": secret}
 
 
-@router.get(
-    "/subscriptions",
-    response_model=list[SubscriptionOut],
-    operation_id="listSubscriptions",
-    tags=["subscriptions"],
-)
-async def list_subscriptions(principal: Manager, session: SessionDep) -> list[dict[str, Any]]:
+async def list_subscriptions(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
     q = select(Subscription).order_by(Subscription.created_at)
     if not principal.allows(Scope.ADMIN):
         q = q.where(Subscription.owner_key_id == uuid.UUID(principal.key_id))
-    return [_out(s) for s in (await session.scalars(q)).all()]
+    return [subscription_view(s) for s in (await session.scalars(q)).all()]
 
 
-@router.get(
-    "/subscriptions/{subscription_id}",
-    response_model=SubscriptionOut,
-    operation_id="getSubscription",
-    tags=["subscriptions"],
-)
 async def get_subscription(
-    subscription_id: UUIDPath, principal: Manager, session: SessionDep
+    session: AsyncSession, principal: Principal, subscription_id: str
 ) -> dict[str, Any]:
-    return _out(await _owned(session, principal, subscription_id))
+    return subscription_view(await owned(session, principal, subscription_id))
 
 
-@router.patch(
-    "/subscriptions/{subscription_id}",
-    response_model=SubscriptionOut,
-    operation_id="updateSubscription",
-    tags=["subscriptions"],
-)
 async def update_subscription(
-    subscription_id: UUIDPath,
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    subscription_id: str,
     body: SubscriptionPatch,
-    principal: Manager,
-    session: SessionDep,
-    settings: SettingsDep,
 ) -> dict[str, Any]:
-    sub = await _owned(session, principal, subscription_id)
+    sub = await owned(session, principal, subscription_id)
     changes = body.model_dump(exclude_unset=True, mode="json")
     if "url" in changes:
-        await _check_url(changes["url"], settings)
+        await check_url(changes["url"], settings)
     for name, value in changes.items():
         setattr(sub, name, value)
     sub.updated_at = datetime.now(UTC)
-    return _out(sub)
+    return subscription_view(sub)
 
 
-@router.delete(
-    "/subscriptions/{subscription_id}",
-    status_code=204,
-    operation_id="deleteSubscription",
-    tags=["subscriptions"],
-)
 async def delete_subscription(
-    subscription_id: UUIDPath, principal: Manager, session: SessionDep
+    session: AsyncSession, principal: Principal, subscription_id: str
 ) -> None:
-    sub = await _owned(session, principal, subscription_id)
+    sub = await owned(session, principal, subscription_id)
     await session.delete(sub)
 
 
-StatusFilter = Annotated[
-    str | None, Query(pattern="^(pending|succeeded|failed)$", description="the stored status")
-]
-StateFilter = Annotated[State | None, Query(description="the derived state (see `state`)")]
-Limit = Annotated[int, Query(ge=1, le=500)]
-
-
-@router.get(
-    "/subscriptions/{subscription_id}/deliveries",
-    response_model=list[DeliveryOut],
-    operation_id="listSubscriptionDeliveries",
-    tags=["deliveries"],
-)
 async def list_deliveries(
-    subscription_id: UUIDPath,
-    principal: Manager,
-    session: SessionDep,
-    status: StatusFilter = None,
-    state: StateFilter = None,
-    limit: Limit = 100,
+    session: AsyncSession,
+    principal: Principal,
+    subscription_id: str,
+    status: str | None,
+    state: State | None,
+    limit: int,
 ) -> list[dict[str, Any]]:
-    sub = await _owned(session, principal, subscription_id)
+    sub = await owned(session, principal, subscription_id)
     now = datetime.now(UTC)
     q = filtered(select(Delivery).where(Delivery.subscription_id == sub.id), status, state, now)
     rows = (await session.scalars(q.order_by(Delivery.sequence.desc()).limit(limit))).all()
     return [delivery_view(d, now) for d in rows]
 
 
-@router.get(
-    "/deliveries",
-    response_model=list[DeliveryOut],
-    operation_id="listDeliveries",
-    tags=["deliveries"],
-)
 async def list_all_deliveries(
-    request: Request,
-    response: Response,
-    principal: Manager,
-    session: SessionDep,
-    status: StatusFilter = None,
-    state: StateFilter = None,
-    subscription_id: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Limit = 100,
-    before: Annotated[
-        str | None,
-        Query(max_length=200, description="the cursor of the next page (the `Link` header)"),
-    ] = None,
-) -> list[dict[str, Any]]:
+    session: AsyncSession,
+    principal: Principal,
+    status: str | None,
+    state: State | None,
+    subscription_id: str | None,
+    limit: int,
+    before: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
     """The deliveries of every subscription the key owns (an admin key: every one), newest
-    first. When more match, the next page's URL is in a `Link: <...>; rel="next"` header."""
+    first, and the cursor of the next page when more match."""
     now = datetime.now(UTC)
     if subscription_id is not None:
-        sub = await _owned(session, principal, subscription_id)
+        sub = await owned(session, principal, subscription_id)
         q = select(Delivery).where(Delivery.subscription_id == sub.id)
     elif principal.allows(Scope.ADMIN):
         q = select(Delivery)
@@ -266,26 +176,20 @@ async def list_all_deliveries(
         q = select(Delivery).where(Delivery.subscription_id.in_(owned_by(principal.key_id)))
     q = newest_first(filtered(q, status, state, now), decode_cursor(before) if before else None)
     rows = (await session.scalars(q.limit(limit + 1))).all()
+    cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        url = request.url.include_query_params(before=encode_cursor(rows[-1]))
-        response.headers["link"] = f'<{url}>; rel="next"'
-    return [delivery_view(d, now) for d in rows]
+        cursor = encode_cursor(rows[-1])
+    return [delivery_view(d, now) for d in rows], cursor
 
 
-@router.get(
-    "/deliveries/{delivery_id}",
-    response_model=DeliveryDetail,
-    operation_id="getDelivery",
-    tags=["deliveries"],
-)
 async def get_delivery(
-    delivery_id: UUIDPath, principal: Manager, session: SessionDep
+    session: AsyncSession, principal: Principal, delivery_id: str
 ) -> dict[str, Any]:
     d = await session.get(Delivery, path_uuid(delivery_id, "delivery_id"))
     if d is None:
         raise NotFound("no such delivery", field="delivery_id")
-    await _owned(session, principal, str(d.subscription_id))
+    await owned(session, principal, str(d.subscription_id))
     attempts = (
         await session.scalars(
             select(DeliveryAttempt)
@@ -297,18 +201,11 @@ async def get_delivery(
     return {**delivery_view(d), "attempts_log": log}
 
 
-@router.post(
-    "/subscriptions/{subscription_id}/test",
-    status_code=202,
-    response_model=DeliveryOut,
-    operation_id="sendTestDelivery",
-    tags=["subscriptions"],
-)
 async def send_test(
-    subscription_id: UUIDPath, principal: Manager, session: SessionDep
+    session: AsyncSession, principal: Principal, subscription_id: str
 ) -> dict[str, Any]:
     """Queue a `subscription.test` delivery; the dispatcher sends it within a second."""
-    sub = await _owned(session, principal, subscription_id)
+    sub = await owned(session, principal, subscription_id)
     delivery_id = await session.run_sync(lambda s: create_test_delivery(s, s.merge(sub)))
     d = await session.get(Delivery, delivery_id)
     assert d is not None
@@ -322,27 +219,16 @@ def _locked(s: Session, sub_id: uuid.UUID) -> Subscription:
     return sub
 
 
-@router.post(
-    "/subscriptions/{subscription_id}/rotate-secret",
-    status_code=201,
-    response_model=RotatedSecret,
-    operation_id="rotateSubscriptionSecret",
-    tags=["subscriptions"],
-)
 async def rotate_secret(
-    subscription_id: UUIDPath,
-    principal: Manager,
-    session: SessionDep,
-    response: Response,
-    body: RotateSecretIn | None = None,
+    session: AsyncSession, principal: Principal, subscription_id: str, grace: int
 ) -> dict[str, Any]:
-    """Make a new secret (shown once, now). Until the grace period ends, deliveries carry a
-    signature by the previous secrets too, so receivers can switch without losing any."""
-    response.headers["Cache-Control"] = "no-store"  # the answer carries the new secret
-    grace = (body or RotateSecretIn()).grace_seconds
-    owned = await _owned(session, principal, subscription_id)
+    """Make a new secret. Until the grace period ends, deliveries carry a signature by the
+    previous secrets too, so receivers can switch without losing any."""
+    owned_sub = await owned(session, principal, subscription_id)
     # Locked: two rotations at once must not lose a secret.
-    sub = await session.get(Subscription, owned.id, with_for_update=True, populate_existing=True)
+    sub = await session.get(
+        Subscription, owned_sub.id, with_for_update=True, populate_existing=True
+    )
     assert sub is not None
     now = datetime.now(UTC)
     until = now + timedelta(seconds=grace)
@@ -364,40 +250,23 @@ async def rotate_secret(
     }
 
 
-@router.post(
-    "/subscriptions/{subscription_id}/enable",
-    response_model=EnabledOut,
-    operation_id="enableSubscription",
-    tags=["subscriptions"],
-)
 async def enable_subscription(
-    subscription_id: UUIDPath,
-    principal: Manager,
-    session: SessionDep,
-    body: EnableIn | None = None,
+    session: AsyncSession, principal: Principal, subscription_id: str, want_replay: bool
 ) -> dict[str, Any]:
-    """Re-enable a disabled endpoint; with `replay`, queue what it missed."""
-    want_replay = (body or EnableIn()).replay
-    sub = await _owned(session, principal, subscription_id)
+    """Re-enable a disabled endpoint; with `want_replay`, queue what it missed."""
+    sub = await owned(session, principal, subscription_id)
     replayed = await session.run_sync(lambda s: enable(s, _locked(s, sub.id), want_replay))
-    return {**_out(sub), "replayed": replayed}
+    return {**subscription_view(sub), "replayed": replayed}
 
 
-@router.post(
-    "/subscriptions/{subscription_id}/replay",
-    status_code=202,
-    response_model=ReplayOut,
-    operation_id="replaySubscription",
-    tags=["deliveries"],
-)
 async def replay_window(
-    subscription_id: UUIDPath, body: ReplayIn, principal: Manager, session: SessionDep
+    session: AsyncSession, principal: Principal, subscription_id: str, body: ReplayIn
 ) -> dict[str, int]:
     """Send again every settled delivery (or only the failed ones) created in [since, until)."""
     until = body.until or datetime.now(UTC)
     if until <= body.since:
         raise InvalidInput("must be after 'since'", field="until")
-    sub = await _owned(session, principal, subscription_id)
+    sub = await owned(session, principal, subscription_id)
     if not sub.enabled:
         raise Conflict("the subscription is disabled; enable it first", field="subscription_id")
     queued = await session.run_sync(
@@ -406,15 +275,8 @@ async def replay_window(
     return {"queued": queued}
 
 
-@router.post(
-    "/deliveries/{delivery_id}/retry",
-    status_code=202,
-    response_model=DeliveryOut,
-    operation_id="retryDelivery",
-    tags=["deliveries"],
-)
 async def retry_delivery(
-    delivery_id: UUIDPath, principal: Manager, session: SessionDep
+    session: AsyncSession, principal: Principal, delivery_id: str
 ) -> dict[str, Any]:
     """Send one delivery again now, with the same webhook-id and a fresh retry schedule."""
     d = await session.get(
@@ -425,7 +287,7 @@ async def retry_delivery(
     )
     if d is None:
         raise NotFound("no such delivery", field="delivery_id")
-    sub = await _owned(session, principal, str(d.subscription_id))
+    sub = await owned(session, principal, str(d.subscription_id))
     if d.status == "pending":
         raise Conflict(
             "the delivery is still pending; it is tried at next_attempt_at", field="delivery_id"
@@ -436,20 +298,78 @@ async def retry_delivery(
     return delivery_view(d)
 
 
-@router.get(
-    "/subscriptions/{subscription_id}/records",
-    response_model=list[EndpointRecordOut],
-    operation_id="listEndpointRecords",
-    tags=["subscriptions"],
-)
 async def list_records(
-    subscription_id: UUIDPath, principal: Manager, session: SessionDep
+    session: AsyncSession, principal: Principal, subscription_id: str
 ) -> list[EndpointRecordOut]:
     """Operational records: `endpoint.disabled` (with the reason) and `endpoint.enabled`."""
-    sub = await _owned(session, principal, subscription_id)
+    sub = await owned(session, principal, subscription_id)
     rows = await session.scalars(
         select(EndpointRecord)
         .where(EndpointRecord.subscription_id == sub.id)
         .order_by(EndpointRecord.id)
     )
     return [EndpointRecordOut.model_validate(r, from_attributes=True) for r in rows]
+
+
+def requeue(d: Delivery, now: datetime) -> None:
+    """Send a settled delivery again, same webhook-id, with a fresh retry schedule."""
+    d.status, d.next_attempt_at, d.updated_at = "pending", now, now
+    d.schedule_from = d.attempts
+    d.claimed_at = None
+    d.claimed_by = None
+    d.delivered_at = None
+
+
+def enable(session: Session, sub: Subscription, replay: bool) -> int:
+    """Re-enable an endpoint. With `replay`, also queue what it missed: deliveries that failed
+    since its failures began, and the changes it was not sent while disabled. Returns how many."""
+    now = datetime.now(UTC)
+    if sub.enabled:
+        return 0
+    since = min(t for t in (sub.first_failure_at, sub.disabled_at, now) if t is not None)
+    disabled_at = sub.disabled_at or now
+    sub.enabled, sub.disabled_reason, sub.disabled_at = True, None, None
+    sub.first_failure_at = None
+    sub.updated_at = now
+    session.add(
+        EndpointRecord(
+            subscription_id=sub.id,
+            kind="endpoint.enabled",
+            detail="re-enabled with replay" if replay else "re-enabled",
+        )
+    )
+    if not replay:
+        return 0
+    failed = session.scalars(
+        select(Delivery)
+        .where(
+            Delivery.subscription_id == sub.id,
+            Delivery.status == "failed",
+            Delivery.updated_at >= since,
+        )
+        .with_for_update()
+    ).all()
+    for d in failed:
+        requeue(d, now)
+    missed = session.scalars(
+        select(Outbox).where(Outbox.created_at >= disabled_at).order_by(Outbox.id)
+    ).all()
+    created = fan(session, missed, [sub], now) if missed else []
+    return len(failed) + len(created)
+
+
+def replay(
+    session: Session, sub: Subscription, since: datetime, until: datetime, only_failed: bool
+) -> int:
+    """Send again every settled delivery of the subscription created in [since, until)."""
+    now = datetime.now(UTC)
+    q = select(Delivery).where(
+        Delivery.subscription_id == sub.id,
+        Delivery.created_at >= since,
+        Delivery.created_at < until,
+        Delivery.status == "failed" if only_failed else Delivery.status != "pending",
+    )
+    rows = session.scalars(q.with_for_update()).all()
+    for d in rows:
+        requeue(d, now)
+    return len(rows)
