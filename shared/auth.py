@@ -42,6 +42,10 @@ class Principal:
     def allows(self, scope: Scope) -> bool:
         return scope.value in self.scopes or Scope.ADMIN.value in self.scopes
 
+    def owns(self, owner_key_id: object) -> bool:
+        """Whether a row owned by `owner_key_id` is this key's to see: its own, or any for admin."""
+        return self.allows(Scope.ADMIN) or str(owner_key_id) == self.key_id
+
 
 @dataclass(frozen=True, slots=True)
 class NewKey:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from services.notify.states import State, state_of
 from shared.db import Delivery, Subscription
@@ -60,6 +60,15 @@ class SubscriptionPatch(BaseModel):
     filter: Filter | None = None
     rate_limit_per_second: float | None = Field(default=None, gt=0, le=10000)
     fifo: bool | None = None
+
+    # A field left out is kept. Only the rate limit can be removed with null; the others have
+    # no "none" to go back to, so a null there is a mistake worth naming.
+    @field_validator("url", "description", "event_types", "filter", "fifo", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("must not be null; leave the field out to keep it")
+        return value
 
 
 class SubscriptionOut(BaseModel):

@@ -56,10 +56,7 @@ async def check_url(url: str, settings: Settings) -> None:
 
 async def owned(session: AsyncSession, principal: Principal, sub_id: str) -> Subscription:
     sub = await session.get(Subscription, path_uuid(sub_id, "subscription_id"))
-    owner_ok = sub is not None and (
-        principal.allows(Scope.ADMIN) or str(sub.owner_key_id) == principal.key_id
-    )
-    if sub is None or not owner_ok:
+    if sub is None or not principal.owns(sub.owner_key_id):
         raise NotFound("no such subscription", field="subscription_id")
     return sub
 
@@ -183,13 +180,22 @@ async def list_all_deliveries(
     return [delivery_view(d, now) for d in rows], cursor
 
 
+async def owned_delivery(
+    session: AsyncSession, principal: Principal, delivery_id: str
+) -> tuple[Delivery, Subscription]:
+    """The delivery and its subscription, if the principal owns them. Another key's delivery
+    answers exactly as an unknown one does, so an id reveals nothing about who has it."""
+    d = await session.get(Delivery, path_uuid(delivery_id, "delivery_id"))
+    sub = None if d is None else await session.get(Subscription, d.subscription_id)
+    if d is None or sub is None or not principal.owns(sub.owner_key_id):
+        raise NotFound("no such delivery", field="delivery_id")
+    return d, sub
+
+
 async def get_delivery(
     session: AsyncSession, principal: Principal, delivery_id: str
 ) -> dict[str, Any]:
-    d = await session.get(Delivery, path_uuid(delivery_id, "delivery_id"))
-    if d is None:
-        raise NotFound("no such delivery", field="delivery_id")
-    await owned(session, principal, str(d.subscription_id))
+    d, _ = await owned_delivery(session, principal, delivery_id)
     attempts = (
         await session.scalars(
             select(DeliveryAttempt)
@@ -279,15 +285,11 @@ async def retry_delivery(
     session: AsyncSession, principal: Principal, delivery_id: str
 ) -> dict[str, Any]:
     """Send one delivery again now, with the same webhook-id and a fresh retry schedule."""
-    d = await session.get(
-        Delivery,
-        path_uuid(delivery_id, "delivery_id"),
-        with_for_update=True,
-        populate_existing=True,
-    )
+    found, sub = await owned_delivery(session, principal, delivery_id)
+    # Locked only once ownership is known: another key's id takes no lock.
+    d = await session.get(Delivery, found.id, with_for_update=True, populate_existing=True)
     if d is None:
         raise NotFound("no such delivery", field="delivery_id")
-    sub = await owned(session, principal, str(d.subscription_id))
     if d.status == "pending":
         raise Conflict(
             "the delivery is still pending; it is tried at next_attempt_at", field="delivery_id"

@@ -208,6 +208,10 @@ class TestOwnership:
             body = bodies.get(path.rsplit("/", 1)[-1], {})
             r = call(notify_server.url, method, target, other, json=body)
             assert r.status_code == 404, (method, path, r.text)
+            # ...answered exactly as an id nobody has: the id tells nothing of its owner.
+            unknown = fill(path, str(uuid.uuid4()))
+            nobody = call(notify_server.url, method, unknown, other, json=body)
+            assert r.json() == nobody.json(), (path, r.text, nobody.text)
             reached.append(path)
         assert len(reached) >= 10
         listed = call(notify_server.url, "get", "/v1/subscriptions", other)

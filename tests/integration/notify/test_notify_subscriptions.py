@@ -152,6 +152,42 @@ class TestCreate:
         assert d.status_code == 204
         assert after.status_code == 404
 
+    @pytest.mark.parametrize("field", ["url", "description", "event_types", "filter", "fifo"])
+    async def test_a_null_in_a_patch_is_refused_naming_the_field_and_changes_nothing(
+        self, nsettings: Settings, serve: Any, manager: dict[str, str], receiver: Any, field: str
+    ) -> None:
+        async with serve(create_app(nsettings)) as client:
+            sub = (
+                await client.post("/v1/subscriptions", json=body(receiver.url), headers=manager)
+            ).json()
+            r = await client.patch(
+                f"/v1/subscriptions/{sub['id']}", json={field: None}, headers=manager
+            )
+            after = await client.get(f"/v1/subscriptions/{sub['id']}", headers=manager)
+        assert r.status_code == 422, r.text
+        assert r.json()["field"] == field
+        assert "null" in r.json()["detail"]
+        assert after.json() == {k: v for k, v in sub.items() if k != "secret"}
+
+    async def test_a_null_rate_limit_removes_the_limit(
+        self, nsettings: Settings, serve: Any, manager: dict[str, str], receiver: Any
+    ) -> None:
+        async with serve(create_app(nsettings)) as client:
+            sub = (
+                await client.post(
+                    "/v1/subscriptions",
+                    json={**body(receiver.url), "rate_limit_per_second": 5},
+                    headers=manager,
+                )
+            ).json()
+            r = await client.patch(
+                f"/v1/subscriptions/{sub['id']}",
+                json={"rate_limit_per_second": None},
+                headers=manager,
+            )
+        assert r.status_code == 200, r.text
+        assert r.json()["rate_limit_per_second"] is None
+
 
 class TestSsrfAtSubscriptionTime:
     @pytest.mark.parametrize("url", REFUSED_TARGETS)
