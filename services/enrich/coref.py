@@ -553,7 +553,7 @@ _PHRASES: Final = (
     (
         re.compile(
             r"\bnot to use\b|\bavoid\b|\bstay away\b|\bwarns? .{0,40}\boff\b"
-            r"|\bguidance against\b",
+            r"|\bguidance against\b|\bcalls? .{0,40}\ban? (?:[\w-]+ ){0,3}(?:risk|threat)\b",
             re.I,
         ),
         "advise",
@@ -569,7 +569,7 @@ _PHRASES: Final = (
     (
         re.compile(
             r"\b(?:is|are|now) (?:out|here|live|available)\b|\bgo(?:es)? live\b"
-            r"|\bopen(?:s|ed|ing)\b|\b(?:makes?|made|making) (?:\w+[ -]){0,6}?public\b",
+            r"|\bopen(?:s|ed|ing)\b|\b(?:makes?|made|making) (?:\w+[ -]){0,6}?(?:public|free)\b",
             re.I,
         ),
         "release",
@@ -578,8 +578,8 @@ _PHRASES: Final = (
     (re.compile(r"\binterim (?:CEO|chief|head|leader|boss)\b", re.I), "interim"),
     (
         re.compile(
-            r"\bsnap(?:s|ped)? up\b|\b(?:to|will) (?:lead|head|run)\b|\btakes? (?:the )?helm\b"
-            r"|\bnew (?:CEO|chief executive)\b",
+            r"\bsnap(?:s|ped)? up\b|\b(?<!up )(?:to|will) (?:lead|head|run)\b"
+            r"|\btakes? (?:the )?helm\b|\bnew (?:CEO|chief executive)\b",
             re.I,
         ),
         "appoint",
@@ -812,7 +812,9 @@ ANCHOR_WEIGHTS: Final[Mapping[str, float]] = {
 ACTION_WEIGHT: Final = 0.15
 HEADLINE_WEIGHT: Final = 0.1  # an identifying anchor or a person both headlines name
 CATEGORY_WEIGHT: Final = 0.0
-MERGE_SCORE: Final = 0.5
+MERGE_SCORE: Final = 0.4
+# A company's chief is in most of its stories: a person as the only anchor asks for more words.
+PERSON_ONLY_SCORE: Final = 0.5
 SAME_WORDS: Final = 0.85  # headline word overlap at which two reports are one without anchors
 
 
@@ -1059,11 +1061,11 @@ def explain(a: Mention, b: Mention) -> dict[str, Any]:
     if gap > MAX_DAYS_APART:
         return {"merge": False, "veto": "dates", **base}
     conflict = _conflict(a.anchors, b.anchors)
+    shared = _shared(a.anchors, b.anchors)
     wa, wb = a.words, b.words
     both = wa & wb
     jaccard = round(len(both) / len(wa | wb), 3) if wa or wb else 0.0
     contained = round(len(both) / min(len(wa), len(wb)), 3) if wa and wb else 0.0
-    shared = _shared(a.anchors, b.anchors)
     base |= {"jaccard": jaccard, "containment": contained, "words": sorted(both), "shared": shared}
     if conflict is not None:
         kind, xa, xb = conflict
@@ -1088,7 +1090,8 @@ def explain(a: Mention, b: Mention) -> dict[str, Any]:
     # reports must also share what happened or whom or what it is about.
     # (The same headline told again, near word for word, is the exception.)
     alike = jaccard >= SAME_WORDS
-    if score < MERGE_SCORE or not (alike or set(shared) - {ORG}):
+    needed = PERSON_ONLY_SCORE if set(shared) - {ORG, ACTION} == {PERSON} else MERGE_SCORE
+    if score < needed or not (alike or set(shared) - {ORG}):
         return {"merge": False, "veto": None, **base}
     return {"merge": True, "rule": "anchors-and-words", **base}
 

@@ -328,6 +328,8 @@ def test_what_a_headline_is_not_about(title: str, kind: str, absent: str) -> Non
         ("Taiwan formally bans DeepSeek in government", "ban"),
         ("ChatGPT maker OpenAI sets up in Tokyo", "create"),
         ("GPT-4 is here, minus the architecture and training details", "release"),
+        ("Taiwan's digital ministry calls DeepSeek an information security risk", "advise"),
+        ("Meta makes Llama 2 AI model free for commercial use", "release"),
     ],
 )
 def test_actions_told_by_phrases_and_synonyms(title: str, action: str) -> None:
@@ -398,3 +400,21 @@ def test_a_slug_named_company_is_not_its_own_model(a: str, b: str) -> None:
     assert "co-0" not in anchors_of(a, "", "co-0").title.get("model", ())
     x, y = _m(a, company="co-0"), _m(b, company="co-0")
     assert decide(x, y) is None, explain(x, y)
+
+
+def test_teaming_up_to_run_a_model_appoints_nobody() -> None:
+    found = anchors_of("Qualcomm and Meta team up to run Llama 2 on-device", "", "meta")
+    assert found.title["action"] == frozenset({"partner"})
+
+
+def test_a_person_alone_asks_for_more_than_a_model_does() -> None:
+    # Altman is in most of OpenAI's stories: his name and a few words do not make one happening.
+    title = "Sam Altman says in a Reddit AMA that OpenAI has been on the wrong side of history"
+    a = coref.mention(
+        "openai", parse_occurred("2025-02"), "other", "Sam Altman rejects the approach on X"
+    )
+    b = coref.mention("openai", parse_occurred("2025-01-31"), "other", title + " on open source")
+    found = explain(a, b)
+    assert found["shared"].keys() - {"action", "org"} == {"person"}
+    assert coref.MERGE_SCORE <= found["score"] < coref.PERSON_ONLY_SCORE
+    assert not found["merge"]
