@@ -12,6 +12,8 @@ Each mention is enriched as a report would be (`pipeline.enrich`, for its catego
   B-cubed precision, recall and F1.
 
 Run: `make eval-coref` (`--errors` lists the development half's mistakes, never the held-back's).
+`--dense N` also decides every pair within 3 days of one company among the first N events of the
+dense benchmark mix (`bench.dense`, fictional companies) and counts merges right and wrong.
 """
 
 from __future__ import annotations
@@ -154,6 +156,32 @@ def errors(mentions: dict[str, Labelled], pairs: list[dict[str, Any]]) -> list[s
     return out
 
 
+def dense_pairs(count: int, days: int = 3) -> dict[str, int]:
+    """Pairs of the dense mix's first `count` events, one company and at most `days` apart:
+    merged and the same happening (right), merged and not (wrong), not merged and the same
+    (missed)."""
+    from bench.dense import dense_events
+
+    by_company: dict[str, list[tuple[Any, str, Mention]]] = {}
+    for e in dense_events(count):
+        d = e.ce["data"]
+        occurred = parse_occurred(d["occurred"])
+        en = enrich(Report(d["company"], occurred, d["title"], d["summary"]))
+        m = mention(en.company, occurred, en.category, en.title, en.summary)
+        by_company.setdefault(en.company, []).append((occurred.start, e.happening, m))
+    tally = {"right": 0, "wrong": 0, "missed": 0}
+    for ms in by_company.values():
+        ms.sort(key=lambda x: x[0])
+        for i, (day_a, ha, ma) in enumerate(ms):
+            for day_b, hb, mb in ms[i + 1 :]:
+                if (day_b - day_a).days > days:
+                    break
+                merged = decide(ma, mb) is not None
+                if merged or ha == hb:
+                    tally["right" if merged and ha == hb else "wrong" if merged else "missed"] += 1
+    return tally
+
+
 def report(results: dict[str, dict[str, Any]]) -> str:
     lines = ["coreference       pairs   P      R      F1     | B3 P   B3 R   B3 F1  mentions"]
     for split, r in results.items():
@@ -171,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--errors", action="store_true", help="list the dev half's mistakes")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--dense", type=int, default=0, metavar="N", help="also the dense mix")
     args = parser.parse_args(argv)
     mentions, pairs = load()
     results = {split: evaluate(mentions, pairs, split) for split in SPLITS}
@@ -180,6 +209,9 @@ def main(argv: list[str] | None = None) -> None:
         print(report(results))
     if args.errors:
         print("\n".join(errors(mentions, pairs)))
+    if args.dense:
+        found = dense_pairs(args.dense)
+        print(f"dense mix, first {args.dense} events, pairs within 3 days of one company: {found}")
 
 
 if __name__ == "__main__":

@@ -739,7 +739,9 @@ def _anchors_cached(title: str, summary: str, company: str) -> Anchors:
 @functools.lru_cache(maxsize=256)
 def _own_words(company: str) -> frozenset[str]:
     entry = COMPANIES.get(company)
-    own = {company}
+    # A company the registry does not know is known by its slug: "quillmere-systems" is the
+    # words of "Quillmere Systems", which every headline of it names.
+    own = {company, *terms(company.replace("-", " "))}
     if entry:
         own |= {w for alias in (entry.name, *entry.aliases) for w in terms(alias)}
     return frozenset(own)
@@ -812,9 +814,11 @@ ANCHOR_WEIGHTS: Final[Mapping[str, float]] = {
 ACTION_WEIGHT: Final = 0.15
 HEADLINE_WEIGHT: Final = 0.1  # an identifying anchor or a person both headlines name
 CATEGORY_WEIGHT: Final = 0.0
-MERGE_SCORE: Final = 0.4
-# A company's chief is in most of its stories: a person as the only anchor asks for more words.
-PERSON_ONLY_SCORE: Final = 0.5
+MERGE_SCORE: Final = 0.4  # with a shared identifying anchor (a model, amount, agency, ...)
+# Without one, the reports share at most a person or an action, which most of a company's
+# stories do (its chief; "launches" a model and an office): they need more words in common.
+WEAK_SCORE: Final = 0.5
+_IDENTIFYING: Final = frozenset({MODEL, AMOUNT, AGENCY, PLACE, LICENCE})
 SAME_WORDS: Final = 0.85  # headline word overlap at which two reports are one without anchors
 
 
@@ -1090,7 +1094,7 @@ def explain(a: Mention, b: Mention) -> dict[str, Any]:
     # reports must also share what happened or whom or what it is about.
     # (The same headline told again, near word for word, is the exception.)
     alike = jaccard >= SAME_WORDS
-    needed = PERSON_ONLY_SCORE if set(shared) - {ORG, ACTION} == {PERSON} else MERGE_SCORE
+    needed = MERGE_SCORE if _IDENTIFYING & set(shared) else WEAK_SCORE
     if score < needed or not (alike or set(shared) - {ORG}):
         return {"merge": False, "veto": None, **base}
     return {"merge": True, "rule": "anchors-and-words", **base}

@@ -416,5 +416,17 @@ def test_a_person_alone_asks_for_more_than_a_model_does() -> None:
     b = coref.mention("openai", parse_occurred("2025-01-31"), "other", title + " on open source")
     found = explain(a, b)
     assert found["shared"].keys() - {"action", "org"} == {"person"}
-    assert coref.MERGE_SCORE <= found["score"] < coref.PERSON_ONLY_SCORE
+    assert coref.MERGE_SCORE <= found["score"] < coref.WEAK_SCORE
+    assert not found["merge"]
+
+
+def test_sharing_only_an_action_asks_for_more_than_a_model_does() -> None:
+    # "launches" a model and an office in one week: the same verb, two happenings.
+    occurred = parse_occurred("2025-03-04")
+    a = coref.mention(
+        "co-1", occurred, "product", "Co One launches Nevent 1 mini, its coding model"
+    )
+    b = coref.mention("co-1", occurred, "other", "Co One launches Lisbon sales office, hiring 110")
+    found = explain(a, b)
+    assert found["shared"].keys() <= {"action", "org", "person"}
     assert not found["merge"]
