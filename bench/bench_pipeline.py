@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 from pivotwatch.seed import seed_events  # noqa: E402
 from services.enrich import BUILD, COMPILED  # noqa: E402
+from services.enrich.decode import to_report  # noqa: E402
 from services.enrich.pipeline import Report, enrich  # noqa: E402
 from services.enrich.steps import companies, dedup, screen  # noqa: E402
 from services.enrich.steps.normalize import normalize_text  # noqa: E402
-from services.enrich.storage import to_report  # noqa: E402
 
 TARGET_US = 100.0
 

@@ -60,7 +60,8 @@ from sqlalchemy.orm import Session
 
 from bench.common import mix_bodies
 from bench.dense import dense_stream
-from services.enrich.storage import decode_entry, prepare, store_chunk
+from services.enrich.decide import store_chunk
+from services.enrich.decode import decode_entry, prepare
 from shared.db import Event, EventLink, make_engine, session_factory
 from shared.events import event_uuid
 from shared.migrate import upgrade

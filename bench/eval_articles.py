@@ -4,7 +4,7 @@ The labelled set is `tests/data/articles/` (see its README): news articles, each
 happenings it reports. Its split is fixed: the extractor (`services.enrich.articles`) is tuned on
 "dev"; "test" is held back and only its aggregate figures are printed.
 
-Each article goes the way `POST /v1/articles` goes: `storage._article_reports` runs the extractor
+Each article goes the way `POST /v1/articles` goes: `decode.article_reports` runs the extractor
 and builds one report per happening, and each report is enriched (`pipeline.enrich`) as storage
 would. Then, per the README's matching rule:
 
@@ -42,10 +42,10 @@ sys.path.insert(0, str(ROOT))
 from pivotwatch.seed import seed_events  # noqa: E402
 from services.enrich import coref  # noqa: E402
 from services.enrich.articles import Extracted, extract_events  # noqa: E402
+from services.enrich.decode import article_reports, to_report  # noqa: E402
 from services.enrich.pipeline import Enriched, enrich  # noqa: E402
 from services.enrich.steps.entities import extract_entities  # noqa: E402
 from services.enrich.steps.normalize import normalize_text  # noqa: E402
-from services.enrich.storage import _article_reports, to_report  # noqa: E402
 from shared.dates import OccurredDate, parse_occurred  # noqa: E402
 from shared.events import ARTICLE_TYPE  # noqa: E402
 
@@ -103,7 +103,7 @@ def extract(article: dict[str, Any]) -> list[Found]:
             "text": article["text"],
         },
     }
-    reports = _article_reports(ce, datetime.now(UTC), None)
+    reports = article_reports(ce, datetime.now(UTC), None)
     found = extract_events(article["text"], published.date(), article["url"], article["publisher"])
     assert len(found) == len(reports)  # one report per extraction, in order
     out = []

@@ -3,7 +3,7 @@ the unavoidable work, each part at its fastest (issue 16 item 3).
 
 - **log**: the same ingest log entries (the bytes ingest XADDs) appended to a scratch Redis stream,
   pipelined, 500 per round trip;
-- **enrich**: the enrichment steps alone (`storage.prepare` of every report: decoding, the
+- **enrich**: the enrichment steps alone (`decode.prepare` of every report: decoding, the
   pipeline, the anchors), CPU time in this process;
 - **copy**: the same rows (the columns storage writes, ids and all) written with COPY into a copy
   of the events table (`LIKE events INCLUDING ALL`: the same columns, defaults and indexes), in
@@ -25,7 +25,7 @@ import orjson
 from psycopg.types.json import Jsonb
 from sqlalchemy.dialects.postgresql import JSONB
 
-from services.enrich.storage import decode_entry, prepare
+from services.enrich.decode import decode_entry, prepare
 from shared.db import Event
 from shared.events import event_uuid
 

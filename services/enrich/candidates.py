@@ -36,6 +36,7 @@ import bisect
 import uuid
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from services.enrich import coref
@@ -50,6 +51,12 @@ from services.enrich.steps.links import (
     relate,
 )
 from shared.dates import OccurredDate
+
+# How far the stored events a new report is compared with reach: near-duplicates within
+# DUPLICATE_WINDOW (or the coreference rule's own reach, the nearer), links within LINK_WINDOW.
+DUPLICATE_WINDOW = timedelta(days=7)
+LINK_WINDOW = timedelta(days=14)
+DUPLICATE_REACH = min(DUPLICATE_WINDOW.days, MAX_DAYS_APART)
 
 # Events a new event meets per key: its nearest in time. Sized so that the comparisons per event
 # cost less than the rest of storing it (docs/benchmarks.md, "Dense timeline").

@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.enrich import coref
-from services.enrich.candidates import CandidateIndex, Known
+from services.enrich.candidates import DUPLICATE_WINDOW, LINK_WINDOW, CandidateIndex, Known
+from services.enrich.decode import occurred_of
 from services.enrich.split import _LOCK_COMPANY, SplitResult, _split_pair, _version, kept_apart
-from services.enrich.storage import DUPLICATE_WINDOW, LINK_WINDOW, _occurred
 from shared import feed
 from shared.db import Event, Outbox
 from shared.feed import Item
@@ -40,7 +40,7 @@ def _known(ev: Event) -> Known:
     return Known(
         ev.id,
         ev.company,
-        _occurred(ev.occurred),
+        occurred_of(ev.occurred),
         ev.fingerprint,
         ev.title,
         ev.category,

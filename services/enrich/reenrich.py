@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.enrich.decode import Incoming, prepare
 from services.enrich.recoref import recoref
-from services.enrich.storage import Incoming, prepare
 from shared.db import Event, EventVersion, Outbox
 from shared.feed import Item, item
 from shared.views import event_document

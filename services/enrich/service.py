@@ -28,7 +28,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.enrich import deadletter
-from services.enrich.storage import ChunkResult, ConcurrentWrite, store_chunk
+from services.enrich.decide import ChunkResult, store_chunk
+from services.enrich.persist import ConcurrentWrite
 from shared import feed, procmetrics, tracing
 from shared.db import Outbox
 from shared.metrics import EVENTS_STORED

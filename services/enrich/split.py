@@ -26,7 +26,7 @@ from shared.db import Event, EventVersion, Outbox
 from shared.feed import Item
 from shared.views import event_document
 
-# The same lock the enrich worker takes per company (storage._LOCK_COMPANIES): a chunk storing
+# The same lock the enrich worker takes per company (persist._LOCK_COMPANIES): a chunk storing
 # the company's events waits, so it never merges into a row being split.
 _LOCK_COMPANY = text(
     "SELECT pg_advisory_xact_lock(hashtextextended('pivotwatch.enrich.company:' || :company, 0))"

@@ -14,7 +14,7 @@ from sqlalchemy import event, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.enrich import service
-from services.enrich.storage import ChunkResult, store_chunk
+from services.enrich.decide import ChunkResult, store_chunk
 from shared.db import DeadLetter, Event, EventLink, EventVersion, Outbox
 from shared.redis_keys import TIMELINE_STREAM, status_key
 from tests.integration.enrich.conftest import article_entry, event_entry, report

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pivotwatch.embedded import free_port
 from pivotwatch.seed import seed_events
+from services.enrich.decide import ChunkResult
 from services.enrich.service import process_chunk
-from services.enrich.storage import ChunkResult
 from shared.events import EVENT_TYPE, event_uuid
 
 SOURCE = "/tests/timeline"

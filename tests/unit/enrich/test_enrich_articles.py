@@ -12,10 +12,10 @@ import pytest
 
 from bench import eval_articles
 from services.enrich.articles import extract_events, split_sentences
+from services.enrich.decode import article_reports, to_report
 from services.enrich.headlines import MAX_HEADLINE
 from services.enrich.pipeline import enrich
 from services.enrich.steps.companies import resolve_company
-from services.enrich.storage import _article_reports, to_report
 from shared.dates import Precision
 
 # Thursday 7 August 2025.
@@ -443,7 +443,7 @@ def _enriched(text: str) -> list[Any]:
         "source": "urn:test",
         "data": {"url": "https://news.example/a", "published_date": "2025-01-29", "text": text},
     }
-    return [enrich(to_report(inc.data)) for inc in _article_reports(ce, datetime.now(UTC), None)]
+    return [enrich(to_report(inc.data)) for inc in article_reports(ce, datetime.now(UTC), None)]
 
 
 def test_money_and_hardware_are_carried_as_entities_of_the_event() -> None:

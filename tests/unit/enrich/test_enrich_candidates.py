@@ -25,6 +25,8 @@ from pivotwatch.seed import seed_events
 from services.enrich import coref
 from services.enrich.candidates import (
     BLOCK_CAP,
+    DUPLICATE_WINDOW,
+    LINK_WINDOW,
     CandidateIndex,
     Known,
     Link,
@@ -36,10 +38,10 @@ from services.enrich.candidates import (
     may_link,
 )
 from services.enrich.coref import anchors_of
+from services.enrich.decode import to_report
 from services.enrich.pipeline import enrich
 from services.enrich.steps import links
 from services.enrich.steps.dedup import MASK64, simhash64
-from services.enrich.storage import DUPLICATE_WINDOW, LINK_WINDOW, to_report
 from shared.dates import parse_occurred
 
 DEDUP_DAYS, LINK_DAYS = DUPLICATE_WINDOW.days, LINK_WINDOW.days

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from pivotwatch.seed import seed_events
+from services.enrich.decode import to_report
 from services.enrich.pipeline import Report, enrich
-from services.enrich.storage import to_report
 from shared.dates import parse_occurred
 from tests.unit.enrich.test_enrich_category import REFERENCE_ROWS
 

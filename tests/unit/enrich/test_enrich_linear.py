@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from services.enrich import articles
 from services.enrich.articles import scan_sentences, split_sentences
+from services.enrich.decode import decode_entry, prepare
 from services.enrich.steps import entities, normalize
 from services.enrich.steps.normalize import drop_blocks, normalize_text, scan_blocks
-from services.enrich.storage import decode_entry, prepare
 from shared.events import ARTICLE_TYPE, event_uuid
 
 # The forms the linear ones replaced.

@@ -144,8 +144,8 @@ def test_evidence_built_in_place_is_what_evidence_builds() -> None:
     """Steps build some evidence items as dict literals (faster); each must be exactly the item
     `evidence(rule, words, **extra)` makes: same keys in the same order, words deduplicated."""
     from pivotwatch.seed import seed_events
+    from services.enrich.decode import to_report
     from services.enrich.steps import evidence
-    from services.enrich.storage import to_report
 
     checked = 0
     for ev in seed_events():
