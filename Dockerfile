@@ -10,7 +10,7 @@ RUN useradd --create-home --uid 10001 pivotwatch \
     && mkdir -p /data/metrics && chown -R pivotwatch /data
 
 WORKDIR /app
-COPY pyproject.toml setup.py README.md requirements.lock ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY shared ./shared
 COPY services ./services
 COPY pivotwatch ./pivotwatch
@@ -19,16 +19,11 @@ COPY data ./data
 # Installed in place (-e), as `make install` does: the code runs from /app, where shared/migrate.py
 # and pivotwatch/seed.py find migrations/ and data/ beside the packages (a copy in site-packages
 # has neither), and the Celery workers, which put their working directory first on sys.path,
-# import the same modules as everything else. gcc compiles the enrichment pipeline there
-# (setup.py, mypyc: 1.2-1.5x faster) and is removed in the same layer; without it the install still
-# succeeds and the pipeline runs as Python. Every version, the build's included, comes from
+# import the same modules as everything else. Every version, the build's included, comes from
 # requirements.lock, as in `make install` (pip first: --build-constraint needs pip 25.3).
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends gcc libc6-dev \
-    && pip install --no-cache-dir -c requirements.lock pip \
+RUN pip install --no-cache-dir -c requirements.lock pip \
     && pip install --no-cache-dir -c requirements.lock --build-constraint requirements.lock -e ".[otel]" \
-    && apt-get purge -y --auto-remove gcc libc6-dev \
-    && rm -rf /var/lib/apt/lists/* build
+    && rm -rf build
 
 USER pivotwatch
 EXPOSE 8001 8002 8003

@@ -10,15 +10,13 @@ LOCK   := requirements.lock
 .PHONY: install lock up test test-unit test-integration test-e2e test-browser test-external check fmt clean \
 	fuzz bench bench-quick bench-pipeline bench-profile test-faults soak eval-coref eval-articles bench-dense bench-dense-quick
 
-# The pipeline's modules are compiled at install (setup.py): editing one, or a module whose types
-# they rely on, installs again.
-COMPILED_SOURCES := $(filter-out %/__init__.py,$(wildcard services/enrich/steps/*.py)) services/enrich/pipeline.py \
-	services/enrich/buildinfo.py shared/dates.py shared/events.py
-
-# Every install takes its versions from requirements.lock (`make lock` writes it), the packages
-# that build pivotwatch itself (setup.py's setuptools and mypyc) included: pip first, since
-# --build-constraint needs pip 25.3.
-$(STAMP): pyproject.toml setup.py $(LOCK) $(COMPILED_SOURCES)
+# Every install takes its versions from requirements.lock (`make lock` writes it), the package
+# that builds pivotwatch itself (setuptools) included: pip first, since --build-constraint needs
+# pip 25.3. Extensions an older checkout compiled with mypyc would shadow the sources they were
+# built from: they are removed.
+$(STAMP): pyproject.toml $(LOCK)
+	find services shared -name '*.so' -delete
+	rm -f services/enrich/_build.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c $(LOCK) pip
 	$(BIN)/python -m pip install --quiet -c $(LOCK) --build-constraint $(LOCK) -e ".[dev,otel]"
@@ -79,8 +77,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pivotwatch .mypy_cache .ruff_cache .pytest_cache build services/enrich/_build.py
-	find services -name '*.so' -delete
+	rm -rf $(VENV) .pivotwatch .mypy_cache .ruff_cache .pytest_cache build
 
 # The suite against servers already running on this machine (PostgreSQL 5432, Redis 6379, db 15).
 test-external: $(STAMP)

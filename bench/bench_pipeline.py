@@ -8,8 +8,6 @@ the ratio stays comparable across machines. Time is CPU time of this process (ot
 the machine inflates it less than wall time). The steps memoise per-word work (stems, SimHash
 digests, which rules a word can trigger); the "cold" line enriches each distinct seed event once
 with those memos emptied, the worst case of a vocabulary never seen before.
-The pipeline runs compiled by mypyc where the install could compile it (setup.py); the run then
-also measures the Python form of the same modules, in a second process, on the same events.
 Run: `make bench-pipeline` (or with --profile to see where the time goes).
 """
 
@@ -18,10 +16,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import os
 import pstats
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -34,7 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pivotwatch.seed import seed_events  # noqa: E402
-from services.enrich import BUILD, COMPILED  # noqa: E402
 from services.enrich.decode import to_report  # noqa: E402
 from services.enrich.pipeline import Report, enrich  # noqa: E402
 from services.enrich.steps import companies, dedup, screen  # noqa: E402
@@ -83,20 +78,6 @@ def _cold_us_per_event(reports: list[Report]) -> float:
     return total * 1e6 / len(reports)
 
 
-def _python_form(repeat: int, rounds: int) -> float:
-    """The best µs/event of the same modules run as Python (PIVOTWATCH_PURE_PYTHON=1)."""
-    argv = ["--pipeline-only", "--repeat", str(repeat), "--rounds", str(rounds)]
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.bench_pipeline", *argv],
-        cwd=ROOT,
-        env={**os.environ, "PIVOTWATCH_PURE_PYTHON": "1"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout.split()[-1])
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=30, help="copies of the seed events per round")
@@ -114,14 +95,10 @@ def main() -> int:
     if args.pipeline_only:
         print(best)
         return 0
-    form = "compiled by mypyc" if COMPILED else f"Python ({BUILD.removeprefix('python: ')})"
     print(f"events per round   {len(reports)} ({len(reports) // args.repeat} seed events)")
     print(f"baseline           {base_best:8.1f} µs/event (median {base_med:.1f})")
-    print(f"pipeline           {best:8.1f} µs/event (median {med:.1f}), {form}")
+    print(f"pipeline           {best:8.1f} µs/event (median {med:.1f})")
     print(f"ratio              {best / base_best:8.1f} x baseline")
-    if COMPILED:
-        python = _python_form(args.repeat, args.rounds)
-        print(f"pipeline as Python {python:8.1f} µs/event ({python / best:.2f} x compiled)")
     distinct = reports[: len(reports) // args.repeat]
     print(f"cold (memos empty) {_cold_us_per_event(distinct):8.1f} µs/event")
     print(

@@ -305,13 +305,11 @@ CREATE TABLE IF NOT EXISTS bench_progress (
 
 @functools.cache
 def _code() -> str:
-    """The commit and the form of the pipeline that ran (a kept database records it)."""
-    from services.enrich import BUILD
-
+    """The commit that ran (a kept database records it)."""
     # A copy of a commit outside git (to measure it while the checkout changes) names it here.
     given = os.environ.get("PIVOTWATCH_BENCH_CODE")
     if given:
-        return f"{given}, pipeline {BUILD}"
+        return given
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
@@ -324,7 +322,7 @@ def _code() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         head, dirty = "unknown", ""
-    return f"{head}{' + uncommitted changes' if dirty else ''}, pipeline {BUILD}"
+    return f"{head}{' + uncommitted changes' if dirty else ''}"
 
 
 class _Run:

@@ -5,8 +5,7 @@ links). They share the evidence shape, `{"rule": ..., "words": [...]}` with opti
 extra keys, and `Lexicon`, the whole-phrase matcher the vocabulary-driven steps compile once at
 import.
 
-This package module only names them (`core` defines them): a package compiled by mypyc would
-get the wrong `__path__` (see setup.py), so it stays Python while the steps are compiled.
+This package module only names them; `core` defines them.
 """
 
 from services.enrich.steps.core import Evidence, Hit, Lexicon, evidence

@@ -52,7 +52,7 @@ _FOLD: Final = str.maketrans(
 # by iCalendar TEXT. They are dropped, and so are the other characters XML 1.0 refuses (lone
 # surrogates, U+FFFE, U+FFFF); the whitespace ones (tab, newline, \x0b, \x0c, \x1c-\x1f, \x85)
 # are collapsed like any space. NUL never gets here: ingest refuses it.
-# (A raw string: `re` reads the \u escapes; mypyc cannot compile a surrogate in a literal.)
+# (A raw string: `re` reads the \u escapes; a lone surrogate in a str literal is not UTF-8.)
 _CONTROLS: Final = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 
 TRACKING_PARAMS: Final = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref", "ref_src"})
