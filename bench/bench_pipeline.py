@@ -64,13 +64,11 @@ def _best_us_per_event(fn: Callable[[], None], n_events: int, rounds: int) -> tu
 def _cold_us_per_event(reports: list[Report]) -> float:
     total = 0.0
     for r in reports:
-        dedup._STEMS.clear()
-        dedup._CHUNK_TERMS.clear()
-        dedup._LANES.clear()
-        dedup._PAIR_LANES.clear()
+        for memo in (dedup.stem, dedup._chunk_terms, dedup._lanes, dedup._pair_lanes):
+            memo.cache_clear()
         screen._VOCABULARY.clear()
-        screen._recent_folds.clear()
-        screen._recent_words.clear()
+        screen.fold.cache_clear()
+        screen.words.cache_clear()
         companies._resolve_cached.cache_clear()
         start = time.process_time()
         enrich(r)

@@ -18,7 +18,7 @@ from shared.dates import OccurredDate
 
 MASK64: Final = (1 << 64) - 1
 
-_STOPWORDS: Final = frozenset(
+STOPWORDS: Final = frozenset(
     {
         "a",
         "an",
@@ -69,25 +69,14 @@ _STOPWORDS: Final = frozenset(
 _SPELLING: Final = {"licence": "license", "licences": "licenses", "licenced": "licensed"}
 _SUFFIXES: Final = ("ing", "ed", "es", "s", "e")
 # Per-word work (stems, feature digests) is memoised: the vocabulary of company news recurs.
-# Bounded so that a worker's memory stays flat whatever it reads: a stream of one-off tokens
-# (ids, numbers, names) fills a memo, which is then emptied. 20,000 words and pairs hold the
-# recurring vocabulary; at 200,000 the memos took ~60 MB more of a worker over a 10-minute soak.
+# Bounded (least recently used out) so that a worker's memory stays flat whatever it reads; the
+# recurring vocabulary fits (docs/benchmarks.md has the soak's memory figures).
 _MEMO_MAX: Final = 20_000
 
 
-_STEMS: Final[dict[str, str]] = {}
-
-
-def _stem(word: str) -> str:
-    stem = _STEMS.get(word)
-    if stem is None:
-        if len(_STEMS) >= _MEMO_MAX:
-            _STEMS.clear()
-        stem = _STEMS[word] = _stem_uncached(word)
-    return stem
-
-
-def _stem_uncached(word: str) -> str:
+@functools.lru_cache(maxsize=_MEMO_MAX)
+def stem(word: str) -> str:
+    """The word as terms compare it: one spelling, a common suffix off ("releases" -> "releas")."""
     word = _SPELLING.get(word, word)
     if len(word) > 4 and not word[-1].isdigit():
         for suffix in _SUFFIXES:
@@ -97,29 +86,15 @@ def _stem_uncached(word: str) -> str:
 
 
 # The terms of each chunk of text (a word with its punctuation, "model's" or "weights."; see
-# `normalize.chunks`), memoised like the stems: a text's terms are then one look-up per chunk,
-# joined in C, instead of a tokenizer loop, a stopword filter and a stem look-up per word.
-_CHUNK_TERMS: Final[dict[str, tuple[str, ...]]] = {}
-
-
+# `normalize.chunks`), memoised like the stems: a text's terms are then one look-up per chunk.
+@functools.lru_cache(maxsize=_MEMO_MAX)
 def _chunk_terms(chunk: str) -> tuple[str, ...]:
-    found = _CHUNK_TERMS.get(chunk)
-    if found is None:
-        if len(_CHUNK_TERMS) >= _MEMO_MAX:
-            _CHUNK_TERMS.clear()
-        found = _CHUNK_TERMS[chunk] = tuple(
-            _stem(word) for word in chunk_tokens(chunk) if word not in _STOPWORDS
-        )
-    return found
+    return tuple(stem(word) for word in chunk_tokens(chunk) if word not in STOPWORDS)
 
 
 def terms(text: str) -> list[str]:
     """Stemmed content words of `text`, stopwords dropped, in order."""
-    found = chunks(text)
-    try:
-        return list(itertools.chain.from_iterable(map(_CHUNK_TERMS.__getitem__, found)))
-    except KeyError:  # a chunk not seen yet (or the memo was just emptied)
-        return list(itertools.chain.from_iterable(map(_chunk_terms, found)))
+    return list(itertools.chain.from_iterable(map(_chunk_terms, chunks(text))))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -136,7 +111,6 @@ def _to_signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-_LANES: Final[dict[str, int]] = {}
 # The vote counts every bit column at once: each digest bit becomes an 8-bit lane of one integer
 # (written as hex "0b" per bit), so summing the integers sums the columns lane by lane. (8-bit
 # lanes, not wider: the sum of an event's features is half as long an integer.)
@@ -150,14 +124,10 @@ _MAX_FAST_FEATURES: Final = 2 * _LANE_LIMIT - 1
 _BYTE_LANES: Final = tuple(bytes((byte >> (7 - k)) & 1 for k in range(8)) for byte in range(256))
 
 
+@functools.lru_cache(maxsize=_MEMO_MAX)
 def _lanes(feature: str) -> int:
     """The feature's 64-bit BLAKE2b digest, one 8-bit lane per bit, most significant first."""
-    lanes = _LANES.get(feature)
-    if lanes is None:
-        if len(_LANES) >= _MEMO_MAX:
-            _LANES.clear()
-        lanes = _LANES[feature] = _digest_lanes(feature)
-    return lanes
+    return _digest_lanes(feature)
 
 
 def _digest_lanes(feature: str) -> int:
@@ -170,16 +140,9 @@ def _digest_lanes(feature: str) -> int:
 # the string "a b". A text's sum is then the lanes of its first word plus one look-up per pair
 # (w0 + (w0 w1 + w1) + (w1 w2 + w2) + ...): half the look-ups and additions of word and pair
 # apart. A lane of a step holds at most 2, so the sum's lanes are the same.
-_PAIR_LANES: Final[dict[tuple[str, str], int]] = {}
-
-
+@functools.lru_cache(maxsize=_MEMO_MAX)
 def _pair_lanes(pair: tuple[str, str]) -> int:
-    lanes = _PAIR_LANES.get(pair)
-    if lanes is None:
-        if len(_PAIR_LANES) >= _MEMO_MAX:
-            _PAIR_LANES.clear()
-        lanes = _PAIR_LANES[pair] = _digest_lanes(" ".join(pair)) + _lanes(pair[1])
-    return lanes
+    return _digest_lanes(" ".join(pair)) + _lanes(pair[1])
 
 
 def _vote_slowly(features: list[str]) -> int:
@@ -205,10 +168,7 @@ def simhash64(text: str) -> int:
     # Column-wise vote (most significant bit first): a bit is set when most features set it,
     # i.e. its count reaches n // 2 + 1; adding 2**7 - (n // 2 + 1) to every lane sets the
     # lane's top bit exactly then (and a lane stays below 2**8 while n < 2**8).
-    try:
-        counts = _LANES[words[0]] + sum(map(_PAIR_LANES.__getitem__, itertools.pairwise(words)))
-    except KeyError:  # a feature not seen yet: digest the new ones, then sum
-        counts = _lanes(words[0]) + sum(map(_pair_lanes, itertools.pairwise(words)))
+    counts = _lanes(words[0]) + sum(map(_pair_lanes, itertools.pairwise(words)))
     top = (counts + (_LANE_LIMIT - n // 2 - 1) * _LANE_ONES) >> (_LANE_BITS - 1) & _LANE_ONES
     return _to_signed(int(format(top, "0128x")[1::2], 2))
 

@@ -12,6 +12,7 @@ Kelvin sign) before lowering.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from functools import reduce
@@ -31,21 +32,13 @@ _FOLD: Final = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u21
 # joined) several times in a row: remember the last few folded/split. Small, so an event's texts
 # never outlive the next events' texts.
 _RECENT: Final = 8
-_recent_folds: Final[dict[str, str]] = {}
 
 
+@functools.lru_cache(maxsize=_RECENT)
 def fold(text: str) -> str:
     """`text` lowered the way the literals are, so `literal in fold(text)` is a sound test."""
-    folded = _recent_folds.get(text)
-    if folded is None:
-        folded = text.lower() if text.isascii() else text.translate(_FOLD).lower()
-        if len(_recent_folds) >= _RECENT:
-            del _recent_folds[next(iter(_recent_folds))]
-        _recent_folds[text] = folded
-    return folded
+    return text.lower() if text.isascii() else text.translate(_FOLD).lower()
 
-
-_recent_words: Final[dict[str, frozenset[str]]] = {}
 
 # `_ALNUM.findall(text)` in one C pass over the UTF-8 bytes: every byte but an ASCII lower-case
 # letter or digit becomes a space (a non-ASCII character's bytes are all >= 128, and `[a-z0-9]`
@@ -58,19 +51,13 @@ def runs(text: str) -> list[str]:
     return text.encode("utf-8", "surrogatepass").translate(_RUN_BYTES).decode("ascii").split()
 
 
+@functools.lru_cache(maxsize=_RECENT)
 def words(folded: str) -> frozenset[str]:
     """The distinct letter/digit runs of a folded text."""
-    found = _recent_words.get(folded)
-    if found is None:
-        if "\n" in folded:
-            # A word never spans lines, and the steps look at an event's lines alone too.
-            found = frozenset().union(*map(words, folded.split("\n")))
-        else:
-            found = frozenset(runs(folded))
-        if len(_recent_words) >= _RECENT:
-            del _recent_words[next(iter(_recent_words))]
-        _recent_words[folded] = found
-    return found
+    if "\n" in folded:
+        # A word never spans lines, and the steps look at an event's lines alone too.
+        return frozenset().union(*map(words, folded.split("\n")))
+    return frozenset(runs(folded))
 
 
 def _char(op: Any, av: Any) -> str | None:
