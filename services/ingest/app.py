@@ -9,10 +9,11 @@ from functools import partial
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from services.ingest.endpoints import router
 from services.ingest.openapi import install_openapi
 from services.ingest.publisher import Publisher
 from services.ingest.ratelimit import RateLimiter
-from services.ingest.routes import ARTICLE_TOKEN_CHARS, router
+from services.ingest.service import ARTICLE_TOKEN_CHARS, IngestState
 from shared.auth import PrincipalCache
 from shared.db import make_async_engine
 from shared.http import install_common, redis_check, telemetry
@@ -32,27 +33,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             health_check_interval=10,
             max_connections=256,
         )
+        # Where the shared dependencies (the key lookup, readiness, metrics) look for them.
         app.state.redis = client
-        app.state.publisher = Publisher(
-            client, settings.status_ttl_seconds, settings.ingest_stream_maxlen
-        )
-        app.state.principals = PrincipalCache(settings.auth_cache_seconds)
-        app.state.limiter = RateLimiter(
-            client, settings.rate_limit_per_second, settings.rate_limit_burst
-        )
-        # Only the operator's /v1/status reads PostgreSQL: accepting events never waits on it.
-        app.state.engine = (
-            make_async_engine(settings, pool_size=1, read_only=True)
-            if settings.database_url
-            else None
-        )
         app.state.metrics_refresh = partial(refresh_queue_gauges, client)
+        engine = None
         try:
+            # Inside the try: a start that fails here still closes the Redis client.
+            if settings.database_url:
+                engine = make_async_engine(settings, pool_size=1, read_only=True)
+            app.state.ingest = IngestState(
+                redis=client,
+                publisher=Publisher(
+                    client, settings.status_ttl_seconds, settings.ingest_stream_maxlen
+                ),
+                principals=PrincipalCache(settings.auth_cache_seconds),
+                limiter=RateLimiter(
+                    client, settings.rate_limit_per_second, settings.rate_limit_burst
+                ),
+                engine=engine,
+            )
             yield
         finally:
             await client.aclose()
-            if app.state.engine is not None:
-                await app.state.engine.dispose()
+            if engine is not None:
+                await engine.dispose()
 
     app = FastAPI(
         telemetry=telemetry(settings),

@@ -12,7 +12,7 @@ from redis import Redis
 from services.enrich.relay import entries_from_stream
 from services.enrich.service import mark_processing
 from services.ingest.app import create_app
-from services.ingest.routes import article_cost
+from services.ingest.service import article_cost
 from shared.events import ARTICLE_TYPE
 from shared.redis_keys import INGEST_STREAM, rate_key, worker_key
 from shared.settings import Settings

@@ -15,7 +15,7 @@ from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from pivotwatch.embedded import EmbeddedRedis, free_port
-from services.ingest import routes
+from services.ingest import service
 from services.ingest.app import create_app
 from shared.auth import Principal, Scope, create_key
 from shared.errors import DependencyUnavailable
@@ -194,8 +194,8 @@ class TestStatusWithoutRedis:
         admin = Principal("k-1", "admin", frozenset({Scope.ADMIN.value}))
         try:
             with pytest.raises(DependencyUnavailable) as raised:
-                await routes.event_status(
-                    "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d", closed, settings, admin
+                await service.event_status(
+                    closed, settings, admin, "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
                 )
         finally:
             await closed.aclose()

@@ -1,15 +1,20 @@
-"""Ingest HTTP routes: events (single and batch), articles, and an event's processing status."""
+"""What the ingest API does, without HTTP: events (single and batch) and articles checked against
+the posting key, its rate and the ingest log's room, then published; an event's status read back
+for the key that posted it; the operator's pipeline report. Routes are in `endpoints.py`;
+failures are the domain errors of `shared.errors`."""
 
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+import redis.asyncio as aioredis
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ingest import openapi
 from services.ingest.modes import (
     JSON,
     Accepted,
@@ -24,7 +29,7 @@ from services.ingest.publisher import FORBIDDEN, FULL, Entry, Outcome, Poster, P
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.schemas import EventStatus
 from shared import opstatus, tracing
-from shared.auth import Cached, Principal, PrincipalCache, Scope, hash_key
+from shared.auth import Cached, Principal, PrincipalCache, Scope, hash_key, lookup
 from shared.content_hash import content_hash
 from shared.errors import (
     UNAVAILABLE_ERRORS,
@@ -39,41 +44,56 @@ from shared.errors import (
     unavailable,
 )
 from shared.events import ARTICLE_TYPE, Article, event_uuid
-from shared.http import (
-    EVENT_ID_DETAIL,
-    KEY_REQUIRED,
-    RedisDep,
-    SettingsDep,
-    authenticate,
-    bearer_token,
-    path_uuid,
-    read_body,
-    require,
-)
+from shared.http import EVENT_ID_DETAIL, path_uuid
 from shared.logs import correlation_id
 from shared.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
 from shared.redis_keys import status_key, worker_key
-from shared.responses import JSONResponse
+from shared.settings import Settings
 
-router = APIRouter(prefix="/v1")
-Writer = Annotated[Principal, Depends(require(Scope.EVENTS_WRITE))]
+Body = Callable[[int], Awaitable[bytes]]
+"""The request body, read when the service asks for it and refused (413) past the given limit;
+asked for after the checks that come first (the key, the rate), so a refused post is not read."""
 
 _NOT_WRITTEN = "Redis is unreachable; nothing was written, retry later"
+_UNKNOWN_KEY = "the API key is unknown or revoked"
 _FULL_RETRY_AFTER = 5  # the workers drain a full log at hundreds to thousands of events a second
+
+# An article costs its extraction's work: one token per started ARTICLE_TOKEN_CHARS of its text.
+ARTICLE_TOKEN_CHARS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class IngestState:
+    """The clients ingest works with, built in the app's lifespan."""
+
+    redis: aioredis.Redis
+    publisher: Publisher
+    principals: PrincipalCache
+    limiter: RateLimiter
+    # Only the operator's /v1/status reads PostgreSQL: accepting events never waits on it.
+    engine: AsyncEngine | None
+
+
+def article_cost(text: str) -> int:
+    """Rate-limit tokens an article's text costs (at least one)."""
+    return max(1, -(-len(text) // ARTICLE_TOKEN_CHARS))
 
 
 def _status_url(event_id: str) -> str:
     return f"/v1/events/{event_id}/status"
 
 
-async def _limit(request: Request, principal: Principal, cost: int) -> None:
-    limiter: RateLimiter = request.app.state.limiter
+def _rate_limited(limiter: RateLimiter, wait: int) -> RateLimited:
+    return RateLimited(
+        f"rate limit of {limiter.rate:g} events/s for this key exceeded", retry_after=wait
+    )
+
+
+async def _limit(state: IngestState, principal: Principal, cost: int) -> None:
     with unavailable("Redis is unreachable; nothing was written"):
-        wait = await limiter.take(principal.key_id, cost)
+        wait = await state.limiter.take(principal.key_id, cost)
     if wait is not None:
-        raise RateLimited(
-            f"rate limit of {limiter.rate:g} events/s for this key exceeded", retry_after=wait
-        )
+        raise _rate_limited(state.limiter, wait)
 
 
 def _poster(principal: Principal) -> Poster:
@@ -90,20 +110,19 @@ def _foreign(source: str, prefix: str = "") -> Forbidden:
 
 
 async def _publish(
-    request: Request,
+    state: IngestState,
     poster: Poster,
     entries: list[Entry],
     rejections: list[Rejection] | None = None,
 ) -> list[Outcome]:
-    publisher: Publisher = request.app.state.publisher
     with unavailable(_NOT_WRITTEN):
-        outcomes = await publisher.publish(poster, entries, rejections)
+        outcomes = await state.publisher.publish(poster, entries, rejections)
     written = sum(1 for o in outcomes if o.written)
     EVENTS_ACCEPTED.inc(written)
     refused = sum(1 for o in outcomes if o.state == FULL)
     if refused:
         raise _full(
-            publisher,
+            state.publisher,
             f"{refused} of {len(entries)} not written"
             + (f" ({written} were; posting them again answers 'duplicate')" if written else ""),
         )
@@ -156,50 +175,39 @@ def _rejection(r: Rejected) -> dict[str, Any]:
     return {"index": r.index, "status": "rejected", **known, **r.error.body()}
 
 
-async def _record_rejection(request: Request, poster: Poster, rejected: Rejected) -> None:
+async def _record_rejection(state: IngestState, poster: Poster, rejected: Rejected) -> None:
     """Remember why an identifiable event was refused, for its status; best effort."""
     if rejected.event_id is None:
         return
     try:
-        await request.app.state.publisher.publish(poster, [], _rejections([rejected]))
+        await state.publisher.publish(poster, [], _rejections([rejected]))
     except UNAVAILABLE_ERRORS:
         return  # the 422/413 itself is the answer; the status is a convenience
 
 
-@router.post(
-    "/events",
-    status_code=202,
-    summary="Submit one event (CloudEvents structured or binary mode, or plain JSON)",
-    operation_id="postEvent",
-    tags=["events"],
-    response_model=None,
-    responses=openapi.EVENT_RESPONSES,
-    # It reads its key itself (cached: one Redis round trip per event), not through `require`,
-    # so the key requirement is declared here.
-    openapi_extra={**openapi.EVENT_BODY, **KEY_REQUIRED},
-)
-async def post_event(request: Request, settings: SettingsDep) -> JSONResponse:
+async def post_event(
+    state: IngestState, settings: Settings, token: str, headers: Mapping[str, str], body: Body
+) -> dict[str, Any]:
+    """Publish one event posted with the key `token`; its result (accepted or duplicate)."""
     # One Redis round trip for a good event: the key comes from an in-process cache, and one
     # script checks that the key is still current, takes the rate token and publishes.
-    cached = await _cached_writer(request)
+    cached = await _cached_writer(state, token)
     principal = cached.principal
     try:
-        limit = min(settings.max_request_bytes, settings.max_event_bytes * 2)
-        body = await read_body(request, limit)
-        parsed = parse_single(request.headers, body, principal.key_id, settings.max_event_bytes)
+        raw = await body(min(settings.max_request_bytes, settings.max_event_bytes * 2))
+        parsed = parse_single(headers, raw, principal.key_id, settings.max_event_bytes)
     except PivotwatchError:
-        await _recheck(request, cached)
+        await _recheck(state, token, cached)
         raise
     if isinstance(parsed, Rejected):
-        await _recheck(request, cached)
+        await _recheck(state, token, cached)
         EVENTS_REJECTED.labels(parsed.error.code).inc()
-        await _record_rejection(request, _poster(principal), parsed)
+        await _record_rejection(state, _poster(principal), parsed)
         if parsed.event_id:
             parsed.error.extra.update(id=parsed.event_id, status_url=_status_url(parsed.event_id))
         raise parsed.error
     entry = _entry(parsed)
-    limiter: RateLimiter = request.app.state.limiter
-    publisher: Publisher = request.app.state.publisher
+    limiter, publisher = state.limiter, state.publisher
     for _attempt in range(2):
         with unavailable(_NOT_WRITTEN):
             done = await publisher.publish_one(
@@ -211,26 +219,21 @@ async def post_event(request: Request, settings: SettingsDep) -> JSONResponse:
             if done.state == FORBIDDEN:
                 raise _foreign(parsed.event.source)
             EVENTS_ACCEPTED.inc(int(done.written))
-            return JSONResponse(_result(parsed, done), status_code=202)
+            return _result(parsed, done)
         if not done.stale:
-            raise RateLimited(
-                f"rate limit of {limiter.rate:g} events/s for this key exceeded",
-                retry_after=limiter.wait_seconds(done.wait_ms),
-            )
+            raise _rate_limited(limiter, limiter.wait_seconds(done.wait_ms))
         # A key was revoked (or the mirror rebuilt) since this one was cached: look it up again.
-        request.app.state.principals.forget(hash_key(bearer_token(request)))
-        cached = await _cached_writer(request)
+        state.principals.forget(hash_key(token))
+        cached = await _cached_writer(state, token)
     raise DependencyUnavailable("the API key mirror keeps changing; retry", retry_after=1)
 
 
-async def _cached_writer(request: Request) -> Cached:
+async def _cached_writer(state: IngestState, token: str) -> Cached:
     """The caller's principal (cached, see `PrincipalCache`), with the events:write scope."""
-    token = bearer_token(request)
-    cache: PrincipalCache = request.app.state.principals
     with unavailable():
-        cached = await cache.lookup(request.app.state.redis, token, time.monotonic())
+        cached = await state.principals.lookup(state.redis, token, time.monotonic())
     if cached is None:
-        raise Unauthorized("the API key is unknown or revoked", field="authorization")
+        raise Unauthorized(_UNKNOWN_KEY, field="authorization")
     if not cached.principal.allows(Scope.EVENTS_WRITE):
         raise Forbidden(
             f"this key lacks the '{Scope.EVENTS_WRITE.value}' scope", field="authorization"
@@ -238,42 +241,36 @@ async def _cached_writer(request: Request) -> Cached:
     return cached
 
 
-async def _recheck(request: Request, cached: Cached) -> None:
+async def _recheck(state: IngestState, token: str, cached: Cached) -> None:
     """Before answering a bad event: the key is still valid (uncached) and its rate allows it,
     so a revoked key learns nothing and a flood of bad events is refused like good ones."""
-    principal = await authenticate(request)
-    if principal.key_id != cached.principal.key_id:
-        raise Unauthorized("the API key is unknown or revoked", field="authorization")
-    await _limit(request, principal, 1)
+    with unavailable():
+        principal = await lookup(state.redis, token)
+    if principal is None or principal.key_id != cached.principal.key_id:
+        raise Unauthorized(_UNKNOWN_KEY, field="authorization")
+    await _limit(state, principal, 1)
 
 
-@router.post(
-    "/events/batch",
-    status_code=202,
-    summary="Submit a batch (application/cloudevents-batch+json, or a JSON array of plain events)",
-    operation_id="postEventBatch",
-    tags=["events"],
-    response_model=None,
-    responses=openapi.BATCH_RESPONSES,
-    openapi_extra=openapi.BATCH_BODY,
-)
-async def post_batch(request: Request, principal: Writer, settings: SettingsDep) -> JSONResponse:
-    body = await read_body(request, settings.max_request_bytes)
+async def post_batch(
+    state: IngestState,
+    settings: Settings,
+    principal: Principal,
+    headers: Mapping[str, str],
+    body: Body,
+) -> tuple[dict[str, Any], int]:
+    """Publish a batch; its report and status: 202, or 403/422 when every event was refused."""
+    raw = await body(settings.max_request_bytes)
     items: list[Parsed] = parse_batch(
-        request.headers,
-        body,
-        principal.key_id,
-        settings.max_event_bytes,
-        settings.max_batch_events,
+        headers, raw, principal.key_id, settings.max_event_bytes, settings.max_batch_events
     )
     if items:
-        await _limit(request, principal, len(items))
+        await _limit(state, principal, len(items))
     accepted = [p for p in items if isinstance(p, Accepted)]
     rejected = [p for p in items if isinstance(p, Rejected)]
     # One round trip for the whole batch, rejections' statuses included. The same event twice
     # in one batch is written once: the script sees the first one's status.
     poster = _poster(principal)
-    outcomes = await _publish(request, poster, [_entry(p) for p in accepted], _rejections(rejected))
+    outcomes = await _publish(state, poster, [_entry(p) for p in accepted], _rejections(rejected))
     results: list[dict[str, Any]] = []
     for p, o in zip(accepted, outcomes, strict=True):
         if o.state == FORBIDDEN:
@@ -291,47 +288,34 @@ async def post_batch(request: Request, principal: Writer, settings: SettingsDep)
     status = 202
     if items and len(rejected) == len(items):
         status = 403 if all(isinstance(r.error, Forbidden) for r in rejected) else 422
-    return JSONResponse({**counts, "results": results}, status_code=status)
+    return {**counts, "results": results}, status
 
 
-# An article costs its extraction's work: one token per started ARTICLE_TOKEN_CHARS of its text.
-ARTICLE_TOKEN_CHARS = 4096
-
-
-def article_cost(text: str) -> int:
-    """Rate-limit tokens an article's text costs (at least one)."""
-    return max(1, -(-len(text) // ARTICLE_TOKEN_CHARS))
-
-
-@router.post(
-    "/articles",
-    status_code=202,
-    summary="Submit a news article; the dated strategy events in it are extracted",
-    operation_id="postArticle",
-    tags=["articles"],
-    response_model=None,
-    responses=openapi.ARTICLE_RESPONSES,
-    openapi_extra=openapi.ARTICLE_BODY,
-)
-async def post_article(request: Request, principal: Writer, settings: SettingsDep) -> JSONResponse:
-    await _limit(request, principal, 1)
-    if media_type(request.headers) not in (JSON, ""):
+async def post_article(
+    state: IngestState,
+    settings: Settings,
+    principal: Principal,
+    headers: Mapping[str, str],
+    body: Body,
+) -> dict[str, Any]:
+    """Queue an article for event extraction; charged by the length of its text."""
+    await _limit(state, principal, 1)
+    if media_type(headers) not in (JSON, ""):
         raise UnsupportedMediaType(
-            f"unsupported content type '{media_type(request.headers)}'; use {JSON}",
+            f"unsupported content type '{media_type(headers)}'; use {JSON}",
             field="content-type",
         )
-    body = await read_body(request, settings.max_request_bytes)
+    raw = await body(settings.max_request_bytes)
     try:
-        article = Article.model_validate_json(body)
+        article = Article.model_validate_json(raw)
     except ValidationError as exc:
         raise from_validation_error(exc) from exc
     nul = nul_field(article.model_dump())
     if nul is not None:
         raise nul.with_prefix("")
     # The first token was taken before reading it; the whole is capped at the burst, as a batch's.
-    limiter: RateLimiter = request.app.state.limiter
-    if (extra := limiter.cost(article_cost(article.text)) - 1) > 0:
-        await _limit(request, principal, extra)
+    if (extra := state.limiter.cost(article_cost(article.text)) - 1) > 0:
+        await _limit(state, principal, extra)
     source = f"urn:pivotwatch:article:{principal.key_id}"
     ce_id = str(article.url)
     article_id = str(event_uuid(source, ce_id))
@@ -351,30 +335,33 @@ async def post_article(request: Request, principal: Writer, settings: SettingsDe
         source,
         traceparent=tracing.traceparent(),
     )
-    (outcome,) = await _publish(request, _poster(principal), [entry])
-    return JSONResponse(
-        {
-            "id": article_id,
-            "status": "accepted" if outcome.written else "duplicate",
-            "duplicate": not outcome.written,
-            "correction": outcome.correction,
-            "status_url": _status_url(article_id),
-        },
-        status_code=202,
-    )
+    (outcome,) = await _publish(state, _poster(principal), [entry])
+    return {
+        "id": article_id,
+        "status": "accepted" if outcome.written else "duplicate",
+        "duplicate": not outcome.written,
+        "correction": outcome.correction,
+        "status_url": _status_url(article_id),
+    }
 
 
-@router.get(
-    "/events/{event_id}/status",
-    summary="Where an accepted event is in the pipeline",
-    operation_id="getEventStatus",
-    tags=["events"],
-    response_model=None,
-    responses=openapi.STATUS_RESPONSES,
+_STATUS_FIELDS = (
+    "kind",
+    "received_at",
+    "read_at",
+    "published_at",
+    "started_at",
+    "stored_at",
+    "reason",
+    "duplicate_of",
+    "events",
 )
+
+
 async def event_status(
-    event_id: str, redis: RedisDep, settings: SettingsDep, principal: Writer
-) -> JSONResponse:
+    redis: aioredis.Redis, settings: Settings, principal: Principal, event_id: str
+) -> dict[str, Any]:
+    """Where an event is in the pipeline, for the key that posted it (or an admin)."""
     path_uuid(event_id, "event_id", EVENT_ID_DETAIL)  # validated only: the key uses it as sent
     with unavailable("Redis is unreachable"):
         raw: Any = await redis.hgetall(status_key(event_id))
@@ -402,35 +389,14 @@ async def event_status(
                 "the worker that was processing it stopped; it is queued again "
                 f"(taken at {fields.get('processing_since', '?')})"
             )
-    for name in (
-        "kind",
-        "received_at",
-        "read_at",
-        "published_at",
-        "started_at",
-        "stored_at",
-        "reason",
-        "duplicate_of",
-        "events",
-    ):
+    for name in _STATUS_FIELDS:
         if name in fields:
             out[name] = fields[name]
     if out["status"] in ("stored", "duplicate") and fields.get("kind") != "article":
         out["timeline_url"] = f"/v1/events/{fields.get('duplicate_of') or event_id}"
-    return JSONResponse(EventStatus.model_validate(out).model_dump(exclude_none=True))
+    return EventStatus.model_validate(out).model_dump(exclude_none=True)
 
 
-Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
-
-
-@router.get(
-    "/status",
-    summary="Where the work is: backlog, held messages, workers, outbox, deliveries",
-    operation_id="getPipelineStatus",
-    tags=["operations"],
-    response_model=None,
-)
-async def pipeline_status(request: Request, redis: RedisDep, _: Admin) -> JSONResponse:
+async def pipeline_status(state: IngestState) -> dict[str, Any]:
     """The operator's view (`pivotwatch status --json` prints the same report)."""
-    report = await opstatus.collect(redis, request.app.state.engine)
-    return JSONResponse(report)
+    return await opstatus.collect(state.redis, state.engine)
