@@ -160,7 +160,7 @@ def explain(database_url: str, stmt: Any) -> list[str]:
 
 
 def p4_reads(report: Report, seconds: float) -> None:
-    from services.timeline.queries import TimelineQuery, build
+    from services.timeline.repository import TimelineQuery, build
 
     n = 50_000 if report.quick else 1_000_000
     warm = 1.0 if report.quick else 2.0

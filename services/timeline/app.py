@@ -11,7 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from services.timeline import stream
 from services.timeline.cache import PageCache, PageCacheMiddleware
-from services.timeline.routes import router
+from services.timeline.endpoints import router
 from services.timeline.web import router as web_router
 from shared.errors import KEY_ANSWERS
 from shared.http import (
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age=600,
     )
     install_common(app, "timeline", database_and_redis_checks)
-    # The reads are public unless `require_read_key` (routes.read_access checks the key); when
+    # The reads are public unless `require_read_key` (deps.read_access checks the key); when
     # they are not, their OpenAPI operations say so.
     locked = settings.require_read_key
     app.include_router(

@@ -1,7 +1,9 @@
 """The shapes of the timeline's JSON answers, for its OpenAPI document and the clients generated
-from it. The routes build their answers as plain documents (shared/views.py, queries.py) and
-send them as they are: validating every page against these would cost more than the query, so
-the models only describe them (`responses=`), and a generated client test reads them back.
+from it. The routes build their answers as plain documents (shared/views.py, repository.py).
+Timeline pages are sent as they are: validating every page against these would cost more than
+the query, so `TimelinePage` and `TimelineJS` only describe them (`responses=`); the smaller
+answers are the routes' `response_model` (their fields in the documents' own order, so the JSON
+is what the documents say). A generated client test reads them back.
 
 Every model allows more fields than it names, and requires only what every document has had
 since the first version: an as-of read returns events as they were stored then."""
@@ -86,9 +88,9 @@ class Phase(_Open):
     company: str | None = None
     start: str | None = None
     start_date: str | None = None
+    precision: str | None = None
     end: str | None = None
     end_date: str | None = None
-    precision: str | None = None
     opened_by: Json | None = None
 
 
@@ -102,6 +104,13 @@ class EventDetail(TimelineEvent):
 
     links: list[Json] | None = None
     duplicates: list[Json] | None = None
+
+
+class SplitOut(_Open):
+    """A split: the event named, and the reports that became events of their own again."""
+
+    event_id: str
+    split_off: list[str]
 
 
 class EventVersion(_Open):

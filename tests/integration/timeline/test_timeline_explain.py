@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from sqlalchemy import Engine, text
 
-from services.timeline.queries import TimelineQuery, build, encode_cursor
+from services.timeline.repository import TimelineQuery, build, encode_cursor
 from shared.db import make_engine
 from shared.settings import Settings
 

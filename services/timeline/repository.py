@@ -1,4 +1,4 @@
-"""Read-side queries of the chronology: ordering at real precision, filters, cursor pages, as-of.
+"""Read-side SQL of the chronology: ordering at real precision, filters, cursor pages, as-of.
 
 A timeline is read either from the current rows (`events`) or, with `as_of`, from the versions
 recorded by that moment (`event_versions`: for each event its latest version recorded at or before
