@@ -160,7 +160,7 @@ def _build_index() -> dict[str, str]:
 _INDEX: Final = _build_index()
 _MAX_ALIAS_WORDS: Final = max(len(k.split()) for k in _INDEX)
 
-_MENTIONS: Final = Lexicon(
+MENTIONS: Final = Lexicon(
     ((alias, c.slug) for c in _REGISTRY for alias in (c.name, *c.aliases)),
     case_sensitive=[a for c in _REGISTRY for a in c.exact_case],
 )
@@ -211,7 +211,7 @@ def _resolve(raw: str) -> tuple[str, str, Evidence]:
 def mentioned_companies(text: str) -> list[tuple[str, Evidence]]:
     """Registry companies named in `text`, in order of first mention, with the naming words."""
     found: dict[str, list[str]] = {}
-    for hit in _MENTIONS.find(text):
+    for hit in MENTIONS.find(text):
         found.setdefault(hit.value, []).append(hit.text)
     return [
         (slug, {"rule": "alias-mention", "words": list(dict.fromkeys(words))})

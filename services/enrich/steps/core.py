@@ -1,15 +1,21 @@
 """What every step shares: the evidence shape, `{"rule": ..., "words": [...]}` with optional extra
-keys, and `Lexicon`, the whole-phrase matcher the vocabulary-driven steps compile once at import.
+keys; `RuleSet`, the named, weighted patterns a step declares and asks which fired; and `Lexicon`,
+the whole-phrase matcher for fixed vocabularies (companies, people, models, agencies).
+
+Most rules fire on few events, and trying a regex at every position of a text costs far more
+than looking for a short string in it. So a rule may declare `starts`: the lower-case words one
+of which every match begins with. The rule is then tried only where one of them occurs, and its
+pattern is compiled behind a lookahead on them, so a rule that declares too few starts misses
+matches (its tests fail) instead of a screen skipping them silently.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
-from functools import partial
+from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
-
-from services.enrich.steps.screen import Screen, fold, matches_at, places, quick, words
 
 Evidence = dict[str, Any]
 
@@ -22,9 +28,148 @@ def evidence(rule: str, words: Iterable[str] = (), **extra: Any) -> Evidence:
     return out
 
 
+# IGNORECASE equates these non-ASCII characters with ASCII letters; `fold` maps them first, so a
+# lower-case ASCII start found in `fold(text)` is where the rule can match in `text`.
+_FOLD: Final = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+_ALNUM: Final = re.compile(r"[a-z0-9]+")
+
+
+# The steps look at the same few texts of an event (its title, summary, body, all of them joined)
+# one after another: remembering the last few is enough.
+@functools.lru_cache(maxsize=8)
+def fold(text: str) -> str:
+    """`text` lowered as rule starts are, so `start in fold(text)` is a sound test."""
+    return text.lower() if text.isascii() else text.translate(_FOLD).lower()
+
+
+@functools.lru_cache(maxsize=8)
+def words(folded: str) -> frozenset[str]:
+    """The distinct ASCII letter/digit runs of a folded text."""
+    return frozenset(_ALNUM.findall(folded))
+
+
+def places(heads: Iterable[str], folded: str) -> list[int]:
+    """Where any of `heads` occurs in `folded`, ascending."""
+    out: list[int] = []
+    for head in heads:
+        at = folded.find(head)
+        while at >= 0:
+            out.append(at)
+            at = folded.find(head, at + 1)
+    out.sort()
+    return out
+
+
+def matches_at(pattern: re.Pattern[str], text: str, at: list[int]) -> list[re.Match[str]]:
+    """`list(pattern.finditer(text))` when every match starts at one of the places `at`
+    (ascending) and none is empty: the leftmost match, then the next one after it."""
+    out: list[re.Match[str]] = []
+    end = 0
+    for start in at:
+        if start >= end:
+            m = pattern.match(text, start)
+            if m is not None:
+                out.append(m)
+                end = m.end()
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A named pattern a step looks for: the evidence says `name`, the step adds `weight`.
+
+    `starts` (space-separated, lower case): the words one of which every match begins with
+    ("non for" for `\\bnon-?profit\\b|\\bfor-?profit\\b`); empty, the pattern is scanned for.
+    Patterns ignore case unless `cased`."""
+
+    name: str
+    pattern: str
+    weight: float = 0.0
+    starts: str = ""
+    cased: bool = False
+
+
+class RuleSet:
+    """A step's rules, compiled once; which of them fired on a text, and what they matched."""
+
+    __slots__ = ("_begun", "_compiled", "_heads", "_scan", "_scanned", "rules")
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self._heads = tuple(tuple(rule.starts.split()) for rule in self.rules)
+        self._compiled = tuple(_compile(rule) for rule in self.rules)
+        self._scanned = [i for i, heads in enumerate(self._heads) if not heads]
+        # One scan of a folded text finds every place where a start occurs, and there the longest
+        # (the shorter ones there are its prefixes): per start, the rules it or its prefixes begin.
+        heads = {head for rule_heads in self._heads for head in rule_heads}
+        self._begun = {
+            head: [i for i, rule_heads in enumerate(self._heads) if head.startswith(rule_heads)]
+            for head in heads
+        }
+        self._scan = re.compile(f"(?=({trie_alternation(heads)}))") if heads else None
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def index(self, name: str) -> int:
+        """The position of the rule called `name`."""
+        return next(i for i, rule in enumerate(self.rules) if rule.name == name)
+
+    def plain(self, i: int) -> re.Pattern[str]:
+        """Rule `i`'s pattern as written, without its starts (what `finditer` must agree with)."""
+        rule = self.rules[i]
+        return re.compile(rule.pattern, 0 if rule.cased else re.IGNORECASE)
+
+    def finditer(self, i: int, text: str) -> list[re.Match[str]]:
+        """`finditer` of rule `i` over `text`: tried only where one of its starts occurs."""
+        pattern, heads = self._compiled[i], self._heads[i]
+        if not heads:
+            return list(pattern.finditer(text))
+        folded = fold(text)
+        if len(folded) != len(text):  # folding moved the places: scan
+            return list(pattern.finditer(text))
+        if not any(map(folded.__contains__, heads)):
+            return []
+        return matches_at(pattern, text, places(heads, folded))
+
+    def matches(self, text: str) -> dict[int, list[re.Match[str]]]:
+        """The matches of every rule that matched `text`, by rule index in order."""
+        folded = fold(text)
+        if self._scan is None or len(folded) != len(text):
+            found = {i: self.finditer(i, text) for i in range(len(self.rules))}
+        else:
+            # Only the rules one of whose starts occurs (most do not fire), only at those places.
+            places: dict[int, list[int]] = {i: [] for i in self._scanned}
+            for m in self._scan.finditer(folded):
+                for i in self._begun[m.group(1)]:
+                    places.setdefault(i, []).append(m.start())
+            found = {
+                i: (
+                    self.finditer(i, text)
+                    if i in self._scanned
+                    else matches_at(self._compiled[i], text, at)
+                )
+                for i, at in sorted(places.items())
+            }
+        return {i: ms for i, ms in found.items() if ms}
+
+    def fired(self, text: str) -> list[tuple[int, list[str]]]:
+        """(rule index, the texts it matched) for every rule that matched `text`, in order."""
+        return [(i, [m.group() for m in ms]) for i, ms in self.matches(text).items()]
+
+
+def _compile(rule: Rule) -> re.Pattern[str]:
+    flags = 0 if rule.cased else re.IGNORECASE
+    heads = rule.starts.split()
+    if not heads:
+        return re.compile(rule.pattern, flags)
+    alts = "|".join(re.escape(h) for h in sorted(heads, key=len, reverse=True))
+    # Every match begins with a declared start: that is what makes trying only there sound.
+    return re.compile(rf"(?=(?i:{alts}))(?:{rule.pattern})", flags)
+
+
 class Hit(NamedTuple):
-    """A phrase found in a text: where, as written, and the value it stands for. (A named tuple:
-    an event makes several, and a tuple is built several times faster than a frozen dataclass.)"""
+    """A phrase found in a text: where, as written, and the value it stands for."""
 
     start: int
     end: int
@@ -32,17 +177,11 @@ class Hit(NamedTuple):
     value: str
 
 
-# `Hit(*fields)` without the Python-level `__new__` a named tuple has (a C call).
-_hit: Final = partial(tuple.__new__, Hit)
-
-_ALNUM: Final = re.compile(r"[a-z0-9]+")
-
-
 def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def _trie_alternation(phrases: Iterable[str]) -> str:
+def trie_alternation(phrases: Iterable[str]) -> str:
     """One regex alternative per phrase, factored as a trie ("gpt-4o|gpt-4" -> "gpt\\-4(?:o)?").
 
     The engine then tests a phrase's first letter once instead of once per phrase. A phrase that
@@ -77,77 +216,64 @@ class Lexicon:
     "DeepSeek-R1") but not preceded by one, so "R1" does not fire inside "DeepSeek-R1".
     """
 
-    __slots__ = ("_any_first", "_exact", "_firsts", "_folded", "_patterns", "_screen")
+    __slots__ = ("_tables",)
 
     def __init__(
         self, entries: Iterable[tuple[str, str]], *, case_sensitive: Iterable[str] = ()
     ) -> None:
         sensitive = set(case_sensitive)
-        self._exact: dict[str, str] = {}
-        self._folded: dict[str, str] = {}
+        exact: dict[str, str] = {}
+        folded: dict[str, str] = {}
         for phrase, value in entries:
             if phrase in sensitive:
-                self._exact.setdefault(_squash(phrase), value)
+                exact.setdefault(_squash(phrase), value)
             else:
-                self._folded.setdefault(_squash(phrase).casefold(), value)
-        self._patterns: list[tuple[re.Pattern[str], bool]] = []
-        # A match starts where a word of the folded text (see `screen.words`) equals the first
-        # letter/digit run of one of the phrases: the phrase begins with that run, and what follows
-        # it (the end, then no word character; or a space, hyphen, dot...) ends the word there.
-        # So the pattern is tried only where such a word occurs, not scanned for.
-        self._firsts: list[frozenset[str] | None] = []
-        for table, flags in ((self._exact, 0), (self._folded, re.IGNORECASE)):
+                folded.setdefault(_squash(phrase).casefold(), value)
+        # Per table: its pattern, whether it keeps case, and the first letter/digit run of every
+        # phrase (None if a phrase starts otherwise). A match begins a word of the text equal to
+        # one of those runs: what follows a run in a phrase (its end, then no word character; or
+        # a space, hyphen, dot...) ends the word there. So the pattern is tried only at such words.
+        self._tables: list[tuple[re.Pattern[str], bool, dict[str, str], frozenset[str] | None]]
+        self._tables = []
+        for table, flags in ((exact, 0), (folded, re.IGNORECASE)):
             if table:
-                alts = _trie_alternation(table)
-                pattern = quick(re.compile(rf"(?<![\w-])(?:{alts})(?!\w)", flags))
-                self._patterns.append((pattern, flags == 0))
+                alts = trie_alternation(table)
+                pattern = re.compile(rf"(?<![\w-])(?:{alts})(?!\w)", flags)
                 runs = [_ALNUM.match(phrase.lower()) for phrase in table]
-                self._firsts.append(frozenset(m.group() for m in runs if m) if all(runs) else None)
-        # Every pattern's first words, when all are known: a text with none of them has no hit.
-        known = [firsts for firsts in self._firsts if firsts is not None]
-        self._any_first: frozenset[str] | None = (
-            frozenset().union(*known) if len(known) == len(self._firsts) else None
-        )
-        # Most texts name none of the phrases: a phrase's words must be among the text's words.
-        self._screen = Screen(
-            needs=[
-                tuple(p.lower() for p in table) for table in (self._exact, self._folded) if table
-            ]
-        )
+                firsts = frozenset(m.group() for m in runs if m) if all(runs) else None
+                self._tables.append((pattern, flags == 0, table, firsts))
+
+    def patterns(self) -> list[re.Pattern[str]]:
+        """Each table's pattern (case-sensitive phrases first)."""
+        return [pattern for pattern, *_ in self._tables]
+
+    def matches(self, i: int, text: str) -> list[re.Match[str]]:
+        """`finditer` of table `i`'s pattern over `text`, tried only where a phrase can begin."""
+        pattern, _, _, firsts = self._tables[i]
+        folded = fold(text)
+        if firsts is None or len(folded) != len(text):
+            return list(pattern.finditer(text))
+        starting = firsts & words(folded)
+        if not starting:
+            return []
+        return matches_at(pattern, text, places(starting, folded))
 
     def find(self, text: str) -> list[Hit]:
         """Every non-overlapping hit in `text`, in reading order."""
-        folded = fold(text)
-        present = words(folded)
-        aligned = len(folded) == len(text)
-        if aligned and self._any_first is not None and self._any_first.isdisjoint(present):
-            return []  # no word of the text begins a phrase (see below)
         hits: list[Hit] = []
-        patterns_hit = 0
-        for i, (pattern, exact) in enumerate(self._patterns):
-            firsts = self._firsts[i]
-            if firsts is not None and aligned:
-                # A match starts at a word that begins a phrase (see `_matches`): none, no match.
-                starting = firsts & present
-                if not starting:
-                    continue
-                matches = self._matches_at(pattern, text, folded, starting)
-            elif self._screen.candidates(folded) >> i & 1:
-                matches = list(pattern.finditer(text))
-            else:
-                continue
-            if not matches:
-                continue
-            patterns_hit += 1
-            table = self._exact if exact else self._folded
-            for m in matches:
+        tables_hit = 0
+        for i, (_, exact, table, _) in enumerate(self._tables):
+            found = self.matches(i, text)
+            if found:
+                tables_hit += 1
+            for m in found:
                 written = m.group()
                 key = written if exact else written.casefold()
                 value = table.get(key)
                 if value is None:  # a phrase written across a line break or double space
                     value = table[_squash(key)]
-                hits.append(_hit((m.start(), m.end(), written, value)))
-        if patterns_hit < 2:
+                hits.append(Hit(m.start(), m.end(), written, value))
+        if tables_hit < 2:
             return hits  # one pattern's matches: in order, and they never overlap
         hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
         out: list[Hit] = []
@@ -155,18 +281,3 @@ class Lexicon:
             if not out or hit.start >= out[-1].end:
                 out.append(hit)
         return out
-
-    def _matches(self, i: int, pattern: re.Pattern[str], text: str) -> Iterable[re.Match[str]]:
-        """`pattern.finditer(text)`, trying the pattern only where a match can start."""
-        firsts = self._firsts[i]
-        folded = fold(text)
-        if firsts is None or len(folded) != len(text):
-            return pattern.finditer(text)
-        return self._matches_at(pattern, text, folded, firsts & words(folded))
-
-    @staticmethod
-    def _matches_at(
-        pattern: re.Pattern[str], text: str, folded: str, starting: Iterable[str]
-    ) -> list[re.Match[str]]:
-        """The matches of `pattern` in `text` that start where a word in `starting` occurs."""
-        return matches_at(pattern, text, places(tuple(starting), folded))

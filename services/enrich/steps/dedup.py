@@ -111,66 +111,40 @@ def _to_signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-# The vote counts every bit column at once: each digest bit becomes an 8-bit lane of one integer
-# (written as hex "0b" per bit), so summing the integers sums the columns lane by lane. (8-bit
-# lanes, not wider: the sum of an event's features is half as long an integer.)
-_LANE_ONES: Final = int("01" * 64, 16)
-_LANE_BITS: Final = 8
-# Up to this many features no lane can carry into the next, even with the vote's bias added (see
-# `simhash64`); more are counted slowly.
+# The vote counts every bit column at once: each digest bit becomes a 16-bit lane of one integer,
+# so summing the integers sums the columns lane by lane. A lane holds a count below 2**15 with the
+# vote's bias added (see `simhash64`): more features than a title and summary within the event
+# limits can have (500 + 5,000 characters: under 5,600 words and pairs).
+_LANE_BITS: Final = 16
+_LANE_ONES: Final = int("0001" * 64, 16)
 _LANE_LIMIT: Final = 1 << (_LANE_BITS - 1)
-_MAX_FAST_FEATURES: Final = 2 * _LANE_LIMIT - 1
-# A byte's eight bits as eight 8-bit lanes (8 bytes, most significant bit first).
-_BYTE_LANES: Final = tuple(bytes((byte >> (7 - k)) & 1 for k in range(8)) for byte in range(256))
+# A byte's eight bits as eight 16-bit lanes (16 bytes, most significant bit first).
+_BYTE_LANES: Final = tuple(
+    b"".join((byte >> (7 - k) & 1).to_bytes(2) for k in range(8)) for byte in range(256)
+)
 
 
 @functools.lru_cache(maxsize=_MEMO_MAX)
 def _lanes(feature: str) -> int:
-    """The feature's 64-bit BLAKE2b digest, one 8-bit lane per bit, most significant first."""
-    return _digest_lanes(feature)
-
-
-def _digest_lanes(feature: str) -> int:
+    """The feature's 64-bit BLAKE2b digest, one 16-bit lane per bit, most significant first."""
     digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
     return int.from_bytes(b"".join(map(_BYTE_LANES.__getitem__, digest)))
 
 
-# The lanes of the pair feature "a b" plus those of the word b, by (a, b): the words come from
-# the stem memo, so the pair is hashed from their cached hashes, without building and hashing
-# the string "a b". A text's sum is then the lanes of its first word plus one look-up per pair
-# (w0 + (w0 w1 + w1) + (w1 w2 + w2) + ...): half the look-ups and additions of word and pair
-# apart. A lane of a step holds at most 2, so the sum's lanes are the same.
-@functools.lru_cache(maxsize=_MEMO_MAX)
-def _pair_lanes(pair: tuple[str, str]) -> int:
-    return _digest_lanes(" ".join(pair)) + _lanes(pair[1])
-
-
-def _vote_slowly(features: list[str]) -> int:
-    digests = [
-        format(int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest(), "big"), "064b")
-        for f in features
-    ]
-    value = 0
-    for column in zip(*digests, strict=True):
-        value = value << 1 | (2 * column.count("1") > len(digests))
-    return value
-
-
 def simhash64(text: str) -> int:
-    """64-bit SimHash of the text's terms and term pairs, as a signed int64 (0 for no terms)."""
+    """64-bit SimHash of the text's terms and neighbouring term pairs ("a b"), as a signed int64
+    (0 for no terms): a bit is set when most features' digests set it."""
     words = terms(text)
     if not words:
         return 0
-    n = 2 * len(words) - 1  # the words and the pairs of neighbours ("a b", kept as (a, b))
-    if n > _MAX_FAST_FEATURES:
-        pairs = map(" ".join, itertools.pairwise(words))
-        return _to_signed(_vote_slowly(words + list(pairs)))
-    # Column-wise vote (most significant bit first): a bit is set when most features set it,
-    # i.e. its count reaches n // 2 + 1; adding 2**7 - (n // 2 + 1) to every lane sets the
-    # lane's top bit exactly then (and a lane stays below 2**8 while n < 2**8).
-    counts = _lanes(words[0]) + sum(map(_pair_lanes, itertools.pairwise(words)))
+    # A longer text (none within the event limits) is fingerprinted by its first features.
+    features = [*words, *map(" ".join, itertools.pairwise(words))][: _LANE_LIMIT - 1]
+    n = len(features)
+    # A lane's top bit is set exactly when its count reaches n // 2 + 1, once 2**15 - (n // 2 + 1)
+    # is added to every lane (and a lane stays below 2**16 while n < 2**15).
+    counts = sum(map(_lanes, features))
     top = (counts + (_LANE_LIMIT - n // 2 - 1) * _LANE_ONES) >> (_LANE_BITS - 1) & _LANE_ONES
-    return _to_signed(int(format(top, "0128x")[1::2], 2))
+    return _to_signed(int(format(top, "0256x")[3::4], 2))
 
 
 def hamming(a: int, b: int) -> int:

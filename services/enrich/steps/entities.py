@@ -16,8 +16,7 @@ from operator import itemgetter
 from typing import Any, Final
 
 from services.enrich.steps.companies import COMPANIES, mentioned_companies, resolve_company
-from services.enrich.steps.core import Evidence, Hit, Lexicon
-from services.enrich.steps.screen import Finder, Screen, fold, indexes, quick
+from services.enrich.steps.core import Evidence, Hit, Lexicon, Rule, RuleSet
 from shared.dates import MONTH_NAMES, WEEKDAY_NAMES
 
 Entity = dict[str, Any]
@@ -47,7 +46,7 @@ _PEOPLE: Final[dict[str, tuple[str, ...]]] = {
     "Larry Summers": (),
     "Jakub Pachocki": ("Pachocki",),
 }
-_PEOPLE_LEX: Final = Lexicon(
+PEOPLE_LEXICON: Final = Lexicon(
     ((v, name) for name, short in _PEOPLE.items() for v in (name, *short)),
     # Surnames are matched only capitalised: "musk" the scent is not Elon Musk.
     case_sensitive=[v for name, short in _PEOPLE.items() for v in (name, *short)],
@@ -95,7 +94,7 @@ _MODELS: Final[tuple[tuple[tuple[str, ...], str, bool], ...]] = (
     (("Mistral 7B",), "Mistral 7B", False),
     (("Mixtral",), "Mixtral", False),
 )
-_MODEL_LEX: Final = Lexicon(
+MODEL_LEXICON: Final = Lexicon(
     ((v, value) for variants, value, _ in _MODELS for v in variants),
     # "R1"/"V3" are short codes: keep their capitals; the prefixed forms are case-insensitive.
     case_sensitive=[v for variants, _, exact in _MODELS for v in variants if exact or len(v) <= 3],
@@ -135,44 +134,70 @@ _AGENCIES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
         "US District Court, N.D. Cal.",
     ),
 )
-_AGENCY_LEX: Final = Lexicon(
+AGENCY_LEXICON: Final = Lexicon(
     ((v, value) for variants, value in _AGENCIES for v in variants),
     # Acronyms only as acronyms: "sec" and "cma" are ordinary lower-case strings.
     case_sensitive=[v for variants, _ in _AGENCIES for v in variants if v.isupper() or v == "DoD"],
 )
 
-_LICENSES: Final[tuple[tuple[re.Pattern[str], str, str], ...]] = (
-    (re.compile(r"\bMIT[- ]licen[cs](?:e|ed)\b|(?<=under )(?:the )?MIT\b"), "MIT", "license-mit"),
+# The regex rules (`core.Rule`: `starts` are the words every match begins with). A licence rule
+# stands for the licence it names.
+_LICENSES: Final[tuple[tuple[Rule, str], ...]] = (
     (
-        re.compile(r"\bApache(?:[- ]License)?[- ](?:2\.0|v2)\b|\bApache[- ]licen[cs]e\b", re.I),
+        Rule(
+            "license-mit",
+            r"\bMIT[- ]licen[cs](?:e|ed)\b|(?<=under )(?:the )?MIT\b",
+            starts="mit the",
+            cased=True,
+        ),
+        "MIT",
+    ),
+    (
+        Rule(
+            "license-apache",
+            r"\bApache(?:[- ]License)?[- ](?:2\.0|v2)\b|\bApache[- ]licen[cs]e\b",
+            starts="apache",
+        ),
         "Apache-2.0",
-        "license-apache",
     ),
-    (re.compile(r"\bresearch[- ]only licen[cs]e\b", re.I), "research-only", "license-research"),
     (
-        re.compile(r"\bnon-?commercial(?: research)? licen[cs]e\b", re.I),
+        Rule("license-research", r"\bresearch[- ]only licen[cs]e\b", starts="research"),
+        "research-only",
+    ),
+    (
+        Rule(
+            "license-noncommercial",
+            r"\bnon-?commercial(?: research)? licen[cs]e\b",
+            starts="non",
+        ),
         "non-commercial",
-        "license-noncommercial",
     ),
-    (re.compile(r"\bcustom(?: commercial)? licen[cs]e\b", re.I), "custom", "license-custom"),
+    (Rule("license-custom", r"\bcustom(?: commercial)? licen[cs]e\b", starts="custom"), "custom"),
     (
-        re.compile(r"\bLlama(?: ?\d(?:\.\d)?)?(?: Community)? licen[cs]e\b", re.I),
+        Rule(
+            "license-llama",
+            r"\bLlama(?: ?\d(?:\.\d)?)?(?: Community)? licen[cs]e\b",
+            starts="llama",
+        ),
         "Llama Community License",
-        "license-llama",
     ),
     (
-        re.compile(r"\bDeepSeek(?:'s)?(?: own)? model licen[cs]e\b", re.I),
+        Rule(
+            "license-deepseek",
+            r"\bDeepSeek(?:'s)?(?: own)? model licen[cs]e\b",
+            starts="deepseek",
+        ),
         "DeepSeek Model License",
-        "license-deepseek",
     ),
 )
 
-_MONEY: Final = re.compile(
+_MONEY: Final = Rule(
+    "money-usd",
     r"(?:\b(?:about|around|roughly|nearly|almost|approximately|some|over|more than|up to)\s+|~\s?)?"
     r"(?:US\$|U\.S\.\s?\$|\$|\bUSD\s?)\s?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
     r"(?:\s*(?P<word>trillion|billion|million|thousand)\b|\s?(?P<abbr>tn|bn|mn|mln)\b"
     r"|(?P<letter>[TtBbMmKk])\b)?",
-    re.I,
+    starts="$ ~ about almost approximately around more nearly over roughly some u.s up us",
 )
 # Words and letters after an amount, as powers of ten (coreference reads amounts with them too).
 SCALE: Final = {
@@ -191,21 +216,36 @@ SCALE: Final = {
 }
 
 _CHIPS: Final = r"H800|H100|H200|H20|A100|A800|B100|B200|GB200|MI300X?|TPUv?\d*"
-_CHIP: Final = re.compile(rf"\b(?:{_CHIPS})\b")
+_CHIP: Final = Rule(
+    "known-chip",
+    rf"\b(?:{_CHIPS})\b",
+    starts="a100 a800 b100 b200 gb200 h100 h20 h800 mi300 tpu",
+    cased=True,
+)
 # The number is tried only where a run of digits starts, and the spaces before and after an absent
 # unit are one `\s*` (`(?<=\s)`: at least one): a long run of digits or spaces is scanned once.
-_GPU_HOURS: Final = re.compile(
+_GPU_HOURS: Final = Rule(
+    "gpu-hours",
     r"(?:(?<!\d)(?P<num>\d+(?:\.\d+)?)\s*(?:(?P<unit>million|thousand|billion|[MKB])\s+|(?<=\s)))?"
-    rf"(?:(?:{_CHIPS})\s+)?GPU[- ]hours\b"
+    rf"(?:(?:{_CHIPS})\s+)?GPU[- ]hours\b",
+    cased=True,
 )
 
 _NAME: Final = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?\s+(?:(?:de|van|von|da)\s+)?[A-Z][a-zA-Z'-]+"
-_NAME_AFTER: Final = re.compile(
+_NAME_AFTER: Final = Rule(
+    "person-after-title",
     r"\b(?:CEO|CTO|CFO|COO|[Cc]hief (?:[Ee]xecutive|[Ss]cientist)(?: [Oo]fficer)?|[Pp]resident"
     r"|[Cc]hair(?:man|woman)?|(?:[Cc]o-?)?[Ff]ounder|[Dd]irector|[Rr]esearcher|[Ss]cientist"
-    rf"|[Aa]ccording to|said|says|told)\s+(?P<name>{_NAME})"
+    rf"|[Aa]ccording to|said|says|told)\s+(?P<name>{_NAME})",
+    starts="according ceo cfo chair chief co cto director founder president researcher said says"
+    " scientist told",
+    cased=True,
 )
-_NAME_BEFORE: Final = re.compile(rf"\b(?P<name>{_NAME}),?\s+(?:said|says|told|wrote|argued)\b")
+_NAME_BEFORE: Final = Rule(
+    "person-before-said",
+    rf"\b(?P<name>{_NAME}),?\s+(?:said|says|told|wrote|argued)\b",
+    cased=True,
+)
 # Capitalised pairs that are not people: sentence openers, calendar words, places, institutions.
 _NOT_NAMES: Final = frozenset(
     {
@@ -279,41 +319,21 @@ def _lexicon_entities(hits: list[Hit], kind: str, rule: str) -> list[tuple[int, 
     return [(h.start, _entity(kind, h.text, h.value, rule)) for h in hits]
 
 
-# The regex rules, screened together: most events name no money, chip, licence or speaker.
-_PATTERNS: Final = (
-    _NAME_AFTER,
-    _NAME_BEFORE,
-    _MONEY,
-    _GPU_HOURS,
-    _CHIP,
-    *(pattern for pattern, _, _ in _LICENSES),
+RULES: Final = RuleSet(
+    (_NAME_AFTER, _NAME_BEFORE, _MONEY, _GPU_HOURS, _CHIP, *(rule for rule, _ in _LICENSES))
 )
 _NAME_AFTER_I, _NAME_BEFORE_I, _MONEY_I, _GPU_HOURS_I, _CHIP_I, _LICENSES_I = range(6)
-_SCREEN: Final = Screen(list(_PATTERNS))
-# What runs: the patterns tried only where a match can start ("about", "$", "USD"... for money),
-# or in the form the engine scans quickly (see `screen.Finder`, `screen.quick`).
-_NAME_AFTER_FINDER, _MONEY_FINDER = Finder(_NAME_AFTER), Finder(_MONEY)
-_QUICK_CHIP: Final = quick(_CHIP)
-_LICENSE_FINDERS: Final = tuple(
-    (Finder(pattern), licence, rule) for pattern, licence, rule in _LICENSES
-)
 
 
-def _name_before(text: str, folded: str) -> list[re.Match[str]]:
-    return list(_NAME_BEFORE.finditer(text))
+Matches = dict[int, list[re.Match[str]]]  # `RULES.matches(text)`
 
 
-def _heuristic_people(
-    text: str, folded: str, taken: list[tuple[int, int]], candidates: int
-) -> list[tuple[int, Entity]]:
+def _heuristic_people(found: Matches, taken: list[tuple[int, int]]) -> list[tuple[int, Entity]]:
+    """Capitalised pairs next to a title or a reporting verb that no vocabulary names."""
     out: list[tuple[int, Entity]] = []
-    for index, matches, rule in (
-        (_NAME_AFTER_I, _NAME_AFTER_FINDER.finditer, "person-after-title"),
-        (_NAME_BEFORE_I, _name_before, "person-before-said"),
-    ):
-        if not candidates >> index & 1:
-            continue
-        for m in matches(text, folded):
+    for index in (_NAME_AFTER_I, _NAME_BEFORE_I):
+        rule = RULES.rules[index].name
+        for m in found.get(index, ()):
             start, end = m.span("name")
             if any(s < end and start < e for s, e in taken):
                 continue  # already a known person, company or agency
@@ -327,6 +347,27 @@ def _heuristic_people(
     return out
 
 
+def _pattern_entities(matches: Matches) -> list[tuple[int, Entity]]:
+    """Money in US dollars, GPU-hours, chips and licences, each where it starts."""
+    found: list[tuple[int, Entity]] = []
+    for m in matches.get(_MONEY_I, ()):
+        usd = _money_value(m)
+        if usd is not None:
+            found.append((m.start(), _entity("money", m.group().strip(), usd, _MONEY.name)))
+    for m in matches.get(_GPU_HOURS_I, ()):
+        hours: Any = "GPU-hours"
+        if m["num"]:
+            scale = SCALE.get((m["unit"] or "").lower(), 1)
+            hours = int((Decimal(m["num"]) * scale).to_integral_value())
+        found.append((m.start(), _entity("hardware", m.group().strip(), hours, _GPU_HOURS.name)))
+    for m in matches.get(_CHIP_I, ()):
+        found.append((m.start(), _entity("hardware", m.group(), m.group(), _CHIP.name)))
+    for k, (rule, licence) in enumerate(_LICENSES):
+        for m in matches.get(_LICENSES_I + k, ()):
+            found.append((m.start(), _entity("license", m.group(), licence, rule.name)))
+    return found
+
+
 def _actor_entity(actor: str) -> Entity | None:
     # Reporters name the same few actors again and again; the answer depends on the string alone.
     known = _actor_entity_cached(actor)
@@ -338,7 +379,7 @@ def _actor_entity_cached(actor: str) -> Entity | None:
     text = " ".join(actor.split())
     if not text:
         return None
-    for lex, kind in ((_PEOPLE_LEX, "person"), (_AGENCY_LEX, "agency")):
+    for lex, kind in ((PEOPLE_LEXICON, "person"), (AGENCY_LEXICON, "agency")):
         hits = lex.find(text)
         if hits and hits[0].text == text:
             return _entity(kind, text, hits[0].value, "actor-hint")
@@ -368,36 +409,16 @@ def extract_entities(
             (text.find(written), _entity("organization", written, slug, "registry"))
         )
     found += company_hits
-    people_hits = _PEOPLE_LEX.find(text)
-    agency_hits = _AGENCY_LEX.find(text)
+    people_hits = PEOPLE_LEXICON.find(text)
+    agency_hits = AGENCY_LEXICON.find(text)
     found += _lexicon_entities(people_hits, "person", "known-person")
     found += _lexicon_entities(agency_hits, "agency", "known-agency")
-    found += _lexicon_entities(_MODEL_LEX.find(text), "model", "known-model")
+    found += _lexicon_entities(MODEL_LEXICON.find(text), "model", "known-model")
 
-    folded = fold(text)
-    candidates = _SCREEN.candidates(folded)
     taken = [(h.start, h.end) for hits in (people_hits, agency_hits) for h in hits]
-    found += _heuristic_people(text, folded, taken, candidates)
-
-    if candidates >> _MONEY_I & 1:
-        for m in _MONEY_FINDER.finditer(text, folded):
-            usd = _money_value(m)
-            if usd is not None:
-                found.append((m.start(), _entity("money", m.group().strip(), usd, "money-usd")))
-    if candidates >> _GPU_HOURS_I & 1:
-        for m in _GPU_HOURS.finditer(text):
-            hours: Any = "GPU-hours"
-            if m["num"]:
-                scale = SCALE.get((m["unit"] or "").lower(), 1)
-                hours = int((Decimal(m["num"]) * scale).to_integral_value())
-            found.append((m.start(), _entity("hardware", m.group().strip(), hours, "gpu-hours")))
-    if candidates >> _CHIP_I & 1:
-        for m in _QUICK_CHIP.finditer(text):
-            found.append((m.start(), _entity("hardware", m.group(), m.group(), "known-chip")))
-    for index in indexes(candidates >> _LICENSES_I):
-        finder, licence, rule = _LICENSE_FINDERS[index]
-        for m in finder.finditer(text, folded):
-            found.append((m.start(), _entity("license", m.group(), licence, rule)))
+    matches = RULES.matches(text)
+    found += _heuristic_people(matches, taken)
+    found += _pattern_entities(matches)
 
     found.sort(key=itemgetter(0))
     out: list[Entity] = []

@@ -14,27 +14,20 @@ from typing import Final
 
 from services.enrich.steps.companies import COMPANIES, Phase
 from services.enrich.steps.core import Evidence, evidence
-from services.enrich.steps.screen import Literals, fold, literals, may_match, quick
 from shared.dates import OccurredDate
 
 # A plan, a proposal or a reversal talks about a structure; it does not put one in force.
-_INTENT: Final = re.compile(
+INTENT: Final = re.compile(
     r"\b(?:plans?|planned|planning|proposals?|propos(?:es|ed|ing)|intends?|intention|will|would"
     r"|could|considering|considers|seeks? to|aims? to|expects? to|in talks|explor(?:es|ing)"
     r"|reverses? course|reversal|backtracks?|scraps?|abandons?|u-turn)\b",
     re.I,
 )
-# Most headlines have no intent word: the regex runs only where one of its literals occurs. It
-# runs as written -- its form for `screen.quick` starts with a class of a dozen letters and tries
-# the whole alternation at almost every word, slower than the plain scan.
-_INTENT_NEEDS: Final = literals(_INTENT)
 
 
 def _intent(sentence: str) -> list[str]:
     """The intent words of `sentence`, in order."""
-    if not may_match(_INTENT_NEEDS, fold(sentence)):
-        return []
-    return [m.group() for m in _INTENT.finditer(sentence)]
+    return INTENT.findall(sentence)
 
 
 # `(?<=[.;!?])\s+|\n+`, written to start with the whitespace every match starts with: the engine
@@ -47,17 +40,6 @@ _OPENING_RULES: Final[dict[tuple[str, str], tuple[re.Pattern[str], ...]]] = {
     (company.slug, phase.slug): tuple(re.compile(rx, re.I) for rx in phase.opens)
     for company in COMPANIES.values()
     for phase in company.phases
-}
-
-
-# What each opening rule's matches must contain: a phase none of whose sentences can satisfy
-# every rule is skipped without running them (most events open no phase).
-_OPENING_NEEDS: Final[dict[tuple[str, str], tuple[Literals | None, ...]]] = {
-    key: tuple(literals(rule) for rule in rules) for key, rules in _OPENING_RULES.items()
-}
-# What runs: the same rules in the form the engine scans quickly (see `screen.quick`).
-_QUICK_RULES: Final = {
-    key: tuple(quick(rule) for rule in rules) for key, rules in _OPENING_RULES.items()
 }
 
 
@@ -109,16 +91,14 @@ def transition(
     phases = _phases(company)
     if not phases:
         return None, []
-    folded = fold(text)
-    # `may_match` for every rule of every phase, inlined: most events of a company with phases
-    # go through it, and few pass.
-    possible = []
-    for phase in phases:
-        for need in _OPENING_NEEDS[(company, phase.slug)]:
-            if need is not None and not any(map(folded.__contains__, need)):
-                break
-        else:
-            possible.append(phase)
+    # A phase whose rules do not all match the whole text matches in none of its sentences (the
+    # rules are word-bounded, and a sentence is a part of the text between spaces): most events
+    # open no phase, and this tries each rule once instead of once per sentence.
+    possible = [
+        phase
+        for phase in phases
+        if all(rule.search(text) for rule in _OPENING_RULES[(company, phase.slug)])
+    ]
     if not possible:
         return None, []
     headline, _, rest = text.strip().partition("\n")
@@ -126,7 +106,7 @@ def transition(
     sentences = [headline, *(s for s in _SENTENCE_END.split(rest) if s.strip())]
     ev: list[Evidence] = []
     for phase in possible:
-        rules = _QUICK_RULES[(company, phase.slug)]
+        rules = _OPENING_RULES[(company, phase.slug)]
         for i, sentence in enumerate(sentences):
             matches = [rule.search(sentence) for rule in rules]
             if not all(matches):

@@ -157,14 +157,15 @@ def test_entities_have_the_contract_shape_and_are_deduplicated() -> None:
 def test_money_tried_where_a_match_can_start_finds_every_match() -> None:
     import random
 
-    from services.enrich.steps import entities
-    from services.enrich.steps.screen import fold
+    from services.enrich.steps.entities import RULES
 
     rng = random.Random(3)
     parts = ["$", "US$", "U.S.$", "USD", "usd", "UsD", "5", "1,000", "2.5", " billion", "bn", "M"]
     parts += ["about", "more than", "up to", "~", " ", "   ", "\n", "x", "Ab", ".", ",", "\u017fd"]
     texts = ["more than   $5 billion and about $3M", "up to ~ $1bn, approximately    USD 4 million"]
     texts += ["".join(rng.choice(parts) for _ in range(rng.randint(0, 14))) for _ in range(20000)]
+    money = RULES.index("money-usd")
+    plain = RULES.plain(money)
     for text in texts:
-        got = [m.span() for m in entities._MONEY_FINDER.finditer(text, fold(text))]
-        assert got == [m.span() for m in entities._MONEY.finditer(text)], repr(text)
+        got = [m.span() for m in RULES.finditer(money, text)]
+        assert got == [m.span() for m in plain.finditer(text)], repr(text)
