@@ -503,56 +503,97 @@ def _slots(rng: random.Random, co: _Company, kind: _Kind) -> dict[str, Any]:
     """The anchors and other words of one new happening of `kind` by `co`."""
     s: dict[str, Any] = {"feature": rng.choice(_FEATURES), "regions": rng.randint(3, 60)}
     s["person"] = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
-    name = kind.name
-    if name in ("release", "open-weights", "relicence", "price-cut", "restriction"):
-        s["model"] = co.model()
+    # In `_SLOT_FILLERS` order: the draws from `rng` (and so the whole stream) follow it.
+    for kinds, fill in _SLOT_FILLERS:
+        if kind.name in kinds:
+            fill(rng, co, kind.name, s)
+    return s
+
+
+def _product_slots(rng: random.Random, co: _Company, name: str, s: dict[str, Any]) -> None:
+    """The model a product happening names, and its licences or price cut."""
+    s["model"] = co.model()
     if name in ("open-weights", "relicence"):
         s["licence"], s["old"] = rng.sample(_LICENCES, 2)
     if name == "price-cut":
         s["pct"] = rng.randrange(10, 85, 5)
-    if name in ("funding", "credit", "fine"):
-        # One amount per company, whatever the kind: "$350M" never tells two happenings apart.
-        (s["millions"],) = co.unique("money", lambda wide: (_draw_millions(rng, wide),))
-        s["round"] = _round(s["millions"])
-        s["investor"] = rng.choice(_INVESTORS)
-        s["lender"] = rng.choice(_LENDERS)
-    if name == "lawsuit":
 
-        def plaintiff(wide: int) -> tuple[Any, ...]:
-            who = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
-            if wide:  # a second plaintiff widens the space once single ones are used up
-                who += f" and {rng.choice(_FIRST)} {rng.choice(_LAST)}"
-            return (who, rng.choice(_ISSUES))
 
-        s["plaintiff"], s["issue"] = co.unique("lawsuit", plaintiff)
-    if name in ("restriction", "fine"):
-        s["agency"] = rng.choice(_AGENCIES)
-        s["concern"] = rng.choice(_CONCERNS)
-    if name in ("appointment", "departure"):
+def _money_slots(rng: random.Random, co: _Company, name: str, s: dict[str, Any]) -> None:
+    """The amount of a funding, credit or fine, and who pays it."""
+    # One amount per company, whatever the kind: "$350M" never tells two happenings apart.
+    (s["millions"],) = co.unique("money", lambda wide: (_draw_millions(rng, wide),))
+    s["round"] = _round(s["millions"])
+    s["investor"] = rng.choice(_INVESTORS)
+    s["lender"] = rng.choice(_LENDERS)
 
-        def person(wide: int) -> tuple[Any, ...]:
-            first = rng.choice(_FIRST)
-            middle = f" {rng.choice(_FIRST)[0]}." if wide else ""
-            return (f"{first}{middle} {rng.choice(_LAST)}", rng.choice(_ROLES))
 
-        s["person"], s["role"] = co.unique(name, person)
-    if name == "partnership":
-        partners = [p for p in _PARTNERS if p != co.name]
+def _lawsuit_slots(rng: random.Random, co: _Company, name: str, s: dict[str, Any]) -> None:
+    """A lawsuit's plaintiff and issue, new for the company."""
 
-        def partner(wide: int) -> tuple[Any, ...]:
-            region = f" in {rng.choice(_CITIES)}" if wide else ""
-            return (rng.choice(partners), rng.choice(_TOPICS) + region)
+    def plaintiff(wide: int) -> tuple[Any, ...]:
+        who = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
+        if wide:  # a second plaintiff widens the space once single ones are used up
+            who += f" and {rng.choice(_FIRST)} {rng.choice(_LAST)}"
+        return (who, rng.choice(_ISSUES))
 
-        s["partner"], s["topic"] = co.unique("partner", partner)
-    if name == "office":
+    s["plaintiff"], s["issue"] = co.unique("lawsuit", plaintiff)
 
-        def office(wide: int) -> tuple[Any, ...]:
-            staff = rng.randrange(20, 400, 10) if not wide else rng.randrange(20, 20000)
-            return (rng.choice(_CITIES), rng.choice(_SITES), staff)
 
-        s["city"], s["site"], s["staff"] = co.unique("office", office)
-        s["a_site"] = ("an " if s["site"][0] in "aeiou" else "a ") + s["site"]
-    return s
+def _agency_slots(rng: random.Random, co: _Company, name: str, s: dict[str, Any]) -> None:
+    """The agency of a restriction or fine, and its concern."""
+    s["agency"] = rng.choice(_AGENCIES)
+    s["concern"] = rng.choice(_CONCERNS)
+
+
+def _person_slots(rng: random.Random, co: _Company, name: str, s: dict[str, Any]) -> None:
+    """The person appointed or departing and the role, new for the company."""
+
+    def person(wide: int) -> tuple[Any, ...]:
+        first = rng.choice(_FIRST)
+        middle = f" {rng.choice(_FIRST)[0]}." if wide else ""
+        return (f"{first}{middle} {rng.choice(_LAST)}", rng.choice(_ROLES))
+
+    s["person"], s["role"] = co.unique(name, person)
+
+
+def _partner_slots(rng: random.Random, co: _Company, name: str, s: dict[str, Any]) -> None:
+    """A partnership's partner and topic, new for the company."""
+    partners = [p for p in _PARTNERS if p != co.name]
+
+    def partner(wide: int) -> tuple[Any, ...]:
+        region = f" in {rng.choice(_CITIES)}" if wide else ""
+        return (rng.choice(partners), rng.choice(_TOPICS) + region)
+
+    s["partner"], s["topic"] = co.unique("partner", partner)
+
+
+def _office_slots(rng: random.Random, co: _Company, name: str, s: dict[str, Any]) -> None:
+    """A new office's city, site and staff, new for the company."""
+
+    def office(wide: int) -> tuple[Any, ...]:
+        staff = rng.randrange(20, 400, 10) if not wide else rng.randrange(20, 20000)
+        return (rng.choice(_CITIES), rng.choice(_SITES), staff)
+
+    s["city"], s["site"], s["staff"] = co.unique("office", office)
+    s["a_site"] = ("an " if s["site"][0] in "aeiou" else "a ") + s["site"]
+
+
+# Which kinds draw which slots, in the order they draw them.
+_SLOT_FILLERS: tuple[
+    tuple[frozenset[str], Callable[[random.Random, _Company, str, dict[str, Any]], None]], ...
+] = (
+    (
+        frozenset({"release", "open-weights", "relicence", "price-cut", "restriction"}),
+        _product_slots,
+    ),
+    (frozenset({"funding", "credit", "fine"}), _money_slots),
+    (frozenset({"lawsuit"}), _lawsuit_slots),
+    (frozenset({"restriction", "fine"}), _agency_slots),
+    (frozenset({"appointment", "departure"}), _person_slots),
+    (frozenset({"partnership"}), _partner_slots),
+    (frozenset({"office"}), _office_slots),
+)
 
 
 def _render(h: _Happening, companies: list[_Company], short: bool) -> tuple[str, str]:

@@ -305,38 +305,49 @@ def errors(scored: list[tuple[dict[str, Any], list[Found]]]) -> list[str]:
             if i not in hit_of:
                 out.append(f"  missed [{item['company']} {item['occurred']}] {item['sentence']!r}")
                 continue
-            f = hit_of[i]
-            problems = []
-            if not _overlap(f.occurred, parse_occurred(item["occurred"])):
-                problems.append(f"date {f.occurred.text} != {item['occurred']}")
-            title = f.enriched.title
-            if not headline_form(title) or not headline_agrees(
-                title, item["headline"], f.mention.company
-            ):
-                problems.append(f"headline {title!r} vs {item['headline']!r}")
-            if item["joins"] is not None and f.joins != [item["joins"]]:
-                problems.append(f"joins {f.joins} != {item['joins']}")
-            if item["joins"] is None and f.joins:
-                problems.append(f"joins {f.joins}, label none")
-            lost = [e for e in item["entities"] if not _carried(f.enriched, e)]
-            if lost:
-                problems.append(f"entities missing {[(e['kind'], e['value']) for e in lost]}")
+            problems = _hit_problems(hit_of[i], item)
             if problems:
                 out.append(f"  hit {item['sentence'][:70]!r}: " + "; ".join(problems))
-        for f in found:
-            if f.outcome == "fp":
-                trap = " (trap)" if f.trap else ""
-                out.append(
-                    f"  false positive{trap} [{f.enriched.company} {f.occurred.text}] "
-                    f"{f.enriched.title!r} <- {f.evidence!r}"
-                )
-            elif (
-                f.outcome == "duplicate"
-                and f.joins
-                and f.label is not None
-                and f.joins != [expected[f.label]["joins"]]
-            ):
-                out.append(f"  duplicate joins {f.joins}: {f.enriched.title!r}")
+        out += _extra_errors(found, expected)
+    return out
+
+
+def _hit_problems(f: Found, item: dict[str, Any]) -> list[str]:
+    """What a matched extraction gets wrong against its label: date, headline, joins, entities."""
+    problems = []
+    if not _overlap(f.occurred, parse_occurred(item["occurred"])):
+        problems.append(f"date {f.occurred.text} != {item['occurred']}")
+    title = f.enriched.title
+    if not headline_form(title) or not headline_agrees(title, item["headline"], f.mention.company):
+        problems.append(f"headline {title!r} vs {item['headline']!r}")
+    if item["joins"] is not None and f.joins != [item["joins"]]:
+        problems.append(f"joins {f.joins} != {item['joins']}")
+    if item["joins"] is None and f.joins:
+        problems.append(f"joins {f.joins}, label none")
+    lost = [e for e in item["entities"] if not _carried(f.enriched, e)]
+    if lost:
+        problems.append(f"entities missing {[(e['kind'], e['value']) for e in lost]}")
+    return problems
+
+
+def _extra_errors(found: list[Found], expected: list[dict[str, Any]]) -> list[str]:
+    """The lines for extractions no label asks for: false positives, and duplicates that join
+    somewhere other than their label's event."""
+    out: list[str] = []
+    for f in found:
+        if f.outcome == "fp":
+            trap = " (trap)" if f.trap else ""
+            out.append(
+                f"  false positive{trap} [{f.enriched.company} {f.occurred.text}] "
+                f"{f.enriched.title!r} <- {f.evidence!r}"
+            )
+        elif (
+            f.outcome == "duplicate"
+            and f.joins
+            and f.label is not None
+            and f.joins != [expected[f.label]["joins"]]
+        ):
+            out.append(f"  duplicate joins {f.joins}: {f.enriched.title!r}")
     return out
 
 

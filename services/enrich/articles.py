@@ -251,19 +251,47 @@ def _own_date(
     return None
 
 
+# The rules of `_DATE_PATTERNS` that are not tied to the date before, by what they name.
+_WRITTEN_DAY_RULES = frozenset({"iso-day", "month-day-year", "day-month-year", "month-day"})
+_RELATIVE_DAY_RULES = frozenset(
+    {"yesterday", "today", "weekday", "last-weekday", "last-week", "this-week"}
+)
+_MONTH_RULES = frozenset({"month-year", "last-month", "this-month", "last-month-name", "in-month"})
+_YEAR_RULES = frozenset({"in-year", "last-year", "this-year", "ago"})
+
+
 def _occurred_for(rule: str, m: re.Match[str], published: date) -> OccurredDate | None:
+    """The date an expression not tied to the date before names, read against `published`."""
     groups = m.groupdict()
     month = _MONTHS.get(groups.get("month") or "", 0) or int(groups.get("mnum") or 0)
+    if rule in _WRITTEN_DAY_RULES:
+        return _written_day(rule, m, published, month)
+    if rule in _RELATIVE_DAY_RULES:
+        return _relative_day(rule, m, published)
+    if rule in _MONTH_RULES:
+        return _month_date(rule, m, published, month)
+    if rule in _YEAR_RULES:
+        return _year_date(rule, m, published)
+    return None
+
+
+def _written_day(rule: str, m: re.Match[str], published: date, month: int) -> OccurredDate | None:
+    """The day a written date names ("March 11, 2024", "2024-03-11", "March 11"), or None when
+    it names none."""
     try:
         if rule in ("iso-day", "month-day-year", "day-month-year"):
             return from_day(date(int(m["year"]), month, int(m["day"])), Precision.DAY)
-        if rule == "month-day":
-            day = date(published.year, month, int(m["day"]))
-            if day > published:  # "March 11" in a January article is last year's March
-                day = date(published.year - 1, month, int(m["day"]))
-            return from_day(day, Precision.DAY)
+        day = date(published.year, month, int(m["day"]))
+        if day > published:  # "March 11" in a January article is last year's March
+            day = date(published.year - 1, month, int(m["day"]))
+        return from_day(day, Precision.DAY)
     except ValueError:
         return None  # "February 30": not a date, try the next pattern
+
+
+def _relative_day(rule: str, m: re.Match[str], published: date) -> OccurredDate:
+    """The day (or the days of a week) a relative date names ("yesterday", "on Tuesday", "last
+    week"), counted back from publication."""
     if rule == "yesterday":
         return from_day(published - timedelta(days=1), Precision.DAY)
     if rule == "today":
@@ -277,11 +305,15 @@ def _occurred_for(rule: str, m: re.Match[str], published: date) -> OccurredDate 
         # The calendar week before publication, Monday..Sunday: an honest interval, not a day.
         monday = published - timedelta(days=published.weekday() + 7)
         return parse_occurred(f"{monday.isoformat()}/{(monday + timedelta(days=6)).isoformat()}")
-    if rule == "this-week":
-        monday = published - timedelta(days=published.weekday())
-        if monday == published:
-            return from_day(published, Precision.DAY)
-        return parse_occurred(f"{monday.isoformat()}/{published.isoformat()}")
+    # "this week": Monday to publication
+    monday = published - timedelta(days=published.weekday())
+    if monday == published:
+        return from_day(published, Precision.DAY)
+    return parse_occurred(f"{monday.isoformat()}/{published.isoformat()}")
+
+
+def _month_date(rule: str, m: re.Match[str], published: date, month: int) -> OccurredDate:
+    """The month a month expression names ("March 2024", "last month", "in August")."""
     if rule == "month-year":
         return from_day(date(int(m["year"]), month, 1), Precision.MONTH)
     if rule == "last-month":
@@ -292,17 +324,20 @@ def _occurred_for(rule: str, m: re.Match[str], published: date) -> OccurredDate 
     if rule == "last-month-name":  # "last August": the latest August before this month
         year = published.year if month < published.month else published.year - 1
         return from_day(date(year, month, 1), Precision.MONTH)
-    if rule == "in-month":
-        return from_day(date(_month_on_or_before(month, published), month, 1), Precision.MONTH)
+    # "in August": the latest August up to this month
+    return from_day(date(_month_on_or_before(month, published), month, 1), Precision.MONTH)
+
+
+def _year_date(rule: str, m: re.Match[str], published: date) -> OccurredDate:
+    """The year a year expression names ("in 2019", "last year"), or the approximate month of
+    "... ago"."""
     if rule == "in-year":
         return from_day(date(int(m["year"]), 1, 1), Precision.YEAR)
     if rule == "last-year":
         return from_day(date(published.year - 1, 1, 1), Precision.YEAR)
     if rule == "this-year":
         return from_day(published, Precision.YEAR)
-    if rule == "ago":
-        return _ago(published, _COUNTS.get(m["n"].casefold()) or int(m["n"]), m["unit"])
-    return None
+    return _ago(published, _COUNTS.get(m["n"].casefold()) or int(m["n"]), m["unit"])
 
 
 def _ago(published: date, n: int, unit: str) -> OccurredDate:
@@ -321,20 +356,43 @@ def _tied(rule: str, m: re.Match[str], anchor: OccurredDate | None) -> OccurredD
     than the text and the date before give."""
     if anchor is None or anchor.start == date.min:
         return None
+    if rule in ("tie-same-day", "tie-next-day", "tie-days-later"):
+        return _tied_day(rule, anchor)
+    if rule == "tie-units-later":
+        return _units_later(m, anchor)
+    return _tied_month_or_year(rule, m, anchor)
+
+
+def _tied_day(rule: str, anchor: OccurredDate) -> OccurredDate:
+    """ "the same day", "the next day", "days later": a day or days after the date before when
+    that is a day, else the date before itself."""
+    if rule == "tie-same-day" or anchor.precision is not Precision.DAY or anchor.interval:
+        return anchor
+    start = anchor.start
+    if rule == "tie-next-day":
+        return from_day(start + timedelta(days=1), Precision.DAY)
+    lo, hi = start + timedelta(days=1), start + timedelta(days=DAYS_LATER)
+    return parse_occurred(f"{lo.isoformat()}/{hi.isoformat()}")
+
+
+def _units_later(m: re.Match[str], anchor: OccurredDate) -> OccurredDate | None:
+    """ "four months later": that many after the date before, no finer than a month."""
+    start = anchor.start
+    n = _COUNTS.get(m["n"].casefold()) or int(m["n"])
+    if m["unit"] == "year":
+        return from_day(date(start.year + n, 1, 1), Precision.YEAR)
+    if anchor.precision is Precision.YEAR:
+        return None
+    months = start.year * 12 + start.month - 1 + n
+    return from_day(date(months // 12, months % 12 + 1, 1), Precision.MONTH)
+
+
+def _tied_month_or_year(rule: str, m: re.Match[str], anchor: OccurredDate) -> OccurredDate | None:
+    """ "that July", "that month", "the following year": a month or a year of the date before,
+    None when the date before is coarser than the rule needs."""
     start, precision = anchor.start, anchor.precision
     if rule in ("tie-month-name", "tie-month-of-year"):
         return from_day(date(start.year, _MONTHS[m["month"]], 1), Precision.MONTH)
-    if rule == "tie-same-day":
-        return anchor
-    if rule == "tie-next-day":
-        if precision is Precision.DAY and not anchor.interval:
-            return from_day(start + timedelta(days=1), Precision.DAY)
-        return anchor
-    if rule == "tie-days-later":
-        if precision is Precision.DAY and not anchor.interval:
-            lo, hi = start + timedelta(days=1), start + timedelta(days=DAYS_LATER)
-            return parse_occurred(f"{lo.isoformat()}/{hi.isoformat()}")
-        return anchor
     if rule == "tie-month":
         return from_day(start, Precision.MONTH) if precision is not Precision.YEAR else None
     if rule == "tie-year":
@@ -346,14 +404,6 @@ def _tied(rule: str, m: re.Match[str], anchor: OccurredDate | None) -> OccurredD
         return from_day(start.replace(day=1) + timedelta(days=days), Precision.MONTH)
     if rule == "tie-next-year":
         return from_day(date(start.year + 1, 1, 1), Precision.YEAR)
-    if rule == "tie-units-later":  # "four months later": that many after, no finer than a month
-        n = _COUNTS.get(m["n"].casefold()) or int(m["n"])
-        if m["unit"] == "year":
-            return from_day(date(start.year + n, 1, 1), Precision.YEAR)
-        if precision is Precision.YEAR:
-            return None
-        months = start.year * 12 + start.month - 1 + n
-        return from_day(date(months // 12, months % 12 + 1, 1), Precision.MONTH)
     return None
 
 
@@ -994,14 +1044,8 @@ def _verb_happening(
     start, end = m.start(), m.end()
     ci = sent.clause_at(start)
     clause = sent.clauses[ci]
-    if clause.kind == cl.PART or _CONDITION.match(text, clause.start):
-        return None
-    use = "active" if ing else cl.finite(text, start, form)
-    if use is None and cl.was_to(text, start):
-        use = "was-to"
+    use = _verb_use(sent, ci, m, form, verb, reading, ing)
     if use is None:
-        return None
-    if use == "perfect" and not _perfect_reports(sent, ci, verb, reading):
         return None
     if use == "passive":
         sent.passive.add(ci)
@@ -1010,14 +1054,8 @@ def _verb_happening(
         return None
     actor, who = found
     sent.subjects.setdefault(ci, found)
-    present_form = not ing and use == "active" and cl.is_present_form(m.group())
-    if present_form and (clause.kind not in _NEWS_CLAUSES or not cl.present_ok(text, start, actor)):
-        return None
-    if use != "passive" and clause.kind == cl.COORD and _passive_before(sent, ci, text, end):
-        use = "passive"  # "Altman was fired ... and rehired five days later"
-    if not cl.needs_met(verb, text, start, end, clause, passive=use == "passive"):
-        return None
-    if not _subject_fits(verb, who, actor, sent, start, end):
+    use = _use_with_subject(sent, ci, m, verb, use, actor, who, ing)
+    if use is None:
         return None
     kind = verb.kind
     span = _span(sent, ci, actor, verb)
@@ -1032,12 +1070,8 @@ def _verb_happening(
     if not slug:
         return None  # about no company: on no timeline
     occurred, date_rule, date_words = _date_of(sent, ci, reading, slug)
-    if date_rule in _UNDATED and (
-        present in _BACKGROUND_UNDATED or clause.kind in (cl.REL, cl.APPOS)
-    ):
-        return None  # "Meta, which released its Llama models ...": a description, not news
-    if date_rule in _UNDATED and m.group().casefold() in _STANDING and not sent.quoted(end):
-        return None  # "OpenAI says the for-profit arm was necessary": a standing position
+    if _undated_background(sent, clause, m, present, date_rule):
+        return None
     if kind == "statement" and _attributes_a_detail(sent, actor, after):
         return None  # "The larger model runs on one GPU, the company said": a detail
     subject = _display(sent, ci, actor, who, start)
@@ -1055,6 +1089,70 @@ def _verb_happening(
     return _Happening(
         start, span, kind, title, written, slug, occurred, date_rule, date_words, rules
     )
+
+
+def _verb_use(
+    sent: _Sentence,
+    ci: int,
+    m: re.Match[str],
+    form: str,
+    verb: cl.Verb,
+    reading: _Reading,
+    ing: bool,
+) -> str | None:
+    """How the verb is used ("active", "passive", "perfect", "was-to"...), or None when the use
+    reports no happening (a participle, a condition, no finite form, a perfect that tells none)."""
+    text, start = sent.text, m.start()
+    clause = sent.clauses[ci]
+    if clause.kind == cl.PART or _CONDITION.match(text, clause.start):
+        return None
+    use = "active" if ing else cl.finite(text, start, form)
+    if use is None and cl.was_to(text, start):
+        use = "was-to"
+    if use is None:
+        return None
+    if use == "perfect" and not _perfect_reports(sent, ci, verb, reading):
+        return None
+    return use
+
+
+def _use_with_subject(
+    sent: _Sentence,
+    ci: int,
+    m: re.Match[str],
+    verb: cl.Verb,
+    use: str,
+    actor: Actor,
+    who: _Who,
+    ing: bool,
+) -> str | None:
+    """The verb's use once its subject is known (a joined clause may share the passive before
+    it), or None when the subject and the words after do not make it news."""
+    text, start, end = sent.text, m.start(), m.end()
+    clause = sent.clauses[ci]
+    present_form = not ing and use == "active" and cl.is_present_form(m.group())
+    if present_form and (clause.kind not in _NEWS_CLAUSES or not cl.present_ok(text, start, actor)):
+        return None
+    if use != "passive" and clause.kind == cl.COORD and _passive_before(sent, ci, text, end):
+        use = "passive"  # "Altman was fired ... and rehired five days later"
+    if not cl.needs_met(verb, text, start, end, clause, passive=use == "passive"):
+        return None
+    if not _subject_fits(verb, who, actor, sent, start, end):
+        return None
+    return use
+
+
+def _undated_background(
+    sent: _Sentence, clause: Clause, m: re.Match[str], present: str, date_rule: str
+) -> bool:
+    """Whether a clause with no date of its own is background, not news: a founding, a
+    description or a standing position."""
+    if date_rule not in _UNDATED:
+        return False
+    if present in _BACKGROUND_UNDATED or clause.kind in (cl.REL, cl.APPOS):
+        return True  # "Meta, which released its Llama models ...": a description, not news
+    # "OpenAI says the for-profit arm was necessary": a standing position
+    return m.group().casefold() in _STANDING and not sent.quoted(m.end())
 
 
 _INVERTED = frozenset({"said", "says", "wrote", "writes", "added", "adds"})
@@ -1126,6 +1224,22 @@ def _title_for(
     after = _named_after(sent, tail[0], tail[1], subject)
     if verb.needs == "decider-down":  # "turned the bid down": "turns down the bid"
         after = re.sub(r"\bdown\b", "", after, count=1)
+    present, obj = _verb_and_object(sent, verb, present, use, after, actor)
+    if kind == "statement":
+        present, obj = _what_was_said(sent, actor, present, obj)
+    present = _headline_verb(present, use, written, subject, obj)
+    if kind == "release":
+        obj = _with_model_named(sent, tail[0], after, obj)
+    if kind == "funding" and present in _TO_INVESTEE | {"announces"} and slug:
+        obj = _with_investee(obj, present, subject, slug)
+    return headlines.build(subject, present, obj, statement=kind == "statement")
+
+
+def _verb_and_object(
+    sent: _Sentence, verb: cl.Verb, present: str, use: str, after: str, actor: Actor
+) -> tuple[str, str]:
+    """(verb, object) as the clause words them: the object from the words after the verb (or
+    the noun phrase before its subject), "announces plans to" as "plans to"."""
     obj = headlines.object_text(_without_dates(after))
     if present == "announces" and _PLAN_TO.match(obj):
         present, obj = "plans to", _PLAN_TO.sub("", obj)
@@ -1137,41 +1251,62 @@ def _title_for(
         present = "closes"  # a round completed is a round closed: raised
     if _PARTICIPLE_START.match(obj):
         obj = ""  # "said in a blog post announcing ...": nothing said in the clause itself
-    if kind == "statement" and not obj:
+    return present, obj
+
+
+def _what_was_said(sent: _Sentence, actor: Actor, present: str, obj: str) -> tuple[str, str]:
+    """(verb, object) of a statement: the quotation before it when the clause says nothing, and
+    the action it reports when the company says it did something."""
+    if not obj:
         obj = _quote_before(sent, actor.start) or _said_before(sent, actor.start)
-    if kind == "statement" and present in ("says", "announces"):
+    if present in ("says", "announces"):
         own = _own_action(obj)  # "said it had completed its recapitalization"
         if own is not None:
             present, obj = own
+    return present, obj
+
+
+def _headline_verb(present: str, use: str, written: str, subject: str, obj: str) -> str:
+    """The verb as the headline writes it: what was written is said, a passive as "is ...", and
+    agreeing with a plural subject."""
     if present == "writes" and not obj.startswith("to "):
         present = "says"  # "wrote on X that ...": what was written is what was said
     if use == "passive":
         present = f"is {written.casefold()}"
     if _plural(subject):
         present = _plural_verb(present)
-    if kind == "release" and not _names_model(obj):
+    return present
+
+
+def _with_model_named(sent: _Sentence, begin: int, after: str, obj: str) -> str:
+    """A release's object with the model it releases named: the one named before the verb, or
+    the names listed after a generic "model"."""
+    if not _names_model(obj):
         # "the base model it released", "launched that model": the model named before.
-        model = _model_before(sent.text, tail[0])
+        model = _model_before(sent.text, begin)
         if model and (not obj or _PREPOSITION_START.match(obj)):
             obj = f"{model} {obj}".strip()
         elif model and _GENERIC_MODEL.match(obj):
             obj = _GENERIC_MODEL.sub(model, obj, count=1)
-    if kind == "release" and not _names_model(obj):
+    if not _names_model(obj):
         listed = _LISTED.match(after)  # "two open-weight models, gpt-oss-120b and gpt-oss-20b,"
         named = _first_model(after)  # "its own first reasoning model, o1-preview, ..."
         if listed and _GENERIC_MODEL.match(obj) and _names_model(listed["names"]):
             obj = listed["names"]
         elif named and _GENERIC_MODEL.match(obj):
             obj = f"{named}, {obj}"
-    if kind == "funding" and present in _TO_INVESTEE | {"announces"} and slug:
-        name = _display_name(slug)
-        if name.casefold() not in f"{subject} {obj}".casefold():
-            owned = _THE_HOLDER.sub(lambda m: f"{m[1]} {name}'s ", obj, count=1)
-            if owned != obj:
-                obj = owned  # "for the nonprofit": "for OpenAI's nonprofit"
-            else:
-                obj = f"{obj} in {name}" if present != "bids" else f"{obj} for {name}"
-    return headlines.build(subject, present, obj, statement=kind == "statement")
+    return obj
+
+
+def _with_investee(obj: str, present: str, subject: str, slug: str) -> str:
+    """A funding's object with the company funded named, when the headline does not name it."""
+    name = _display_name(slug)
+    if name.casefold() in f"{subject} {obj}".casefold():
+        return obj
+    owned = _THE_HOLDER.sub(lambda m: f"{m[1]} {name}'s ", obj, count=1)
+    if owned != obj:
+        return owned  # "for the nonprofit": "for OpenAI's nonprofit"
+    return f"{obj} in {name}" if present != "bids" else f"{obj} for {name}"
 
 
 _NP_BEFORE = re.compile(r"\b(?:the|a|an|its|their)\s+(?:[\w$.%-]+\s+){0,5}$", re.I)

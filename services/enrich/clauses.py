@@ -330,28 +330,13 @@ def _occurrences(sentence: str, kind: str, text: str, value: str) -> list[tuple[
 
 def actors(sentence: str) -> list[Actor]:
     """Every actor the sentence names, in reading order (overlaps resolved: the longer first)."""
-    found: list[Actor] = []
-    for hit in _COMPANY_LEX.find(sentence):
-        found.append(Actor(hit.start, hit.end, "company", hit.value, hit.text))
-    for ent in extract_entities(sentence):
-        kind = ent["kind"]
-        if kind not in ("person", "agency"):
-            continue
-        for start, end in _occurrences(sentence, kind, str(ent["text"]), str(ent["value"])):
-            found.append(Actor(start, end, kind, str(ent["value"]), sentence[start:end]))
-    for m in _PRONOUN.finditer(sentence):
-        if _NOT_SUBJECT_AFTER.search(sentence, max(0, m.start() - 12), m.start()):
-            continue
-        kind = "pronoun-person" if m["person"] else "pronoun-company"
-        found.append(Actor(m.start(), m.end(), kind, "", m.group()))
-    for pattern in (_COURT, _GOVERNMENT):
-        for m in pattern.finditer(sentence):
-            found.append(Actor(m.start(), m.end(), "agency", m.group(), m.group()))
-    for m in _AGENCY_NOUN.finditer(sentence):
-        found.append(Actor(m.start(), m.end(), "the-agency", "", m.group()))
-    for m in _COMPANY_NOUN.finditer(sentence):
-        kind = "the-board" if m["noun"] == "board" else "the-company"
-        found.append(Actor(m.start(), m.end(), kind, "", m.group()))
+    # Gathered in this order: of two actors at the same span, the first gathered is kept.
+    found = [
+        *(Actor(h.start, h.end, "company", h.value, h.text) for h in _COMPANY_LEX.find(sentence)),
+        *_entity_actors(sentence),
+        *_pronoun_actors(sentence),
+        *_noun_actors(sentence),
+    ]
     found.sort(key=lambda a: (a.start, -(a.end - a.start)))
     out: list[Actor] = []
     for a in found:
@@ -361,6 +346,44 @@ def actors(sentence: str) -> list[Actor]:
             continue
         out.append(a)
     return out
+
+
+def _entity_actors(sentence: str) -> list[Actor]:
+    """The people and agencies the entity step finds, at each place the sentence names them."""
+    found: list[Actor] = []
+    for ent in extract_entities(sentence):
+        kind = ent["kind"]
+        if kind not in ("person", "agency"):
+            continue
+        for start, end in _occurrences(sentence, kind, str(ent["text"]), str(ent["value"])):
+            found.append(Actor(start, end, kind, str(ent["value"]), sentence[start:end]))
+    return found
+
+
+def _pronoun_actors(sentence: str) -> list[Actor]:
+    """The pronouns that may be subjects ("he", "its"; not "made it free")."""
+    found: list[Actor] = []
+    for m in _PRONOUN.finditer(sentence):
+        if _NOT_SUBJECT_AFTER.search(sentence, max(0, m.start() - 12), m.start()):
+            continue
+        kind = "pronoun-person" if m["person"] else "pronoun-company"
+        found.append(Actor(m.start(), m.end(), kind, "", m.group()))
+    return found
+
+
+def _noun_actors(sentence: str) -> list[Actor]:
+    """Courts and governments (as agencies), then "the agency", "the company" and "the board"
+    (standing for the one named before)."""
+    found: list[Actor] = []
+    for pattern in (_COURT, _GOVERNMENT):
+        for m in pattern.finditer(sentence):
+            found.append(Actor(m.start(), m.end(), "agency", m.group(), m.group()))
+    for m in _AGENCY_NOUN.finditer(sentence):
+        found.append(Actor(m.start(), m.end(), "the-agency", "", m.group()))
+    for m in _COMPANY_NOUN.finditer(sentence):
+        kind = "the-board" if m["noun"] == "board" else "the-company"
+        found.append(Actor(m.start(), m.end(), kind, "", m.group()))
+    return found
 
 
 ANAPHORS: Final = frozenset(
@@ -464,28 +487,11 @@ def clauses(
                 cuts.append((m.start(), m.end(), RESUME))
                 open_kind = RESUME
             continue
-        if kind == "that":
-            if _DETERMINER_THAT.search(sentence, max(0, m.start() - 40), m.start()):
-                continue  # "withdrew that case", "in that": not a clause
-            speech = _SPEECH_BEFORE_THAT.search(sentence, max(0, m.start() - 90), m.start())
-            kind = COMP if speech else REL
-        elif kind == "ingadv":
-            kind = ING
-        elif kind == "appos":
-            if not _NAME_BEFORE.search(sentence, max(offset, m.start() - 40), m.start()):
-                continue  # "In February, a ...": not a name described
-            kind = APPOS
-        elif kind == "coord" and _BUT_CLAUSE.match(sentence, m.start()):
-            kind = COORD  # ", but it did not ...": always a clause of its own
-        elif kind == "coord":
-            begin = max(cuts[-1][0] if cuts else offset, m.start() - _WINDOW)
-            if not _verb_follows(sentence, m.end(), triggers) or not _HAS_VERB.search(
-                sentence, begin, m.start()
-            ):
-                continue  # "Musk and Altman co-founded": two subjects, one clause
-            kind = COORD
-        cuts.append((m.start(), m.end(), kind))
-        open_kind = kind
+        cut = _cut_kind(sentence, m, kind, cuts, offset, triggers)
+        if cut is None:
+            continue
+        cuts.append((m.start(), m.end(), cut))
+        open_kind = cut
     out: list[Clause] = []
     begin, begin_kind, marker = offset, MAIN, offset
     for start, end, kind in cuts:
@@ -494,6 +500,39 @@ def clauses(
         begin, begin_kind, marker = start, kind, end
     out.append(Clause(begin, len(sentence), begin_kind, marker))
     return out
+
+
+def _cut_kind(
+    sentence: str,
+    m: re.Match[str],
+    kind: str,
+    cuts: list[tuple[int, int, str]],
+    offset: int,
+    triggers: list[int],
+) -> str | None:
+    """The kind of clause a boundary (`_BOUNDARY`'s group `kind`, not a comma) opens, or None
+    when it opens none."""
+    if kind == "that":
+        if _DETERMINER_THAT.search(sentence, max(0, m.start() - 40), m.start()):
+            return None  # "withdrew that case", "in that": not a clause
+        speech = _SPEECH_BEFORE_THAT.search(sentence, max(0, m.start() - 90), m.start())
+        return COMP if speech else REL
+    if kind == "ingadv":
+        return ING
+    if kind == "appos":
+        if not _NAME_BEFORE.search(sentence, max(offset, m.start() - 40), m.start()):
+            return None  # "In February, a ...": not a name described
+        return APPOS
+    if kind == "coord" and _BUT_CLAUSE.match(sentence, m.start()):
+        return COORD  # ", but it did not ...": always a clause of its own
+    if kind == "coord":
+        begin = max(cuts[-1][0] if cuts else offset, m.start() - _WINDOW)
+        if not _verb_follows(sentence, m.end(), triggers) or not _HAS_VERB.search(
+            sentence, begin, m.start()
+        ):
+            return None  # "Musk and Altman co-founded": two subjects, one clause
+        return COORD
+    return kind
 
 
 # A name (not a month or a day) right before an appositive's comma: "DeepSeek, a startup ...".

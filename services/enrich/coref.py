@@ -430,6 +430,26 @@ def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
     # What the amount, parameter and model patterns took, by position: later patterns skip it. A
     # mask, not a list of spans: a long text (an article's sentence) has thousands of them.
     taken = bytearray(len(dates_removed) + 1)
+    # Each step adds to `found` in this order (the anchors' kinds keep their first-seen order),
+    # and the later ones read what the earlier ones found (people, licences, models).
+    vocabulary = _entity_anchors(text, company, found)
+    if not found.get(PERSON):
+        _unknown_people(text, company, found)
+    _quantity_anchors(dates_removed, taken, found)
+    _model_anchors(dates_removed, taken, company, found)
+    _number_anchors(dates_removed, taken, found)
+    _org_and_place_anchors(text, company, found)
+    # Each name as written ("GPT-5 Pro" is GPT-5 Pro, "GPT-4o mini" is not GPT-4o); the
+    # vocabulary adds the names without a version ("Whisper", "ChatGPT").
+    seen = found.get(MODEL, set())
+    extra = {v for v in vocabulary if not any(r == v or r.startswith(v + "-") for r in seen)}
+    if extra:
+        found.setdefault(MODEL, set()).update(extra)
+    return found
+
+
+def _entity_anchors(text: str, company: str, found: dict[str, set[str]]) -> set[str]:
+    """Adds the entities the vocabulary recognises to `found`; returns the model keys it knows."""
     vocabulary: set[str] = set()
     for ent in extract_entities(text, ()):
         kind, value = ent["kind"], str(ent["value"])
@@ -445,21 +465,33 @@ def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
                 found.setdefault(PLACE, set()).add(_AGENCY_PLACE[value].casefold())
         elif kind == "license":
             found.setdefault(LICENCE, set()).add(value.casefold())
-    if not found.get(PERSON):
-        # People the vocabulary does not know, as headlines name them ("Greta Holloway steps
-        # down"): two capitalised words that are not a company, a place, a model or a title.
-        for m in _NAME_RE.finditer(text):
-            name = m[0]
-            words = name.split()
-            if any(w in _NOT_NAMES or w.upper() == w for w in words):
-                continue
-            if _INSTITUTION_BEFORE.search(text, max(0, m.start() - _LOOKBACK), m.start()):
-                continue
-            if mentioned_companies(name) or _PLACE_RE.search(name):
-                continue
-            if set(terms(name)) & _own_words(company) or slug_of(name) == company:
-                continue  # the company's own name, when the registry does not know it
-            found.setdefault(PERSON, set()).add(name.casefold())
+    return vocabulary
+
+
+def _unknown_people(text: str, company: str, found: dict[str, set[str]]) -> None:
+    """Adds the people the vocabulary does not know, as headlines name them ("Greta Holloway
+    steps down"): two capitalised words that are not a company, a place, a model or a title."""
+    for m in _NAME_RE.finditer(text):
+        if _is_unknown_person(text, m, company):
+            found.setdefault(PERSON, set()).add(m[0].casefold())
+
+
+def _is_unknown_person(text: str, m: re.Match[str], company: str) -> bool:
+    """Whether a capitalised pair of words (`_NAME_RE`) names a person."""
+    name = m[0]
+    words = name.split()
+    if any(w in _NOT_NAMES or w.upper() == w for w in words):
+        return False
+    if _INSTITUTION_BEFORE.search(text, max(0, m.start() - _LOOKBACK), m.start()):
+        return False
+    if mentioned_companies(name) or _PLACE_RE.search(name):
+        return False
+    # The company's own name, when the registry does not know it.
+    return not (set(terms(name)) & _own_words(company) or slug_of(name) == company)
+
+
+def _quantity_anchors(dates_removed: str, taken: bytearray, found: dict[str, set[str]]) -> None:
+    """Adds the parameter counts and the scaled amounts ("1.5 billion") and marks them taken."""
     for m in _PARAMS_RE.finditer(dates_removed):
         found.setdefault(NUMBER, set()).add("p" + _amount_value(m["num"], m["scale"]))
         _take(taken, m)
@@ -472,29 +504,52 @@ def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
             else:
                 found.setdefault(AMOUNT, set()).add(_amount_value(m["num"], m["scale"]))
             _take(taken, m)
+
+
+def _model_anchors(
+    dates_removed: str, taken: bytearray, company: str, found: dict[str, set[str]]
+) -> None:
+    """Adds the models named with a version (a licence's name is not one) and marks each taken."""
     for m in _MODEL_RE.finditer(dates_removed):
-        name = m["name"]
-        if _YEAR_RE.match(name) or not any(c.isalpha() for c in name) or name[0].isdigit():
+        key = _model_name_key(dates_removed, m, company)
+        if key is None:
             continue
-        if name.isalpha() or len(name) < 2:
-            continue
-        if _QUANTITY_AFTER.match(dates_removed, m.end("name")):
-            continue  # "the full 1.5B-parameter model": a quantity, not a version of "Full"
-        word, sep, number = name.partition(" ")
-        if sep and (word in _NOT_NAMES or _YEAR_RE.match(number)):
-            continue  # "November 2019", "Top 10": a date or a rank
-        key = _model_key(name + (m["variant"] or ""), company)
-        if key == company or slug_of(name) == company:
-            continue  # the company's own name ("co-42 launches ..."), not a model of it
         if key not in found.get(LICENCE, ()):
             found.setdefault(MODEL, set()).add(key)
         _take(taken, m)
+
+
+def _model_name_key(dates_removed: str, m: re.Match[str], company: str) -> str | None:
+    """The model key of a `_MODEL_RE` match, or None when it is not a model's name."""
+    name = m["name"]
+    if _YEAR_RE.match(name) or not any(c.isalpha() for c in name) or name[0].isdigit():
+        return None
+    if name.isalpha() or len(name) < 2:
+        return None
+    if _QUANTITY_AFTER.match(dates_removed, m.end("name")):
+        return None  # "the full 1.5B-parameter model": a quantity, not a version of "Full"
+    word, sep, number = name.partition(" ")
+    if sep and (word in _NOT_NAMES or _YEAR_RE.match(number)):
+        return None  # "November 2019", "Top 10": a date or a rank
+    key = _model_key(name + (m["variant"] or ""), company)
+    if key == company or slug_of(name) == company:
+        return None  # the company's own name ("co-42 launches ..."), not a model of it
+    return key
+
+
+def _number_anchors(dates_removed: str, taken: bytearray, found: dict[str, set[str]]) -> None:
+    """Adds the bare numbers ("run 2999", "100x", "17%") nothing else took, years and dollar
+    figures aside."""
     for m in _NUMBER_RE.finditer(dates_removed):
         if taken[m.start()] or _YEAR_RE.match(m[1]):
             continue
         if dates_removed[max(0, m.start() - 1) : m.start()] == "$":
             continue
         found.setdefault(NUMBER, set()).add(m[1] + (m[2] or "").lower())
+
+
+def _org_and_place_anchors(text: str, company: str, found: dict[str, set[str]]) -> None:
+    """Adds the other companies, the agencies the vocabulary does not list, and the places."""
     for slug, _ in mentioned_companies(text):
         if slug != company:
             found.setdefault(ORG, set()).add(slug)
@@ -506,13 +561,6 @@ def _text_anchors(text: str, company: str) -> dict[str, set[str]]:
         found.setdefault(PLACE, set()).add(_PLACE_VALUE.get(m[0], m[0]).casefold())
     if _US_RE.search(text):
         found.setdefault(PLACE, set()).add("us")
-    # Each name as written ("GPT-5 Pro" is GPT-5 Pro, "GPT-4o mini" is not GPT-4o); the
-    # vocabulary adds the names without a version ("Whisper", "ChatGPT").
-    seen = found.get(MODEL, set())
-    extra = {v for v in vocabulary if not any(r == v or r.startswith(v + "-") for r in seen)}
-    if extra:
-        found.setdefault(MODEL, set()).update(extra)
-    return found
 
 
 # Actions told by phrases, not single words ("is coming back", "bring back Altman", "turns down").

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.enrich.decode import Incoming, prepare
@@ -127,12 +127,7 @@ def reenrich(
         outbox_ids: list[int] = []
         feed: list[Item] = []
         with sessions() as session, session.begin():
-            query = select(Event).order_by(Event.id).limit(batch).with_for_update(skip_locked=False)
-            if company:
-                query = query.where(Event.company == company)
-            if after is not None:
-                query = query.where(Event.id > after)
-            rows = list(session.scalars(query))
+            rows = list(session.scalars(_batch_query(batch, company, after)))
             if not rows:
                 # Then coreference again, over what the new rules made of every event.
                 found = recoref(sessions, company, send_fanout=send_fanout, announce=announce)
@@ -149,28 +144,10 @@ def reenrich(
                     continue
                 if not _differs(ev, cols):
                     continue
-                for name, value in cols.items():
-                    setattr(ev, name, value)
-                ev.version += 1
-                ev.updated_at = now
-                session.add(
-                    EventVersion(
-                        event_id=ev.id,
-                        version=ev.version,
-                        recorded_at=now,
-                        data=event_document(ev),
-                    )
-                )
-                feed.append(item(ev, "event.updated", ev.version))
-                if ev.duplicate_of is None:
-                    outbox.append(
-                        Outbox(
-                            event_id=ev.id,
-                            version=ev.version,
-                            kind="event.updated",
-                            correlation_id=ev.correlation_id,
-                        )
-                    )
+                entry, announced = _new_version(session, ev, cols, now)
+                feed.append(entry)
+                if announced is not None:
+                    outbox.append(announced)
                 result.changed += 1
             session.add_all(outbox)
             session.flush()
@@ -182,3 +159,42 @@ def reenrich(
             send_fanout(outbox_ids)
         if progress is not None:
             progress(len(rows))
+
+
+def _batch_query(batch: int, company: str | None, after: uuid.UUID | None) -> Select[Event]:
+    """The next `batch` events (one company's, or all) after the id `after`, locked."""
+    query = select(Event).order_by(Event.id).limit(batch).with_for_update(skip_locked=False)
+    if company:
+        query = query.where(Event.company == company)
+    if after is not None:
+        query = query.where(Event.id > after)
+    return query
+
+
+def _new_version(
+    session: Session, ev: Event, cols: dict[str, Any], now: datetime
+) -> tuple[Item, Outbox | None]:
+    """Writes `cols` to `ev` as its next version (kept in `event_versions`); returns its
+    change-feed entry and, for a canonical event, the outbox row that announces the update."""
+    for name, value in cols.items():
+        setattr(ev, name, value)
+    ev.version += 1
+    ev.updated_at = now
+    session.add(
+        EventVersion(
+            event_id=ev.id,
+            version=ev.version,
+            recorded_at=now,
+            data=event_document(ev),
+        )
+    )
+    entry = item(ev, "event.updated", ev.version)
+    if ev.duplicate_of is not None:
+        return entry, None
+    row = Outbox(
+        event_id=ev.id,
+        version=ev.version,
+        kind="event.updated",
+        correlation_id=ev.correlation_id,
+    )
+    return entry, row

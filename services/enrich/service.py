@@ -28,7 +28,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.enrich import deadletter
-from services.enrich.decide import ChunkResult, store_chunk
+from services.enrich.decide import ChunkResult, Outcome, store_chunk
 from services.enrich.persist import ConcurrentWrite
 from shared import feed, procmetrics, tracing
 from shared.db import Outbox
@@ -212,32 +212,14 @@ def announce(
     now = _iso(stored)
     # The hops' times, written into each event's status: the chunk's, and the entry's own
     # (an event extracted from an article has its article's entry).
-    chunk_times: dict[str, str] = {}
-    if clock is not None:
-        if clock.published is not None:
-            chunk_times["published_at"] = _iso(clock.published)
-        if clock.started is not None:
-            chunk_times["started_at"] = _iso(clock.started)
-    by_id = {e["id"]: e for e in entries or () if e.get("id")}
-    for article_id, event_ids in result.articles.items():
-        if article_id in by_id:
-            for event_id in event_ids:
-                by_id.setdefault(event_id, by_id[article_id])
+    chunk_times = _chunk_times(clock)
+    by_id = _entries_by_id(entries, result.articles)
     owners = _article_owners(client, result.articles)
     pipe = client.pipeline(transaction=False)
     feed.queue(pipe, result.feed)
     for o in result.outcomes:
         EVENTS_STORED.labels(o.state).inc()
-        fields: dict[str, str] = {"stored_at": now, "version": str(o.version), **chunk_times}
-        read_at = by_id[o.event_id].get(procmetrics.READ_AT) if o.event_id in by_id else None
-        if read_at:
-            fields["read_at"] = _iso(float(read_at))
-        if o.event_id in owners:  # extracted from an article: readable by the article's key
-            fields["key"] = owners[o.event_id]
-        if o.state == "duplicate" and o.duplicate_of:
-            fields.update(state="duplicate", duplicate_of=o.duplicate_of)
-        else:
-            fields["state"] = "stored"
+        fields = _status_fields(o, now, chunk_times, by_id, owners)
         # Events extracted from an article have no status ingest created (with its TTL): give
         # every status written here a TTL, or those keys would stay in Redis for ever.
         pipe.hset(status_key(o.event_id), mapping=fields)  # type: ignore[arg-type]
@@ -258,6 +240,52 @@ def announce(
     _observe_hops(result, by_id, clock, stored, time.time())
     for o in result.outcomes:
         log.info("event %s", o.state, extra={"event_id": o.event_id, "version": o.version})
+
+
+def _chunk_times(clock: Clock | None) -> dict[str, str]:
+    """The chunk's hop times (published, started) as written into each event's status."""
+    chunk_times: dict[str, str] = {}
+    if clock is not None:
+        if clock.published is not None:
+            chunk_times["published_at"] = _iso(clock.published)
+        if clock.started is not None:
+            chunk_times["started_at"] = _iso(clock.started)
+    return chunk_times
+
+
+def _entries_by_id(
+    entries: list[dict[str, str]] | None, articles: dict[str, list[str]]
+) -> dict[str, dict[str, str]]:
+    """Each event's stream entry by event id; an event extracted from an article has its
+    article's entry (unless it has its own)."""
+    by_id = {e["id"]: e for e in entries or () if e.get("id")}
+    for article_id, event_ids in articles.items():
+        if article_id in by_id:
+            for event_id in event_ids:
+                by_id.setdefault(event_id, by_id[article_id])
+    return by_id
+
+
+def _status_fields(
+    o: Outcome,
+    now: str,
+    chunk_times: dict[str, str],
+    by_id: dict[str, dict[str, str]],
+    owners: dict[str, str],
+) -> dict[str, str]:
+    """The status an event stored gets: when, its version, the hops' times, the key that may
+    read it, and whether it was stored or found a duplicate."""
+    fields: dict[str, str] = {"stored_at": now, "version": str(o.version), **chunk_times}
+    read_at = by_id[o.event_id].get(procmetrics.READ_AT) if o.event_id in by_id else None
+    if read_at:
+        fields["read_at"] = _iso(float(read_at))
+    if o.event_id in owners:  # extracted from an article: readable by the article's key
+        fields["key"] = owners[o.event_id]
+    if o.state == "duplicate" and o.duplicate_of:
+        fields.update(state="duplicate", duplicate_of=o.duplicate_of)
+    else:
+        fields["state"] = "stored"
+    return fields
 
 
 def _observe_hops(

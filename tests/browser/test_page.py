@@ -268,6 +268,25 @@ def _paeth(a: int, b: int, c: int) -> int:
 def decode_png(data: bytes) -> tuple[int, int, int, bytes]:
     """(width, height, channels, pixel bytes) of a PNG."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    (width, height, depth, colour, interlace), idat = _png_chunks(data)
+    assert depth == 8 and interlace == 0 and colour in (2, 6), (depth, colour, interlace)
+    bpp = 3 if colour == 2 else 4
+    stride = width * bpp
+    raw = zlib.decompress(idat)
+    out = bytearray()
+    prev = bytearray(stride)
+    for y in range(height):
+        base = y * (stride + 1)
+        line = bytearray(raw[base + 1 : base + 1 + stride])
+        _unfilter(raw[base], line, prev, bpp, stride)
+        out += line
+        prev = line
+    return width, height, bpp, bytes(out)
+
+
+def _png_chunks(data: bytes) -> tuple[tuple[int, int, int, int, int], bytes]:
+    """The header's (width, height, bit depth, colour type, interlace), zeros without one, and
+    the image data joined, read up to IEND."""
     pos, idat = 8, []
     width = height = depth = colour = interlace = 0
     while pos < len(data):
@@ -280,34 +299,27 @@ def decode_png(data: bytes) -> tuple[int, int, int, bytes]:
             idat.append(chunk)
         elif kind == b"IEND":
             break
-    assert depth == 8 and interlace == 0 and colour in (2, 6), (depth, colour, interlace)
-    bpp = 3 if colour == 2 else 4
-    stride = width * bpp
-    raw = zlib.decompress(b"".join(idat))
-    out = bytearray()
-    prev = bytearray(stride)
-    for y in range(height):
-        base = y * (stride + 1)
-        kind_byte = raw[base]
-        line = bytearray(raw[base + 1 : base + 1 + stride])
-        if kind_byte == 1:
-            for i in range(bpp, stride):
-                line[i] = (line[i] + line[i - bpp]) & 0xFF
-        elif kind_byte == 2:
-            for i in range(stride):
-                line[i] = (line[i] + prev[i]) & 0xFF
-        elif kind_byte == 3:
-            for i in range(stride):
-                left = line[i - bpp] if i >= bpp else 0
-                line[i] = (line[i] + ((left + prev[i]) >> 1)) & 0xFF
-        elif kind_byte == 4:
-            for i in range(stride):
-                left = line[i - bpp] if i >= bpp else 0
-                up_left = prev[i - bpp] if i >= bpp else 0
-                line[i] = (line[i] + _paeth(left, prev[i], up_left)) & 0xFF
-        out += line
-        prev = line
-    return width, height, bpp, bytes(out)
+    return (width, height, depth, colour, interlace), b"".join(idat)
+
+
+def _unfilter(kind: int, line: bytearray, prev: bytearray, bpp: int, stride: int) -> None:
+    """Undoes a scanline's filter (`kind`: 0 none, 1 sub, 2 up, 3 average, 4 Paeth) in place,
+    against the line above, `prev`, already unfiltered."""
+    if kind == 1:
+        for i in range(bpp, stride):
+            line[i] = (line[i] + line[i - bpp]) & 0xFF
+    elif kind == 2:
+        for i in range(stride):
+            line[i] = (line[i] + prev[i]) & 0xFF
+    elif kind == 3:
+        for i in range(stride):
+            left = line[i - bpp] if i >= bpp else 0
+            line[i] = (line[i] + ((left + prev[i]) >> 1)) & 0xFF
+    elif kind == 4:
+        for i in range(stride):
+            left = line[i - bpp] if i >= bpp else 0
+            up_left = prev[i - bpp] if i >= bpp else 0
+            line[i] = (line[i] + _paeth(left, prev[i], up_left)) & 0xFF
 
 
 def colour_counts(png: bytes) -> Counter[tuple[int, int, int]]:

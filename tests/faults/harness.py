@@ -625,7 +625,6 @@ def audit(name: str, sc: Scenario, load: Load, timeout: float = 150) -> Audit:
         f"{time.monotonic() - t:.1f}s after the load ended"
     )
     db = _db_counts(sc.stack.database_url, sc.source, sc.hooks)
-    problems: list[str] = []
     accepted = set(load.accepted)
     stored = db["stored"]
     missing = accepted - set(stored)
@@ -652,33 +651,10 @@ def audit(name: str, sc: Scenario, load: Load, timeout: float = 150) -> Audit:
         "delivery attempts by answer": db["attempts"],
         "ingest log (relay group)": _ingest_log(sc.stack.stack.redis_url),
     }
-    if load.errors:
-        problems.append(f"load errors: {load.errors[:5]}")
-    if load.missing_retry_after:
-        problems.append(f"{load.missing_retry_after} 503/429 answers without Retry-After")
-    if accepted != expected_ids:
-        problems.append(f"{len(expected_ids - accepted)} events of the load never answered 202")
-    if missing:
-        problems.append(
-            f"{len(missing)} events answered 202 were not stored: {sorted(missing)[:5]}"
-        )
-    if unexpected:
-        problems.append(f"{len(unexpected)} stored events were never answered 202")
-    if db["dup_keys"] or bad_version or db["bad_versions"]:
-        problems.append("an event was stored more than once or got more than one version")
-    if merged:
-        problems.append(f"{merged} events were merged as near-duplicates (the load must avoid it)")
-    if db["outbox"][0] != db["outbox"][1]:
-        problems.append(f"{db['outbox'][0] - db['outbox'][1]} outbox rows never processed")
-    if db["outbox"][0] < len(stored):
-        problems.append("an event has no outbox row")
-    log_state = counts["ingest log (relay group)"]
-    if log_state.get("pending") or log_state.get("lag"):
-        problems.append(f"the ingest log still holds unrelayed entries: {log_state}")
-    if db["dead_letters"]:
-        problems.append(f"{db['dead_letters']} dead letters")
-    if db["disabled"]:
-        problems.append(f"{db['disabled']} subscriptions were disabled")
+    problems = _load_problems(load, accepted, expected_ids)
+    problems += _storage_problems(
+        db, missing, unexpected, bad_version, merged, counts["ingest log (relay group)"]
+    )
 
     got = sc.receiver.answered()
     expected = sc.expected(load)
@@ -686,49 +662,10 @@ def audit(name: str, sc: Scenario, load: Load, timeout: float = 150) -> Audit:
     for d in db["deliveries"]:
         by_hook[d[0]].append(d)
     for hook in sc.hooks:
-        rows = by_hook[hook.id]
-        status = Counter(d[3] for d in rows)
-        pending_due = sum(1 for d in rows if d[3] == "pending" and not d[4])
-        leased = sum(1 for d in rows if d[3] == "pending" and d[4])
-        delivered_ids = {d[1] for d in rows}
-        webhook_of = {d[1]: d[2] for d in rows}
-        mine = [g for g in got if g.hook == hook.name]
-        acked = {g.event_id for g in mine if g.acknowledged}
-        ids_per_event: dict[str | None, set[str]] = defaultdict(set)
-        for g in mine:
-            ids_per_event[g.event_id].add(g.webhook_id)
-        extra_ids = sum(1 for s in ids_per_event.values() if len(s) > 1)
-        foreign = sum(1 for g in mine if webhook_of.get(str(g.event_id)) != g.webhook_id)
-        want = expected[hook.name]
-        failed = {d[1] for d in rows if d[3] == "failed"}
-        unseen = want - acked - failed
-        dupes = len(mine) - len({g.webhook_id for g in mine})
-        bad_sig = 0
-        wh = Webhook(hook.secret)
-        for g in mine:
-            if not signature_ok(wh, g):
-                bad_sig += 1
-        counts[f"hook {hook.name}"] = (
-            f"expected {len(want)}, deliveries {len(rows)} "
-            f"(succeeded {status['succeeded']}, failed {status['failed']}, "
-            f"pending past due {pending_due}, leased {leased}), "
-            f"receiver saw {len({g.event_id for g in mine})} events in {len(mine)} requests "
-            f"({dupes} repeats, all with the same webhook-id: {extra_ids == 0}), "
-            f"bad signatures {bad_sig}"
+        counts[f"hook {hook.name}"], found = _hook_audit(
+            hook, by_hook[hook.id], got, expected[hook.name]
         )
-        if delivered_ids != want:
-            problems.append(
-                f"hook {hook.name}: deliveries for {len(delivered_ids)} events, "
-                f"expected {len(want)}"
-            )
-        if pending_due or leased:
-            problems.append(f"hook {hook.name}: {pending_due} pending past due, {leased} leased")
-        if unseen:
-            problems.append(f"hook {hook.name}: {len(unseen)} events neither received nor failed")
-        if extra_ids or foreign:
-            problems.append(f"hook {hook.name}: an event arrived under another webhook-id")
-        if bad_sig:
-            problems.append(f"hook {hook.name}: {bad_sig} requests with a bad signature")
+        problems += found
     ready = sc.stack.ready()
     counts["readyz"] = ready
     if any(code != 200 for code in ready.values()):
@@ -747,6 +684,113 @@ def audit(name: str, sc: Scenario, load: Load, timeout: float = 150) -> Audit:
     )
     print(result.report(), flush=True)
     return result
+
+
+def _failed(checks: list[tuple[Any, str]]) -> list[str]:
+    """The messages of the checks (a truthy first item is a problem), in order."""
+    return [message for problem, message in checks if problem]
+
+
+def _load_problems(load: Load, accepted: set[str], expected_ids: set[str]) -> list[str]:
+    """What went wrong on the load's side: errors, answers without Retry-After, events never
+    answered 202."""
+    return _failed(
+        [
+            (load.errors, f"load errors: {load.errors[:5]}"),
+            (
+                load.missing_retry_after,
+                f"{load.missing_retry_after} 503/429 answers without Retry-After",
+            ),
+            (
+                accepted != expected_ids,
+                f"{len(expected_ids - accepted)} events of the load never answered 202",
+            ),
+        ]
+    )
+
+
+def _storage_problems(
+    db: dict[str, Any],
+    missing: set[str],
+    unexpected: set[str],
+    bad_version: int,
+    merged: int,
+    log_state: dict[str, int],
+) -> list[str]:
+    """What went wrong between 202 and the outbox: events lost, stored twice or merged, outbox
+    rows left, the ingest log not drained, dead letters, disabled subscriptions."""
+    total, processed = db["outbox"]
+    return _failed(
+        [
+            (missing, f"{len(missing)} events answered 202 were not stored: {sorted(missing)[:5]}"),
+            (unexpected, f"{len(unexpected)} stored events were never answered 202"),
+            (
+                db["dup_keys"] or bad_version or db["bad_versions"],
+                "an event was stored more than once or got more than one version",
+            ),
+            (
+                merged,
+                f"{merged} events were merged as near-duplicates (the load must avoid it)",
+            ),
+            (total != processed, f"{total - processed} outbox rows never processed"),
+            (total < len(db["stored"]), "an event has no outbox row"),
+            (
+                log_state.get("pending") or log_state.get("lag"),
+                f"the ingest log still holds unrelayed entries: {log_state}",
+            ),
+            (db["dead_letters"], f"{db['dead_letters']} dead letters"),
+            (db["disabled"], f"{db['disabled']} subscriptions were disabled"),
+        ]
+    )
+
+
+def _hook_audit(
+    hook: Hook, rows: list[Any], got: list[Got], want: set[str]
+) -> tuple[str, list[str]]:
+    """One subscription's count line and problems: its deliveries (`rows`) against the events
+    it must be told about (`want`) and what the receiver saw (`got`)."""
+    status = Counter(d[3] for d in rows)
+    pending_due = sum(1 for d in rows if d[3] == "pending" and not d[4])
+    leased = sum(1 for d in rows if d[3] == "pending" and d[4])
+    delivered_ids = {d[1] for d in rows}
+    webhook_of = {d[1]: d[2] for d in rows}
+    mine = [g for g in got if g.hook == hook.name]
+    acked = {g.event_id for g in mine if g.acknowledged}
+    ids_per_event: dict[str | None, set[str]] = defaultdict(set)
+    for g in mine:
+        ids_per_event[g.event_id].add(g.webhook_id)
+    extra_ids = sum(1 for s in ids_per_event.values() if len(s) > 1)
+    foreign = sum(1 for g in mine if webhook_of.get(str(g.event_id)) != g.webhook_id)
+    failed = {d[1] for d in rows if d[3] == "failed"}
+    unseen = want - acked - failed
+    dupes = len(mine) - len({g.webhook_id for g in mine})
+    wh = Webhook(hook.secret)
+    bad_sig = sum(1 for g in mine if not signature_ok(wh, g))
+    line = (
+        f"expected {len(want)}, deliveries {len(rows)} "
+        f"(succeeded {status['succeeded']}, failed {status['failed']}, "
+        f"pending past due {pending_due}, leased {leased}), "
+        f"receiver saw {len({g.event_id for g in mine})} events in {len(mine)} requests "
+        f"({dupes} repeats, all with the same webhook-id: {extra_ids == 0}), "
+        f"bad signatures {bad_sig}"
+    )
+    problems = _failed(
+        [
+            (
+                delivered_ids != want,
+                f"hook {hook.name}: deliveries for {len(delivered_ids)} events, "
+                f"expected {len(want)}",
+            ),
+            (
+                pending_due or leased,
+                f"hook {hook.name}: {pending_due} pending past due, {leased} leased",
+            ),
+            (unseen, f"hook {hook.name}: {len(unseen)} events neither received nor failed"),
+            (extra_ids or foreign, f"hook {hook.name}: an event arrived under another webhook-id"),
+            (bad_sig, f"hook {hook.name}: {bad_sig} requests with a bad signature"),
+        ]
+    )
+    return line, problems
 
 
 def received_then_not_succeeded(log: str) -> set[str]:
