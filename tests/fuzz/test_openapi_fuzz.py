@@ -16,7 +16,7 @@ from services.ingest.app import create_app as ingest_app
 from services.notify.app import create_app as notify_app
 from services.timeline.app import create_app as timeline_app
 from shared.settings import Settings
-from tests.fuzz.conftest import ThreadedServer
+from tests.fixtures.server import serving
 
 EXAMPLES = int(os.environ.get("PIVOTWATCH_FUZZ_EXAMPLES", "15"))
 FUZZ = settings(
@@ -29,19 +29,19 @@ FUZZ = settings(
 
 @pytest.fixture(scope="module")
 def ingest_schema(fuzz_settings: Settings) -> Iterator[Any]:
-    with ThreadedServer(ingest_app(fuzz_settings)) as url:
+    with serving(ingest_app(fuzz_settings)) as url:
         yield schemathesis.openapi.from_url(f"{url}/openapi.json")
 
 
 @pytest.fixture(scope="module")
 def timeline_schema(fuzz_settings: Settings) -> Iterator[Any]:
-    with ThreadedServer(timeline_app(fuzz_settings)) as url:
+    with serving(timeline_app(fuzz_settings)) as url:
         yield schemathesis.openapi.from_url(f"{url}/openapi.json")
 
 
 @pytest.fixture(scope="module")
 def notify_schema(fuzz_settings: Settings) -> Iterator[Any]:
-    with ThreadedServer(notify_app(fuzz_settings)) as url:
+    with serving(notify_app(fuzz_settings)) as url:
         yield schemathesis.openapi.from_url(f"{url}/openapi.json")
 
 

@@ -32,7 +32,7 @@ from services.timeline.app import create_app as timeline_app
 from shared.auth import Scope
 from shared.redis_keys import INGEST_STREAM
 from shared.settings import Settings
-from tests.fuzz.conftest import ThreadedServer
+from tests.fixtures.server import serving
 
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 APPS = {"ingest": ingest_app, "timeline": timeline_app, "notify": notify_app}
@@ -109,10 +109,7 @@ def services(
     (root / "config.yaml").write_text(CONFIG)
     packages = {name: f"pw_{name}_client" for name in APPS}
     with ExitStack() as running:
-        urls = {
-            name: running.enter_context(ThreadedServer(make(settings)))
-            for name, make in APPS.items()
-        }
+        urls = {name: running.enter_context(serving(make(settings))) for name, make in APPS.items()}
         running.callback(shutil.rmtree, root, ignore_errors=True)
         running.callback(_forget, root, set(packages.values()))
         for name, url in urls.items():

@@ -26,69 +26,31 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.db import DeadLetter, Event, EventVersion, Outbox
 from shared.redis_keys import INGEST_STREAM
 from tests.conftest import Servers
+from tests.fixtures.process import CELERY, CELERY_QUIET, ProcessGroup
 from tests.fixtures.waiting import wait_until
 from tests.integration.enrich.conftest import event_entry, report
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-class Procs:
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env = env
-        self.logs = logs
-        self.running: list[subprocess.Popen[bytes]] = []
+def start_worker(procs: ProcessGroup) -> subprocess.Popen[bytes]:
+    """One enrich worker (one pool process)."""
+    argv = [*CELERY, "worker", "-Q", "enrich", "-c", "1", *CELERY_QUIET, "--loglevel", "WARNING"]
+    return procs.start("worker", argv)
 
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        with (self.logs / f"{name}-{len(self.running)}.log").open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, *argv],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # own process group: kill -9 takes the pool child too
-            )
-        self.running.append(proc)
-        return proc
 
-    def worker(self) -> subprocess.Popen[bytes]:
-        return self.start(
-            "worker",
-            [
-                "-m", "celery", "-A", "shared.celery_app", "worker", "-Q", "enrich", "-c", "1",
-                "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "--loglevel", "WARNING",
-            ],
-        )  # fmt: skip
+def start_relay(procs: ProcessGroup) -> subprocess.Popen[bytes]:
+    return procs.start("relay", [sys.executable, "-m", "pivotwatch.cli", "relay"])
 
-    def relay(self) -> subprocess.Popen[bytes]:
-        return self.start("relay", ["-m", "pivotwatch.cli", "relay"])
 
-    @staticmethod
-    def kill9(proc: subprocess.Popen[bytes]) -> None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-
-    def stop_all(self) -> None:
-        for proc in self.running:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.running:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-
-    def tail(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-            for p in sorted(self.logs.glob("*.log"))
-        )
+def kill9(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process and its children (the worker's pool), as a crash would."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
 
 
 @pytest.fixture
-def procs(migrated: Servers, tmp_path: Path) -> Iterator[Procs]:
+def procs(migrated: Servers, tmp_path: Path) -> Iterator[ProcessGroup]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PIVOTWATCH_")},
         "PIVOTWATCH_ENV": "test",
@@ -102,7 +64,7 @@ def procs(migrated: Servers, tmp_path: Path) -> Iterator[Procs]:
         "PIVOTWATCH_RELAY_BLOCK_MS": "100",
         "PIVOTWATCH_LOG_LEVEL": "WARNING",
     }
-    p = Procs(env, tmp_path)
+    p = ProcessGroup(tmp_path / "logs", env, cwd=ROOT)
     yield p
     p.stop_all()
 
@@ -117,7 +79,7 @@ def _xadd(client: Redis, entries: list[dict[str, str]]) -> None:
 def _wait(
     check: Callable[[], bool],
     timeout: float,
-    procs: Procs,
+    procs: ProcessGroup,
     what: str,
     state: Callable[[], str] = str,
 ) -> None:
@@ -178,10 +140,10 @@ def _entries(n: int, tag: str) -> list[dict[str, str]]:
 
 class TestPoisonMessage:
     def test_poison_is_dead_lettered_while_the_next_entries_flow(
-        self, procs: Procs, redis_client: Redis, sessions: sessionmaker[Session]
+        self, procs: ProcessGroup, redis_client: Redis, sessions: sessionmaker[Session]
     ) -> None:
-        procs.worker()
-        procs.relay()
+        start_worker(procs)
+        start_relay(procs)
         before = _entries(10, "before")
         poison = event_entry("poison", report("Bad\x00title", "2024-05-01", "https://x.org/p"))
         after = _entries(30, "after")
@@ -218,7 +180,7 @@ class TestWorkerKilled:
     @pytest.mark.timeout(540)
     @pytest.mark.parametrize("whom", ["group", "parent"])
     def test_sigkill_mid_chunk_loses_nothing_and_duplicates_nothing(
-        self, procs: Procs, redis_client: Redis, sessions: sessionmaker[Session], whom: str
+        self, procs: ProcessGroup, redis_client: Redis, sessions: sessionmaker[Session], whom: str
     ) -> None:
         """At the default settings: the held chunk is run again within 60 s of the kill.
 
@@ -228,8 +190,8 @@ class TestWorkerKilled:
         chunk's; the rest of the 3,000 entries is throughput, which a loaded machine slows."""
         entries = _entries(3000, "load")
         _xadd(redis_client, entries)
-        worker = procs.worker()
-        procs.relay()
+        worker = start_worker(procs)
+        start_relay(procs)
         # The kill must land while the worker holds a chunk unacknowledged, so that only redelivery
         # can bring it back. A kill in the instant between one chunk's ack and the next fetch holds
         # nothing; then the test goes on with a fresh worker and kills that one a little later.
@@ -238,7 +200,7 @@ class TestWorkerKilled:
             target = 200 + 400 * attempt  # 600, 1000, ... 2200 of the 3000
             _wait(partial(_reached, sessions, target), 45, procs, "the next chunks")
             if whom == "group":
-                procs.kill9(worker)
+                kill9(worker)
             else:
                 os.kill(worker.pid, signal.SIGKILL)
                 worker.wait(10)
@@ -246,7 +208,7 @@ class TestWorkerKilled:
             assert killed_at < len(entries), "the worker finished before it could be killed"
             held_ids = _held_event_ids(redis_client)
             held = len(held_ids)
-            worker = procs.worker()
+            worker = start_worker(procs)
             if held >= 1:
                 break
         assert held >= 1, "no kill landed while the worker held a chunk"

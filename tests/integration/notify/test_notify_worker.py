@@ -5,9 +5,6 @@ after PostgreSQL and Redis restart."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,85 +19,54 @@ from shared.db import make_engine, session_factory
 from shared.migrate import upgrade
 from shared.settings import Settings
 from tests.fixtures import waiting
-
-CELERY = [sys.executable, "-m", "celery", "-A", "shared.celery_app"]
-QUIET = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+from tests.fixtures.process import CELERY, CELERY_QUIET, ProcessGroup
 
 
-class Procs:
-    """Worker and beat processes, each in its own session so a kill takes its children too."""
+def notify_procs(home: Path, settings: Settings) -> ProcessGroup:
+    """Where the worker and beat run: their logs and beat's schedule under `home`."""
+    env = {
+        **os.environ,
+        "PIVOTWATCH_ENV": "test",
+        "PIVOTWATCH_HOME": str(home),
+        "PIVOTWATCH_DATABASE_URL": settings.database_url,
+        "PIVOTWATCH_REDIS_URL": settings.redis_url,
+        "PIVOTWATCH_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',
+        "PIVOTWATCH_RETRY_SCHEDULE_SECONDS": "[0, 0.2, 0.4, 0.8]",
+        "PIVOTWATCH_RETRY_JITTER": "0",
+        "PIVOTWATCH_WEBHOOK_TIMEOUT_SECONDS": "2",
+        "PIVOTWATCH_WEBHOOK_LEASE_GRACE_SECONDS": "1",
+        "PIVOTWATCH_DISPATCH_INTERVAL_SECONDS": "0.3",
+        "PIVOTWATCH_LOG_LEVEL": "INFO",
+    }
+    return ProcessGroup(home, env)
 
-    def __init__(self, home: Path, settings: Settings) -> None:
-        self.home = home
-        home.mkdir(parents=True, exist_ok=True)
-        self.env = {
-            **os.environ,
-            "PIVOTWATCH_ENV": "test",
-            "PIVOTWATCH_HOME": str(home),
-            "PIVOTWATCH_DATABASE_URL": settings.database_url,
-            "PIVOTWATCH_REDIS_URL": settings.redis_url,
-            "PIVOTWATCH_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',
-            "PIVOTWATCH_RETRY_SCHEDULE_SECONDS": "[0, 0.2, 0.4, 0.8]",
-            "PIVOTWATCH_RETRY_JITTER": "0",
-            "PIVOTWATCH_WEBHOOK_TIMEOUT_SECONDS": "2",
-            "PIVOTWATCH_WEBHOOK_LEASE_GRACE_SECONDS": "1",
-            "PIVOTWATCH_DISPATCH_INTERVAL_SECONDS": "0.3",
-            "PIVOTWATCH_LOG_LEVEL": "INFO",
-        }
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.starts = 0
 
-    def start(self, name: str) -> None:
-        self.starts += 1
-        if name == "worker":
-            argv = [*CELERY, "worker", "-Q", "notify", "-n", f"notify{self.starts}@%h", "-c", "1"]
-            argv += [*QUIET, "-O", "fair", "--loglevel", "INFO"]
-        else:
-            argv = [*CELERY, "beat", "-s", str(self.home / "beat-schedule"), "--loglevel", "INFO"]
-        log = (self.home / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            argv, env=self.env, stdout=log, stderr=log, start_new_session=True
-        )
-        log.close()
-
-    def kill(self, name: str) -> None:
-        proc = self.procs[name]
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-
-    def alive(self, name: str) -> bool:
-        return self.procs[name].poll() is None
-
-    def log(self, name: str) -> str:
-        return (self.home / f"{name}.log").read_text(errors="replace")
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+def start(procs: ProcessGroup, name: str) -> None:
+    """Start the notify worker ("worker") or beat ("beat"); a restart appends to the same log."""
+    if name == "worker":
+        node = f"notify{len(procs.started) + 1}@%h"
+        argv = [*CELERY, "worker", "-Q", "notify", "-n", node, "-c", "1", *CELERY_QUIET]
+        argv += ["-O", "fair", "--loglevel", "INFO"]
+    else:
+        argv = [*CELERY, "beat", "-s", str(procs.logs / "beat-schedule"), "--loglevel", "INFO"]
+    procs.start(name, argv)
 
 
 @pytest.fixture
-def procs_for(tmp_path: Path) -> Iterator[Callable[[Settings], Procs]]:
-    made: list[Procs] = []
+def procs_for(tmp_path: Path) -> Iterator[Callable[[Settings], ProcessGroup]]:
+    made: list[ProcessGroup] = []
 
-    def make(settings: Settings) -> Procs:
-        p = Procs(tmp_path / f"procs{len(made)}", settings)
+    def make(settings: Settings) -> ProcessGroup:
+        p = notify_procs(tmp_path / f"procs{len(made)}", settings)
         made.append(p)
         return p
 
     yield make
     for p in made:
-        p.stop()
+        p.stop_all()
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, procs: Procs) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, what: str, procs: ProcessGroup) -> None:
     """The shared wait, failing with the worker's log."""
     waiting.wait_until(
         check,
@@ -120,14 +86,14 @@ class TestWorkerKilledMidBatch:
         metrics_port = free_port()
         procs.env["PIVOTWATCH_NOTIFY_METRICS_PORT"] = str(metrics_port)
         # The worker's main process serves what its pool process recorded (shared/procmetrics).
-        metrics_dir = procs.home / "metrics"
+        metrics_dir = procs.logs / "metrics"
         metrics_dir.mkdir()
         procs.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         sub_id, _ = kit.subscribe(receiver.url)
         n = 8
         kit.fanout(*[kit.add_event(title=f"e{i}") for i in range(n)])
-        procs.start("beat")
-        procs.start("worker")
+        start(procs, "beat")
+        start(procs, "worker")
         try:
             wait_until(lambda: len(receiver.snapshot()) >= n, 60, "the batch being sent", procs)
             procs.kill("worker")  # mid-batch: every request is in flight
@@ -136,7 +102,7 @@ class TestWorkerKilledMidBatch:
             assert all(kit.attempts(d.id) == [] for d in in_flight)
         finally:
             gate.set()
-        procs.start("worker")
+        start(procs, "worker")
         wait_until(kit.settled(sub_id, n), 60, "redelivery after the lease expired", procs)
         ds = kit.deliveries(sub_id)
         assert [d.status for d in ds] == ["succeeded"] * n
@@ -181,8 +147,8 @@ class TestRestarts:
             kit = make_kit(session_factory(engine), own)
             procs.env.update(PIVOTWATCH_DATABASE_URL=pg.url, PIVOTWATCH_REDIS_URL=rd.url)
             sub_id, _ = kit.subscribe(receiver.url)
-            procs.start("beat")
-            procs.start("worker")
+            start(procs, "beat")
+            start(procs, "worker")
 
             kit.fanout(kit.add_event(title="before"))
             wait_until(kit.settled(sub_id, 1), 60, "the first delivery", procs)
@@ -209,7 +175,7 @@ class TestRestarts:
         finally:
             if engine is not None:
                 engine.dispose()
-            procs.stop()  # before the servers they talk to
+            procs.stop_all()  # before the servers they talk to
             pg.stop()
             rd.stop()
         titles = [g.doc["data"]["event"]["title"] for g in receiver.snapshot()]

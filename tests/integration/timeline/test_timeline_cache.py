@@ -18,7 +18,8 @@ from services.timeline.cache import PageCacheMiddleware
 from shared.auth import Scope, revoke_key
 from shared.metrics import HTTP_REQUESTS
 from shared.settings import Settings
-from tests.integration.timeline.conftest import Store, report, running
+from tests.fixtures.server import serving
+from tests.integration.timeline.conftest import Store, report
 
 PATH = "/v1/companies/acme-ai/timeline"
 CACHE = "x-pivotwatch-cache"
@@ -164,7 +165,7 @@ def test_many_readers_at_once_see_a_change_announced_before_they_asked(
     answer shows every change stored before the burst began, and the readers shared feed reads."""
     store(report("m0", "Acme AI raises $5M", "2024-02"))
     app = create_app(settings)
-    with running(app) as base:
+    with serving(app) as base:
 
         async def burst() -> list[httpx.Response]:
             limits = httpx.Limits(max_connections=64)

@@ -22,7 +22,8 @@ from services.timeline.app import create_app
 from shared.auth import Scope
 from shared.redis_keys import INGEST_STREAM
 from shared.settings import Settings
-from tests.integration.timeline.conftest import Store, running
+from tests.fixtures.server import serving
+from tests.integration.timeline.conftest import Store
 
 OPENAI_PHASES = [
     ("nonprofit", "2015-12-11", "2019-03-11"),
@@ -87,7 +88,7 @@ class TestSeedCommand:
     ) -> None:
         key = make_key(Scope.EVENTS_WRITE)
         env = {**os.environ, "PIVOTWATCH_HOME": str(tmp_path)}
-        with running(create_ingest(settings)) as ingest:
+        with serving(create_ingest(settings)) as ingest:
             done = subprocess.run(
                 [sys.executable, "-m", "pivotwatch.cli", "seed", "--url", ingest, "--key", key],
                 env=env,
@@ -103,7 +104,7 @@ class TestSeedCommand:
         assert len(entries) == expected
         result = process_chunk(sessions, redis_client, entries, lambda _: None)
         assert not result.rejected
-        with running(create_app(settings)) as timeline:
+        with serving(create_app(settings)) as timeline:
             companies = httpx.get(f"{timeline}/v1/companies").json()["companies"]
             phases = httpx.get(f"{timeline}/v1/companies/openai/phases").json()["phases"]
         assert {c["slug"] for c in companies} == {"openai", "deepseek", "meta"}

@@ -14,8 +14,9 @@ from pivotwatch.embedded import free_port
 from pivotwatch.seed import seed_events
 from services.timeline.app import create_app
 from shared.settings import Settings
+from tests.fixtures.server import serving
 from tests.fixtures.waiting import poll
-from tests.integration.timeline.conftest import Store, event_id, report, running
+from tests.integration.timeline.conftest import Store, event_id, report
 
 TIMEOUT = httpx.Timeout(10.0)
 
@@ -58,7 +59,7 @@ def next_data(stream: Iterator[Message]) -> Message:
 @pytest.fixture
 def live(settings: Settings) -> Iterator[str]:
     fast = settings.model_copy(update={"stream_heartbeat_seconds": 0.3})
-    with running(create_app(fast)) as url:
+    with serving(create_app(fast)) as url:
         yield url
 
 
@@ -161,7 +162,7 @@ class TestLiveStream:
             update={"stream_heartbeat_seconds": 0.2, "stream_max_seconds": 1.0}
         )
         url_params = {"companies": "acme-ai"}
-        with running(create_app(short)) as live, httpx.Client(timeout=TIMEOUT) as client:
+        with serving(create_app(short)) as live, httpx.Client(timeout=TIMEOUT) as client:
             with client.stream("GET", f"{live}/v1/stream", params=url_params) as r:
                 store(report("m1", "Acme AI raises $5M", "2024-02"))
                 seen = list(messages(r))  # ends by itself: the iteration stops
@@ -229,7 +230,7 @@ class TestStreamQuotas:
             }
         )
         app = create_app(tight)
-        with running(app) as url, httpx.Client(timeout=TIMEOUT) as c:
+        with serving(app) as url, httpx.Client(timeout=TIMEOUT) as c:
             opened = []
             lines = []  # kept: a line iterator collected by gc closes its response
             try:

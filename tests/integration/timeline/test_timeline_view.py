@@ -15,12 +15,12 @@ from pivotwatch.embedded import free_port
 from pivotwatch.timeline_view import fetch, render
 from services.timeline.app import create_app
 from shared.settings import Settings
-from tests.integration.timeline.conftest import running
+from tests.fixtures.server import serving
 
 
 @pytest.fixture
 def live(settings: Settings, seeded: Any) -> Iterator[str]:
-    with running(create_app(settings)) as url:
+    with serving(create_app(settings)) as url:
         yield url
 
 
