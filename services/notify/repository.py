@@ -66,10 +66,10 @@ SOURCE = "/pivotwatch/notify"
 MAX_IN_FLIGHT = 100
 
 
-# Requests in flight at once, and the pool's size. httpcore matches each request to a connection
-# by polling every pooled connection (a syscall each): with 100 connections and 500 queued
-# requests that cost 9 ms of CPU per delivery (profiled); 32 in flight keeps it small. A claimed
-# delivery waits for the gate (not for a pooled connection, which would time out unsent).
+# Requests in flight at once, and the pool's size: httpcore polls every pooled connection to
+# place each request, so a larger pool costs CPU per delivery (docs/benchmarks.md, "Notify
+# worker"). A claimed delivery waits for the gate, not for a pooled connection (it would time out
+# unsent).
 SEND_CONCURRENCY = 32
 
 
@@ -116,11 +116,9 @@ def _insert_delivery(
     return inserted
 
 
-# Deliveries per fan-out INSERT. Their bodies and the statement's JSON parameter (held as bytes,
-# str, and psycopg's encoding of it) are what a fan-out holds in memory, ~6 KB per delivery at
-# 100 subscriptions: a fan-out of 20,000 deliveries built at once took the pool process from 104
-# to 259 MB, and glibc kept most of it (190 MB) afterwards. 500 rows keep that to a few MB
-# whatever the fan-out's size, at the same CPU per delivery (measured).
+# Deliveries per fan-out INSERT: a fan-out holds its bodies and the statement's parameter in
+# memory, so a large one built at once grows the worker for good (glibc keeps the pages); chunks
+# of 500 bound that at the same CPU per delivery (docs/benchmarks.md, "Notify worker").
 FAN_INSERT_ROWS = 500
 
 
@@ -209,10 +207,9 @@ def _insert_fanned(
     session: Session, values: list[dict[str, Any]], now: datetime
 ) -> list[uuid.UUID]:
     # One short statement whatever the number of rows: the rows go as one JSON array parameter
-    # (orjson, in C) that PostgreSQL expands with jsonb_populate_recordset. A multi-row VALUES
-    # statement is re-split by psycopg on every call and re-parsed by PostgreSQL (~25% of the
-    # worker's CPU at 100 subscriptions); Python lists as array parameters are dumped element by
-    # element, each JSON body escaped by a regex substitution per quote (~27%; both profiled).
+    # that PostgreSQL expands with jsonb_populate_recordset. A multi-row VALUES statement is
+    # re-parsed on every call, and array parameters are dumped element by element: both cost
+    # a quarter of the worker's CPU (docs/benchmarks.md, "Notify worker").
     rows_json = orjson.dumps([{c: v[c] for c in _FAN_COLUMNS} for v in values]).decode()
     # The subscriptions' new sequence numbers are flushed once, with the transaction's next
     # statement, not before every INSERT (an UPDATE per subscription each time).
@@ -584,7 +581,7 @@ def record(session: Session, settings: Settings, results: list[Result]) -> None:
     results = [sanitized(r) for r in results]
     # Two statements lock what every result needs (deliveries, then their endpoints, each in id
     # order as claim does), instead of two locking reads per delivery. The deliveries are read
-    # and written as plain rows (ORM instances for them were ~25% of the worker's CPU).
+    # and written as plain rows: ORM instances for them cost the worker's CPU (docs/benchmarks.md).
     ids = sorted({r.delivery_id for r in results})
     rows = {
         row.id: _Outcome(*row)
@@ -605,7 +602,7 @@ def record(session: Session, settings: Settings, results: list[Result]) -> None:
     }
     sub_ids = sorted({d.subscription_id for d in rows.values()})
     # Held here: the identity map only keeps weak references, so an unreferenced endpoint would be
-    # loaded again per delivery (a query and an autoflush each, ~20% of the worker's CPU).
+    # loaded again per delivery (a query and an autoflush each).
     subs = (
         {
             s.id: s
