@@ -22,7 +22,7 @@ from services.notify.app import create_app as notify_app
 from services.timeline.app import create_app as timeline_app
 from shared.redis_keys import INGEST_STREAM
 from shared.settings import Settings
-from tests.fuzz.conftest import ThreadedServer
+from tests.fixtures.server import serving
 from tests.integration.conftest import _clean, make_key, serve, sessions
 
 __all__ = ["_clean", "make_key", "serve", "sessions"]
@@ -46,9 +46,8 @@ class Live:
 def live() -> Callable[[FastAPI], AbstractContextManager[Live]]:
     @contextmanager
     def run(app: FastAPI) -> Iterator[Live]:
-        server = ThreadedServer(app)
-        with server as url:
-            yield Live(url, server.port)
+        with serving(app) as url:
+            yield Live(url, int(url.rsplit(":", 1)[1]))
 
     return run
 
@@ -69,9 +68,8 @@ def module_settings(migrated: Any) -> Settings:
 def _module_server(name: str) -> Any:
     @pytest.fixture(scope="module")
     def server(module_settings: Settings) -> Iterator[Live]:
-        threaded = ThreadedServer(APPS[name](module_settings))
-        with threaded as url:
-            yield Live(url, threaded.port)
+        with serving(APPS[name](module_settings)) as url:
+            yield Live(url, int(url.rsplit(":", 1)[1]))
 
     return server
 
