@@ -14,7 +14,7 @@ from pathlib import Path
 from shared.settings import Settings, get_settings
 
 
-def _settings() -> Settings:
+def load_settings() -> Settings:
     """Settings from the environment; URLs of a running `pivotwatch up` fill in what is unset."""
     settings = get_settings()
     runtime = settings.home / "runtime.json"
@@ -29,7 +29,7 @@ def _settings() -> Settings:
     return settings
 
 
-def _need_urls(settings: Settings) -> None:
+def need_urls(settings: Settings) -> None:
     if not settings.database_url or not settings.redis_url:
         sys.exit(
             "pivotwatch: no database/Redis: start `pivotwatch up` first, or set "
@@ -124,8 +124,8 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     from shared.migrate import upgrade
     from shared.waiting import DependencyNotReady, wait_for_postgres
 
-    settings = _settings()
-    _need_urls(settings)
+    settings = load_settings()
+    need_urls(settings)
     try:
         wait_for_postgres(settings.database_url, lambda line: print(line, flush=True))
     except DependencyNotReady as exc:
@@ -225,8 +225,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from shared.auth import Scope, create_key, list_keys, revoke_key
     from shared.db import make_engine, session_factory
 
-    settings = _settings()
-    _need_urls(settings)
+    settings = load_settings()
+    need_urls(settings)
     engine = make_engine(settings, pool_size=1)
     client = Redis.from_url(settings.redis_url)
     try:

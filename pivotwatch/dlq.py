@@ -20,13 +20,13 @@ def register(sub: Any) -> None:
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
-    from pivotwatch.cli import _need_urls, _settings
+    from pivotwatch.cli import load_settings, need_urls
     from services.enrich import deadletter
     from shared.celery_app import ENRICH_QUEUE, make_celery
     from shared.db import make_engine, session_factory
 
-    settings = _settings()
-    _need_urls(settings)
+    settings = load_settings()
+    need_urls(settings)
     engine = make_engine(settings, pool_size=1)
     try:
         sessions = session_factory(engine)

@@ -229,7 +229,7 @@ class EmbeddedPostgres:
 
         hba = pgdata / "pg_hba.conf"
         rules = hba.read_text()
-        if not any(_is_trust(line) for line in rules.splitlines()):
+        if not any(is_trust(line) for line in rules.splitlines()):
             return
         # Trust ignores the password the URL carries, so this connects as before.
         with psycopg.connect(self._admin_url, autocommit=True) as conn:
@@ -238,7 +238,7 @@ class EmbeddedPostgres:
             )
             hba.write_text(
                 "\n".join(
-                    line.replace("trust", "scram-sha-256") if _is_trust(line) else line
+                    line.replace("trust", "scram-sha-256") if is_trust(line) else line
                     for line in rules.splitlines()
                 )
                 + "\n"
@@ -313,7 +313,7 @@ def write_private(path: Path, text: str) -> None:
         os.close(fd)
 
 
-def _is_trust(line: str) -> bool:
+def is_trust(line: str) -> bool:
     words = line.split("#", 1)[0].split()
     return bool(words) and words[-1] == "trust"
 

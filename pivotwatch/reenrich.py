@@ -20,14 +20,14 @@ def cmd_reenrich(args: argparse.Namespace) -> int:
     from redis import Redis
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from pivotwatch.cli import _need_urls, _settings
+    from pivotwatch.cli import load_settings, need_urls
     from services.enrich.reenrich import count_events, reenrich
     from shared import feed
     from shared.celery_app import NOTIFY_QUEUE, make_celery
     from shared.db import make_engine, session_factory
 
-    settings = _settings()
-    _need_urls(settings)
+    settings = load_settings()
+    need_urls(settings)
     engine = make_engine(settings, pool_size=1)
     app = make_celery(settings)
     client = Redis.from_url(settings.redis_url)

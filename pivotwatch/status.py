@@ -32,10 +32,10 @@ async def _collect(settings: Settings) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from pivotwatch.cli import _need_urls, _settings
+    from pivotwatch.cli import load_settings, need_urls
 
-    settings = _settings()
-    _need_urls(settings)
+    settings = load_settings()
+    need_urls(settings)
     report = asyncio.run(_collect(settings))
     if args.json:
         print(json.dumps(report, indent=2))

@@ -101,7 +101,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class _PoolCollector(Collector):
+class PoolCollector(Collector):
     """The sum of the directory's files, after withdrawing the live gauges of pool processes that
     died without saying so (SIGKILL, the OOM killer; a clean exit marks itself)."""
 
@@ -120,7 +120,7 @@ class _PoolCollector(Collector):
 def serve_pool(port: int, host: str, directory: Path) -> None:
     """Serve the pool's summed metrics (the worker's main process, once the pool has forked)."""
     registry = CollectorRegistry()
-    registry.register(_PoolCollector(directory))
+    registry.register(PoolCollector(directory))
     try:
         start_http_server(port, addr=host, registry=registry)
     except OSError as exc:

@@ -188,7 +188,7 @@ class Settings(BaseSettings):
                         "narrower (SSRF)"
                     )
             for name, url in (("DATABASE_URL", self.database_url), ("REDIS_URL", self.redis_url)):
-                reason = _weak_credentials(url)
+                reason = weak_credentials(url)
                 if reason:
                     raise ValueError(f"PIVOTWATCH_{name} {reason}; production needs a real one")
         return self
@@ -206,7 +206,7 @@ class Settings(BaseSettings):
 DEFAULT_PASSWORDS = frozenset({"pivotwatch", "postgres", "password", "redis", "changeme", "secret"})
 
 
-def _weak_credentials(url: str) -> str | None:
+def weak_credentials(url: str) -> str | None:
     """Why a server URL's credentials are not fit for production, or None. Pure."""
     from urllib.parse import unquote, urlsplit
 

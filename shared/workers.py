@@ -227,6 +227,11 @@ class Presence:
         with contextlib.suppress(RedisError):
             self.client.hset(HELD_MESSAGES, tag, self.wid)
 
+    def holds(self, tag: str) -> bool:
+        """Whether this worker counts the message `tag` as its own."""
+        with self._lock:
+            return tag in self._tags
+
     def holder(self, now: float | None = None) -> Holder:
         return Holder(
             self.wid,

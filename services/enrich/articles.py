@@ -172,18 +172,18 @@ DAYS_LATER = 14
 
 
 # Abbreviations whose full stop does not end a sentence.
-_ABBREVIATION = re.compile(
+ABBREVIATION = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Inc|Corp|Ltd|Co|Jr|Sr|St|vs|No|Gov|Sen|Rep|Cal|Jan|Feb|Mar|Apr"
     r"|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|approx|e\.g|i\.e)|\b[A-Z](?:\.[A-Z])*)\.$"
 )
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _DATELINE = re.compile(r"^[A-Z][A-Z .,']{2,}(?:\([^)]*\))?\s*[-\u2013\u2014]+\s*")
 _NON_WORD = re.compile(r"[^\w]+")
 
 
-# `_ABBREVIATION` matches at the end of a text only: it needs no more than its last few characters
+# `ABBREVIATION` matches at the end of a text only: it needs no more than its last few characters
 # (the longest word, "approx.", and the one before it for `\b`).
-_ABBREVIATION_TAIL = 16
+ABBREVIATION_TAIL = 16
 
 
 def split_sentences(text: str) -> list[str]:
@@ -203,16 +203,14 @@ def scan_sentences(text: str) -> tuple[list[str], int]:
         scanned += len(paragraph) + 2
         pending: list[str] = []
         tail = ""  # the end of " ".join(pending)
-        for piece in _SENTENCE_BREAK.split(paragraph.strip()):
+        for piece in SENTENCE_BREAK.split(paragraph.strip()):
             piece = piece.rstrip() if pending else piece.strip()
             if not piece:
                 continue  # adds nothing; what is gathered, if any, still ends in an abbreviation
             pending.append(piece)
-            tail = (f"{tail} {piece[-_ABBREVIATION_TAIL:]}" if tail else piece)[
-                -_ABBREVIATION_TAIL:
-            ]
+            tail = (f"{tail} {piece[-ABBREVIATION_TAIL:]}" if tail else piece)[-ABBREVIATION_TAIL:]
             scanned += len(piece) + len(tail)
-            if not _ABBREVIATION.search(tail):
+            if not ABBREVIATION.search(tail):
                 sentences.append(" ".join(pending))
                 pending, tail = [], ""
         if pending:

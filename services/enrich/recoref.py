@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.enrich import coref
 from services.enrich.candidates import DUPLICATE_WINDOW, LINK_WINDOW, CandidateIndex, Known
 from services.enrich.decode import occurred_of
-from services.enrich.split import _LOCK_COMPANY, SplitResult, _split_pair, _version, kept_apart
+from services.enrich.split import LOCK_COMPANY, SplitResult, kept_apart, record_version, split_pair
 from shared import feed
 from shared.db import Event, Outbox
 from shared.feed import Item
@@ -71,13 +71,13 @@ def _merge(
         **canonical.evidence,
         "merged": [*canonical.evidence.get("merged", []), *merged],
     }
-    _version(session, ev, now)
-    _version(session, canonical, now)
+    record_version(session, ev, now)
+    record_version(session, canonical, now)
     return [(canonical, "event.updated")]
 
 
 def _recoref_company(session: Session, company: str, result: RecorefResult) -> None:
-    session.execute(_LOCK_COMPANY, {"company": company})
+    session.execute(LOCK_COMPANY, {"company": company})
     rows = session.scalars(
         select(Event)
         .where(Event.company == company)
@@ -96,7 +96,7 @@ def _recoref_company(session: Session, company: str, result: RecorefResult) -> N
                 continue
             if coref.decide(_known(canonical).mention(), me.mention()) is None:
                 split = SplitResult(str(ev.id))
-                _split_pair(session, canonical, ev, now, split)
+                split_pair(session, canonical, ev, now, split)
                 result.split += 1
                 result.outbox_ids += split.outbox_ids
                 result.feed += split.feed

@@ -28,7 +28,7 @@ from shared.views import event_document
 
 # The same lock the enrich worker takes per company (persist._LOCK_COMPANIES): a chunk storing
 # the company's events waits, so it never merges into a row being split.
-_LOCK_COMPANY = text(
+LOCK_COMPANY = text(
     "SELECT pg_advisory_xact_lock(hashtextextended('pivotwatch.enrich.company:' || :company, 0))"
 )
 
@@ -50,7 +50,8 @@ def kept_apart(ev: Event) -> set[str]:
     return {str(s.get("from") or s.get("event")) for s in (ev.evidence or {}).get("split", [])}
 
 
-def _version(session: Session, ev: Event, now: datetime) -> None:
+def record_version(session: Session, ev: Event, now: datetime) -> None:
+    """The event's next version, recorded as its document now."""
     ev.version += 1
     ev.updated_at = now
     session.add(
@@ -65,7 +66,7 @@ def _own_sources(ev: Event) -> list[dict[str, Any]]:
     return [s for s in ev.sources if s.get("url") in urls]
 
 
-def _split_pair(
+def split_pair(
     session: Session, canonical: Event, report: Event, now: datetime, result: SplitResult
 ) -> None:
     merge = (report.evidence or {}).get("duplicate") or []
@@ -93,7 +94,7 @@ def _split_pair(
     evidence["split"] = [*canonical.evidence.get("split", []), {"event": str(report.id), "at": at}]
     canonical.evidence = evidence
     for ev, kind in ((report, "event.created"), (canonical, "event.updated")):
-        _version(session, ev, now)
+        record_version(session, ev, now)
         outbox = Outbox(
             event_id=ev.id, version=ev.version, kind=kind, correlation_id=ev.correlation_id
         )
@@ -110,7 +111,7 @@ def split(session: Session, event_id: uuid.UUID) -> SplitResult:
     ev = session.get(Event, event_id)
     if ev is None:
         raise LookupError(str(event_id))
-    session.execute(_LOCK_COMPANY, {"company": ev.company})
+    session.execute(LOCK_COMPANY, {"company": ev.company})
     session.refresh(ev, with_for_update=True)
     now = datetime.now(UTC)
     result = SplitResult(str(event_id))
@@ -118,7 +119,7 @@ def split(session: Session, event_id: uuid.UUID) -> SplitResult:
         canonical = session.get(Event, ev.duplicate_of, with_for_update=True)
         if canonical is None:
             raise NothingToSplit("the event it was merged into no longer exists")
-        _split_pair(session, canonical, ev, now, result)
+        split_pair(session, canonical, ev, now, result)
         return result
     reports = session.scalars(
         select(Event).where(Event.duplicate_of == ev.id).order_by(Event.id).with_for_update()
@@ -126,5 +127,5 @@ def split(session: Session, event_id: uuid.UUID) -> SplitResult:
     if not reports:
         raise NothingToSplit("no report was merged into this event, and it is not merged")
     for report in reports:
-        _split_pair(session, ev, report, now, result)
+        split_pair(session, ev, report, now, result)
     return result

@@ -158,7 +158,7 @@ class TestRecords:
         new.received(tag)  # delivered again, same tag
         old.beat()
         assert redis_client.hget(HELD_MESSAGES, tag) == new.wid.encode()
-        assert tag not in old._tags
+        assert not old.holds(tag)
 
     def test_nothing_is_recorded_before_the_first_heartbeat(
         self, app: Celery, settings: Settings, held: tuple[Connection, str], redis_client: Redis

@@ -170,7 +170,7 @@ class TestEmbeddedPostgresAuth:
     def test_a_cluster_made_with_trust_moves_to_the_password_and_keeps_its_data(
         self, tmp_path: Path
     ) -> None:
-        from pivotwatch.embedded import EmbeddedPostgres, _is_trust, free_port
+        from pivotwatch.embedded import EmbeddedPostgres, free_port, is_trust
 
         pg = EmbeddedPostgres(tmp_path / "pg", free_port())
         pg.start()
@@ -188,6 +188,6 @@ class TestEmbeddedPostgresAuth:
             assert self._refused_without_password(pg.port)
             with psycopg.connect(pg.url) as conn:
                 assert conn.execute("SELECT n FROM kept").fetchone() == (42,)
-            assert not any(_is_trust(line) for line in hba.read_text().splitlines())
+            assert not any(is_trust(line) for line in hba.read_text().splitlines())
         finally:
             pg.stop()

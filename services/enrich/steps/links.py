@@ -25,18 +25,18 @@ SAME_STORY_JACCARD: Final = 0.4
 FOLLOW_UP_JACCARD: Final = 0.25
 RELEASE_CATEGORIES: Final = frozenset({"licensing", "product", "competition"})
 OPEN_WEIGHTS_TRACK: Final = frozenset({"licensing", "competition"})
-_RELEASE: Final = re.compile(
+RELEASE: Final = re.compile(
     r"\b(?:releas\w*|launch\w*|unveil\w*|introduc\w*|open[- ]weights?|open[- ]sourc\w*|debut\w*)",
     re.I,
 )
-# For PostgreSQL (`title ~* RELEASE_WORDS_SQL`): matches every ASCII title `_RELEASE` matches (no
+# For PostgreSQL (`title ~* RELEASE_WORDS_SQL`): matches every ASCII title `RELEASE` matches (no
 # word boundary: a superset); a non-ASCII title must be kept whatever it says (Unicode case folds).
 RELEASE_WORDS_SQL: Final = "(releas|launch|unveil|introduc|open[- ]weight|open[- ]sourc|debut)"
 
 
 def is_release(category: str, title: str) -> bool:
     """Whether an event can be the release a response answers (the earlier event of one)."""
-    return category in RELEASE_CATEGORIES and _RELEASE.search(title) is not None
+    return category in RELEASE_CATEGORIES and RELEASE.search(title) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ def relate(a: LinkCandidate, b: LinkCandidate) -> dict[str, Any] | None:
         first.company != then.company
         and 0 <= lag <= RESPONSE_DAYS
         and first.category in RELEASE_CATEGORIES
-        and (release := _RELEASE.search(first.title))
+        and (release := RELEASE.search(first.title))
     ):
         named = sorted(({first.company} | (ea - {then.company})) & eb)
         if named:

@@ -30,7 +30,7 @@ _TAG: Final = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>")
 _SPACES: Final = re.compile(r"[^\S\n]+")
 # A whole run of whitespace holding two newlines (`\s*\n\s*\n\s*`), tried only where a run starts
 # and with no two quantifiers over the same characters, so a long run of spaces is scanned once.
-_PARAGRAPH_BREAK: Final = re.compile(r"(?<!\s)[^\S\n]*\n[^\S\n]*\n\s*")
+PARAGRAPH_BREAK: Final = re.compile(r"(?<!\s)[^\S\n]*\n[^\S\n]*\n\s*")
 # NFKC keeps curly quotes and the Unicode hyphens; fold them so rules can be written in ASCII.
 _FOLD: Final = str.maketrans(
     {
@@ -57,7 +57,7 @@ _CONTROLS: Final = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udf
 
 TRACKING_PARAMS: Final = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref", "ref_src"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-_TOKEN: Final = re.compile(r"[a-z0-9]+(?:[.'-][a-z0-9]+)*")
+TOKEN: Final = re.compile(r"[a-z0-9]+(?:[.'-][a-z0-9]+)*")
 
 
 def drop_blocks(text: str, sep: str = " ") -> str:
@@ -133,15 +133,15 @@ def normalize_text(text: str, *, keep_paragraphs: bool = False) -> str:
     if not keep_paragraphs:
         return " ".join(out.split())
     paragraphs = (
-        _SPACES.sub(" ", p).replace("\n", " ").strip() for p in _PARAGRAPH_BREAK.split(out)
+        _SPACES.sub(" ", p).replace("\n", " ").strip() for p in PARAGRAPH_BREAK.split(out)
     )
     return "\n\n".join(p for p in paragraphs if p)
 
 
-# `_TOKEN.findall` in C for the common case: every byte of the UTF-8 text that can be no part of a
+# `TOKEN.findall` in C for the common case: every byte of the UTF-8 text that can be no part of a
 # token becomes a space (a non-ASCII character's bytes are all >= 128, and `[a-z0-9]` matches no
 # non-ASCII character). A chunk left between spaces made only of letters and digits is a token;
-# one with a joiner (".", "'", "-") goes through `_TOKEN` itself.
+# one with a joiner (".", "'", "-") goes through `TOKEN` itself.
 _TOKEN_BYTES: Final = bytes(
     c if 0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 or c in b".'-" else 0x20 for c in range(256)
 )
@@ -155,7 +155,7 @@ def chunks(text: str) -> list[str]:
 
 def chunk_tokens(chunk: str) -> list[str]:
     """The tokens of one chunk of `chunks(text)`: `tokens(text)` is theirs, chunk after chunk."""
-    return [chunk] if chunk.isalnum() else _TOKEN.findall(chunk)
+    return [chunk] if chunk.isalnum() else TOKEN.findall(chunk)
 
 
 def tokens(text: str) -> list[str]:
@@ -165,7 +165,7 @@ def tokens(text: str) -> list[str]:
         if chunk.isalnum():
             out.append(chunk)
         else:
-            out += _TOKEN.findall(chunk)
+            out += TOKEN.findall(chunk)
     return out
 
 
@@ -174,24 +174,8 @@ def _is_tracking(key: str) -> bool:
     return k.startswith("utm_") or k in TRACKING_PARAMS
 
 
-# The usual source URL, http(s) with a plain lower-case host and path, no port, user, query or
-# fragment, is canonical as it is (an empty path becomes "/"): no need to split and rebuild it.
-_PLAIN_URL: Final = re.compile(
-    r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?"
-)
-
-
 def canonical_url(url: str) -> str:
     """The canonical form of `url`; text that is not an absolute URL comes back only stripped."""
-    raw = url.strip()
-    plain = _PLAIN_URL.fullmatch(raw)
-    if plain is not None:
-        return raw if plain.group(1) else raw + "/"
-    return _canonical_url_split(raw)
-
-
-def _canonical_url_split(url: str) -> str:
-    """`canonical_url` the long way: split, canonicalise each part, join."""
     raw = url.strip()
     try:
         parts = urlsplit(raw)

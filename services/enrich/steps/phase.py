@@ -30,9 +30,8 @@ def _intent(sentence: str) -> list[str]:
     return INTENT.findall(sentence)
 
 
-# `(?<=[.;!?])\s+|\n+`, written to start with the whitespace every match starts with: the engine
-# then scans for a whitespace character instead of trying the lookbehind at every position.
-_SENTENCE_END: Final = re.compile(r"\s(?:(?<=[.;!?]\s)\s*|(?<=\n)\n*)")
+# Sentences end at a full stop, semicolon, exclamation or question mark, or a line break.
+_SENTENCE_END: Final = re.compile(r"(?<=[.;!?])\s+|\n+")
 # How far from the registry's date an event may sit and still be the one that opened the phase.
 TRANSITION_WINDOW: Final = timedelta(days=31)
 

@@ -127,7 +127,7 @@ class TestSplit:
         canonical, merged = event_id(FIRST), event_id(AGAIN)
         admin = make_key(Scope.ADMIN)
         calls: list[int] = []
-        real = split_module._version
+        real = split_module.record_version
 
         def fail_second(session: Session, ev: Event, now: Any) -> None:
             calls.append(1)
@@ -135,7 +135,7 @@ class TestSplit:
                 raise RuntimeError("the split fails half way")
             real(session, ev, now)
 
-        monkeypatch.setattr(split_module, "_version", fail_second)
+        monkeypatch.setattr(split_module, "record_version", fail_second)
         async with serve(create_app(settings)) as client:
             with contextlib.suppress(RuntimeError):
                 r = await client.post(

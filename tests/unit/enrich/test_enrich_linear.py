@@ -39,9 +39,9 @@ def old_split_sentences(text: str) -> list[str]:
     sentences: list[str] = []
     for paragraph in text.split("\n\n"):
         pending = ""
-        for piece in articles._SENTENCE_BREAK.split(paragraph.strip()):
+        for piece in articles.SENTENCE_BREAK.split(paragraph.strip()):
             pending = f"{pending} {piece}".strip() if pending else piece.strip()
-            if not articles._ABBREVIATION.search(pending):
+            if not articles.ABBREVIATION.search(pending):
                 sentences.append(pending)
                 pending = ""
         if pending:
@@ -139,7 +139,7 @@ class TestSameOutputAsBefore:
     @settings(max_examples=300, deadline=None)
     def test_paragraph_break_splits_as_before(self, parts: list[str]) -> None:
         text = "".join(parts)
-        assert normalize._PARAGRAPH_BREAK.split(text) == _OLD_PARAGRAPH_BREAK.split(text)
+        assert normalize.PARAGRAPH_BREAK.split(text) == _OLD_PARAGRAPH_BREAK.split(text)
 
     @given(
         st.lists(
@@ -183,7 +183,7 @@ class TestLinearSteps:
         body = normalize_text(text, keep_paragraphs=True)
         _, steps = scan_sentences(body)
         # Each piece once, and at most the abbreviation's tail per piece of two or more characters.
-        assert steps <= (STEPS_PER_CHAR + articles._ABBREVIATION_TAIL) * (len(body) + 2)
+        assert steps <= (STEPS_PER_CHAR + articles.ABBREVIATION_TAIL) * (len(body) + 2)
 
     @given(adversarial)
     @settings(max_examples=60, deadline=None)
@@ -200,7 +200,7 @@ class TestLinearSteps:
     ) -> None:
         # Counted at the regex itself: what `split_sentences` hands it, in characters.
         seen = [0]
-        rule = articles._ABBREVIATION
+        rule = articles.ABBREVIATION
 
         class Counting:
             def search(self, s: str) -> re.Match[str] | None:
@@ -208,15 +208,15 @@ class TestLinearSteps:
                 return rule.search(s)
 
         with monkeypatch.context() as m:
-            m.setattr(articles, "_ABBREVIATION", Counting())
-            pieces = articles._SENTENCE_BREAK.split(text)
+            m.setattr(articles, "ABBREVIATION", Counting())
+            pieces = articles.SENTENCE_BREAK.split(text)
             split_sentences(text)
-        assert seen[0] <= articles._ABBREVIATION_TAIL * len(pieces)
+        assert seen[0] <= articles.ABBREVIATION_TAIL * len(pieces)
 
     def test_the_old_splitter_was_not_linear(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # The same count on the reference: the bound above is one the old code breaks.
         seen = [0]
-        rule = articles._ABBREVIATION
+        rule = articles.ABBREVIATION
 
         class Counting:
             def search(self, s: str) -> re.Match[str] | None:
@@ -224,10 +224,10 @@ class TestLinearSteps:
                 return rule.search(s)
 
         text = "Mr. A " * 2000
-        monkeypatch.setattr(articles, "_ABBREVIATION", Counting())
-        pieces = articles._SENTENCE_BREAK.split(text)
+        monkeypatch.setattr(articles, "ABBREVIATION", Counting())
+        pieces = articles.SENTENCE_BREAK.split(text)
         old_split_sentences(text)
-        assert seen[0] > 100 * articles._ABBREVIATION_TAIL * len(pieces)
+        assert seen[0] > 100 * articles.ABBREVIATION_TAIL * len(pieces)
 
 
 def _article_entry(text: str) -> dict[str, str]:

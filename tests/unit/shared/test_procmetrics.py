@@ -39,7 +39,7 @@ def _pool_process(directory: Path, mode: str) -> subprocess.Popen[str]:
 
 def _scrape(directory: Path) -> str:
     registry = CollectorRegistry()
-    registry.register(procmetrics._PoolCollector(directory))
+    registry.register(procmetrics.PoolCollector(directory))
     return generate_latest(registry).decode()
 
 

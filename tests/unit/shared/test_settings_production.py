@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from shared.settings import Settings, _weak_credentials
+from shared.settings import Settings, weak_credentials
 
 GOOD_DB = "postgresql://pivotwatch:Vb7c2QwLx@db:5432/pivotwatch"
 GOOD_REDIS = "redis://:x9Lp4TzQ@redis:6379/0"
@@ -22,12 +22,12 @@ GOOD_REDIS = "redis://:x9Lp4TzQ@redis:6379/0"
     ],
 )
 def test_weak_credentials_are_named(url: str, reason: str) -> None:
-    assert reason in (_weak_credentials(url) or "")
+    assert reason in (weak_credentials(url) or "")
 
 
 @pytest.mark.parametrize("url", [GOOD_DB, GOOD_REDIS, "unix:///run/redis.sock"])
 def test_real_ones_pass(url: str) -> None:
-    assert _weak_credentials(url) is None
+    assert weak_credentials(url) is None
 
 
 def test_production_refuses_the_old_compose_password_and_development_does_not() -> None:
