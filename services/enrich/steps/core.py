@@ -97,8 +97,8 @@ class RuleSet:
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self._heads = tuple(tuple(rule.starts.split()) for rule in self.rules)
-        self._compiled = tuple(_compile(rule) for rule in self.rules)
-        self._scanned = [i for i, heads in enumerate(self._heads) if not heads]
+        self._compiled = tuple(map(_compile, self.rules, self._heads))
+        self._scanned = frozenset(i for i, heads in enumerate(self._heads) if not heads)
         # One scan of a folded text finds every place where a start occurs, and there the longest
         # (the shorter ones there are its prefixes): per start, the rules it or its prefixes begin.
         heads = {head for rule_heads in self._heads for head in rule_heads}
@@ -117,8 +117,7 @@ class RuleSet:
 
     def plain(self, i: int) -> re.Pattern[str]:
         """Rule `i`'s pattern as written, without its starts (what `finditer` must agree with)."""
-        rule = self.rules[i]
-        return re.compile(rule.pattern, 0 if rule.cased else re.IGNORECASE)
+        return re.compile(self.rules[i].pattern, _flags(self.rules[i]))
 
     def finditer(self, i: int, text: str) -> list[re.Match[str]]:
         """`finditer` of rule `i` over `text`: tried only where one of its starts occurs."""
@@ -128,8 +127,6 @@ class RuleSet:
         folded = fold(text)
         if len(folded) != len(text):  # folding moved the places: scan
             return list(pattern.finditer(text))
-        if not any(map(folded.__contains__, heads)):
-            return []
         return matches_at(pattern, text, places(heads, folded))
 
     def matches(self, text: str) -> dict[int, list[re.Match[str]]]:
@@ -139,17 +136,17 @@ class RuleSet:
             found = {i: self.finditer(i, text) for i in range(len(self.rules))}
         else:
             # Only the rules one of whose starts occurs (most do not fire), only at those places.
-            places: dict[int, list[int]] = {i: [] for i in self._scanned}
+            starts_at: dict[int, list[int]] = {i: [] for i in self._scanned}
             for m in self._scan.finditer(folded):
                 for i in self._begun[m.group(1)]:
-                    places.setdefault(i, []).append(m.start())
+                    starts_at.setdefault(i, []).append(m.start())
             found = {
                 i: (
                     self.finditer(i, text)
                     if i in self._scanned
                     else matches_at(self._compiled[i], text, at)
                 )
-                for i, at in sorted(places.items())
+                for i, at in sorted(starts_at.items())
             }
         return {i: ms for i, ms in found.items() if ms}
 
@@ -158,14 +155,16 @@ class RuleSet:
         return [(i, [m.group() for m in ms]) for i, ms in self.matches(text).items()]
 
 
-def _compile(rule: Rule) -> re.Pattern[str]:
-    flags = 0 if rule.cased else re.IGNORECASE
-    heads = rule.starts.split()
+def _flags(rule: Rule) -> int:
+    return 0 if rule.cased else re.IGNORECASE
+
+
+def _compile(rule: Rule, heads: tuple[str, ...]) -> re.Pattern[str]:
     if not heads:
-        return re.compile(rule.pattern, flags)
+        return re.compile(rule.pattern, _flags(rule))
     alts = "|".join(re.escape(h) for h in sorted(heads, key=len, reverse=True))
     # Every match begins with a declared start: that is what makes trying only there sound.
-    return re.compile(rf"(?=(?i:{alts}))(?:{rule.pattern})", flags)
+    return re.compile(rf"(?=(?i:{alts}))(?:{rule.pattern})", _flags(rule))
 
 
 class Hit(NamedTuple):
